@@ -1,0 +1,131 @@
+//! [`ServicePlugin`]: the hooks a service item implements, and the data they exchange.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use jiayuan_domain::{Date, EstateId};
+
+use crate::host::{HostContext, Record};
+use crate::manifest::{Label, Manifest, Severity};
+use crate::PluginError;
+
+/// A service item. The host calls it only for estates where the item is enabled, always under a
+/// timeout, and always through the panic guard that `export_plugin!` compiles into the plugin.
+#[async_trait]
+pub trait ServicePlugin: Send + Sync {
+    /// The static description. Called once at load; must not fail.
+    fn manifest(&self) -> Manifest;
+
+    /// Validates and derives a new record. The host has already checked every field against its
+    /// declared type; the hook applies the item's rules. Return [`PluginError::Invalid`] to refuse.
+    async fn on_create(&self, ctx: &dyn HostContext, call: CreateCall) -> Result<Outcome, PluginError>;
+
+    /// Validates and derives a transition. The host has already checked that the transition
+    /// exists, fires from the record's state, and that the caller may fire it.
+    async fn on_transition(&self, ctx: &dyn HostContext, call: TransitionCall) -> Result<Outcome, PluginError> {
+        let _ = (ctx, call);
+        Ok(Outcome::accept())
+    }
+
+    /// Computes the item's KPIs for one estate over a period (see [`crate::KpiDef`]).
+    async fn kpis(&self, ctx: &dyn HostContext, call: KpiCall) -> Result<Vec<KpiValue>, PluginError> {
+        let _ = (ctx, call);
+        Ok(Vec::new())
+    }
+}
+
+/// A create request, after the host's type checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateCall {
+    /// Record kind.
+    pub kind: String,
+    /// The estate the record will belong to.
+    pub estate_id: EstateId,
+    /// The parent record, for child kinds.
+    pub parent: Option<Record>,
+    /// The data object, as JSON text (phones normalised, dates checked).
+    pub data_json: String,
+}
+
+/// A transition request, after the host's workflow checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionCall {
+    /// The record as stored.
+    pub record: Record,
+    /// The transition's id.
+    pub transition: String,
+    /// The transition's input object, as JSON text (`{}` when none).
+    pub input_json: String,
+}
+
+/// What a hook decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Replacement data object (with derived fields), as JSON text. `None` keeps the input
+    /// (merged with the transition input, for transitions).
+    pub data_json: Option<String>,
+    /// The state to store instead of the workflow's (only on create; must be declared).
+    pub state: Option<String>,
+    /// Alerts to raise in the same transaction.
+    pub alerts: Vec<AlertDraft>,
+    /// Child records to create in the same transaction (a hazard found on a patrol).
+    pub children: Vec<ChildDraft>,
+}
+
+impl Outcome {
+    /// Accepts the input as it is.
+    pub fn accept() -> Outcome {
+        Outcome::default()
+    }
+
+    /// Accepts with a replacement data object.
+    pub fn with_data(data_json: String) -> Outcome {
+        Outcome { data_json: Some(data_json), ..Outcome::default() }
+    }
+}
+
+/// An alert a hook raises.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDraft {
+    /// Deduplication key within the plugin: the host keeps one alert per (record, key).
+    pub key: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Text.
+    pub message: Label,
+}
+
+/// A child record a hook asks the host to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildDraft {
+    /// Record kind (its manifest `parent` must be the created record's kind).
+    pub kind: String,
+    /// The data object, as JSON text. The host type-checks it like any input.
+    pub data_json: String,
+}
+
+/// A KPI request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpiCall {
+    /// The estate.
+    pub estate_id: EstateId,
+    /// First day of the period.
+    pub from: Date,
+    /// Last day of the period.
+    pub to: Date,
+    /// Households of the estate, from the registry.
+    pub households: u32,
+}
+
+/// One KPI value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KpiValue {
+    /// The KPI's id from the manifest.
+    pub id: String,
+    /// The value; `None` when it is undefined (nothing to count).
+    pub value: Option<f64>,
+    /// Numerator, for ratios and rates.
+    pub numerator: f64,
+    /// Denominator, for ratios and rates.
+    pub denominator: f64,
+}
