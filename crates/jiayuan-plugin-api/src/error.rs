@@ -62,8 +62,5 @@ impl PluginError {
 }
 
 fn render_violations(v: &[FieldViolation]) -> String {
-    v.iter()
-        .map(|v| format!("{}: {} ({})", v.field, v.message_en, v.code))
-        .collect::<Vec<_>>()
-        .join("; ")
+    v.iter().map(|v| format!("{}: {} ({})", v.field, v.message_en, v.code)).collect::<Vec<_>>().join("; ")
 }

@@ -14,10 +14,10 @@ use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 
+use crate::PluginError;
 use crate::host::HostContext;
 use crate::manifest::{Label, Manifest};
 use crate::plugin::{CreateCall, KpiCall, KpiValue, Outcome, ServicePlugin, TransitionCall};
-use crate::PluginError;
 
 /// Version of the plugin contract (traits and types of this crate). Any change to them bumps it:
 /// trait objects cannot evolve compatibly, so the host accepts only an exact match.
@@ -132,9 +132,7 @@ impl<P: ServicePlugin> ServicePlugin for PanicGuard<P> {
 }
 
 /// Polls `fut`, turning a panic in any poll into [`PluginError::Panicked`].
-fn guard<'a, T: 'a>(
-    fut: Pin<Box<dyn Future<Output = Result<T, PluginError>> + Send + 'a>>,
-) -> CatchUnwind<'a, T> {
+fn guard<'a, T: 'a>(fut: Pin<Box<dyn Future<Output = Result<T, PluginError>> + Send + 'a>>) -> CatchUnwind<'a, T> {
     CatchUnwind { inner: Some(fut) }
 }
 
@@ -173,7 +171,7 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Exports a plugin: generates its declaration (the one exported symbol) with the panic guard.
 ///
-/// ```ignore
+/// ```text
 /// jiayuan_plugin_api::export_plugin!(id: "dog-licensing", create: DogLicensing::new());
 /// ```
 ///

@@ -80,6 +80,7 @@ pub mod export;
 pub mod host;
 pub mod manifest;
 pub mod plugin;
+pub mod validate;
 
 pub use async_trait::async_trait;
 pub use jiayuan_domain;

@@ -7,7 +7,7 @@ use jiayuan_domain::{Date, EstateId};
 
 use crate::host::{HostContext, Record};
 use crate::manifest::{Label, Manifest, Severity};
-use crate::PluginError;
+use crate::{FieldViolation, PluginError};
 
 /// A service item. The host calls it only for estates where the item is enabled, always under a
 /// timeout, and always through the panic guard that `export_plugin!` compiles into the plugin.
@@ -59,8 +59,14 @@ pub struct TransitionCall {
 }
 
 /// What a hook decided.
+///
+/// To refuse the input *and* raise alerts (a banned breed is refused and 城管 must be told), return
+/// an outcome with `refusal` set: the host writes only the alerts and answers with the violations.
+/// To refuse without alerts, returning [`PluginError::Invalid`] is simpler.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// Why the input is refused; empty means accepted.
+    pub refusal: Vec<FieldViolation>,
     /// Replacement data object (with derived fields), as JSON text. `None` keeps the input
     /// (merged with the transition input, for transitions).
     pub data_json: Option<String>,
@@ -76,6 +82,17 @@ impl Outcome {
     /// Accepts the input as it is.
     pub fn accept() -> Outcome {
         Outcome::default()
+    }
+
+    /// Refuses the input; add alerts with [`Outcome::with_alert`].
+    pub fn refuse(violations: Vec<FieldViolation>) -> Outcome {
+        Outcome { refusal: violations, ..Outcome::default() }
+    }
+
+    /// Adds an alert.
+    pub fn with_alert(mut self, alert: AlertDraft) -> Outcome {
+        self.alerts.push(alert);
+        self
     }
 
     /// Accepts with a replacement data object.
