@@ -23,6 +23,20 @@ pub enum DocKind {
     Passport,
 }
 
+impl DocKind {
+    /// The Chinese name of the document kind, as printed on forms and in messages.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            DocKind::ResidentId => "居民身份证",
+            DocKind::HkMoTwResidencePermit => "港澳台居民居住证",
+            DocKind::HomeReturnPermit => "港澳居民来往内地通行证",
+            DocKind::TaiwanCompatriotPermit => "台湾居民来往大陆通行证",
+            DocKind::ForeignPermanentResident => "外国人永久居留身份证",
+            DocKind::Passport => "护照",
+        }
+    }
+}
+
 /// 性别 sex, as derived from the document or declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
