@@ -131,13 +131,16 @@ impl<P: ServicePlugin> ServicePlugin for PanicGuard<P> {
     }
 }
 
+/// A hook's future, as `async_trait` boxes it.
+type HookFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PluginError>> + Send + 'a>>;
+
 /// Polls `fut`, turning a panic in any poll into [`PluginError::Panicked`].
-fn guard<'a, T: 'a>(fut: Pin<Box<dyn Future<Output = Result<T, PluginError>> + Send + 'a>>) -> CatchUnwind<'a, T> {
+fn guard<'a, T: 'a>(fut: HookFuture<'a, T>) -> CatchUnwind<'a, T> {
     CatchUnwind { inner: Some(fut) }
 }
 
 struct CatchUnwind<'a, T> {
-    inner: Option<Pin<Box<dyn Future<Output = Result<T, PluginError>> + Send + 'a>>>,
+    inner: Option<HookFuture<'a, T>>,
 }
 
 impl<T> Future for CatchUnwind<'_, T> {

@@ -93,6 +93,6 @@ pub use export::{
 pub use host::{Clock, HostContext, LogLevel, Record, RecordQuery, RecordReader, RegistryReader, Scope};
 pub use manifest::{
     Actor, Anchor, ChoiceOption, DeadlineAction, DeadlineRule, FieldDef, FieldType, KeyDef, KpiDef, KpiUnit, Label,
-    Manifest, RecordKind, Sensitivity, Severity, StateDef, TransitionDef, Workflow,
+    Manifest, Offset, RecordKind, Sensitivity, Severity, StateDef, TransitionDef, Workflow,
 };
 pub use plugin::{AlertDraft, ChildDraft, CreateCall, KpiCall, KpiValue, Outcome, ServicePlugin, TransitionCall};
