@@ -1,8 +1,6 @@
 //! Incidents: the alerts each kind raises, the firm's handling, the 24-hour deadline.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jiayuan_plugin_api::{Actor, Severity};
 use jiayuan_test_support::conformance::Story;
 use jiayuan_test_support::fixtures::{at, date};

@@ -1,8 +1,6 @@
 //! Vaccinations and licences: approval, validity, review and expiry deadlines, renewal.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jiayuan_domain::RecordId;
 use jiayuan_plugin_api::{Actor, Severity};
 use jiayuan_test_support::conformance::Story;

@@ -1,8 +1,6 @@
 //! The KPIs on a small data set with known values.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jiayuan_plugin_api::{Actor, KpiValue};
 use jiayuan_test_support::fixtures::date;
 use serde_json::json;

@@ -1,9 +1,7 @@
 //! Registering dogs: the conformance kit, banned breeds, microchips, owners, houses and the
 //! household rules.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use jiayuan_plugin_api::{Actor, LogLevel, PluginError, Severity};
 use jiayuan_plugin_dog_licensing::DogLicensing;
 use jiayuan_test_support::conformance::{assert_conformant, check_manifest};
