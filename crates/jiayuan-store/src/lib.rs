@@ -1,1 +1,33 @@
-//! placeholder
+//! Persistence for Jiayuan (家园): the shared registry, the record engine's generic tables,
+//! alerts and enablement overrides, on SQLite (embedded, WAL) or PostgreSQL with one set of
+//! migrations.
+//!
+//! The public API speaks domain types (`jiayuan-domain`) and the plain structs of this crate;
+//! sea-orm and sqlx types never leave it (the entities are private). Every write runs in one
+//! transaction — `BEGIN IMMEDIATE` on SQLite, through a single writer connection — and reads
+//! use a separate pool.
+//!
+//! Column conventions: instants are BIGINT Unix milliseconds, dates TEXT `YYYY-MM-DD`, enums TEXT
+//! holding their serde (snake_case) names, JSON TEXT.
+#![forbid(unsafe_code)]
+
+mod convert;
+mod enablement;
+mod entity;
+mod error;
+mod migration;
+mod records;
+mod registry;
+mod store;
+
+pub use enablement::{EnablementOverride, EnablementScope};
+pub use error::{StoreError, redact_url};
+pub use records::{
+    AlertFilter, AlertTarget, IndexKey, MAX_PAGE, NewAlert, NewRecord, ParentRef, RecordFilter, RecordUpdate,
+    StoredAlert, StoredEvent, StoredRecord, WriteBatch, WriteResult,
+};
+pub use registry::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson};
+pub use store::{Backend, DatabaseSettings, MigrationReport, Store};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,372 @@
+//! `jiayuan demo`: a fresh SQLite database with Luohu's streets, estates, firms, residents and
+//! dogs, served on the configured address.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::json;
+
+use jiayuan_domain::{BuildingId, Date, EstateId, FirmId, HouseId, PersonId, RecordId};
+use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach, TransitionRequest};
+use jiayuan_host::runtime::{self, Options};
+use jiayuan_host::settings::Settings;
+use jiayuan_plugin_api::Actor;
+use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson, Store};
+use jiayuan_test_support::fixtures::{self, DemoRegistry};
+
+const DOGS: &str = "dog-licensing";
+
+/// Options of `jiayuan demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// The demo database file; it is deleted and created afresh unless --keep is given.
+    #[arg(long, default_value = "data/demo.sqlite")]
+    database: PathBuf,
+    /// Reuse an existing demo database instead of starting afresh.
+    #[arg(long)]
+    keep: bool,
+    /// Seed the database and exit without serving.
+    #[arg(long)]
+    no_serve: bool,
+}
+
+/// What seeding created.
+#[derive(Debug, Default)]
+struct Seeded {
+    estates: usize,
+    firms: usize,
+    houses: usize,
+    persons: usize,
+    dogs: usize,
+    licences: usize,
+    refused: usize,
+    first_dog: Option<RecordId>,
+    first_estate: Option<EstateId>,
+}
+
+pub(crate) async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
+    if !args.keep {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = args.database.clone().into_os_string();
+            p.push(suffix);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("removing the old demo database {}", p.to_string_lossy()));
+                }
+            }
+        }
+    }
+    if let Some(dir) = args.database.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    settings.database.url = format!("sqlite://{}?mode=rwc", args.database.display());
+    let host = runtime::start(settings, Options::default()).await.context("starting the host")?;
+    let loaded = host.engine.plugins().handle(DOGS).is_some();
+    if !loaded {
+        eprintln!(
+            "warning: the dog-licensing plugin is not loaded from {} — run `cargo xtask plugins build` \
+             (or `cargo xtask demo`, which does it for you); seeding the registry only",
+            host.settings.plugins.dir.display()
+        );
+    }
+    let seeded = if args.keep && !host.engine.store().estates().await?.is_empty() {
+        println!("reusing {}", args.database.display());
+        Seeded::default()
+    } else {
+        seed(&host.engine, loaded).await.context("seeding the demo data")?
+    };
+    if seeded.estates > 0 {
+        println!(
+            "seeded {}: {} estates, {} firms, {} houses, {} residents, {} dogs ({} licences; {} refused registrations on purpose)",
+            args.database.display(),
+            seeded.estates,
+            seeded.firms,
+            seeded.houses,
+            seeded.persons,
+            seeded.dogs,
+            seeded.licences,
+            seeded.refused,
+        );
+    }
+    if args.no_serve {
+        return Ok(());
+    }
+    let estate = seeded.first_estate.map_or(1, |e| e.0);
+    let dog = seeded.first_dog.map_or(1, |d| d.0);
+    let banner = format!(
+        "\nJiayuan demo listening on http://{{addr}}\n\
+         Try:\n  \
+         curl -s http://{{addr}}/api/health\n  \
+         curl -s http://{{addr}}/api/plugins\n  \
+         curl -s 'http://{{addr}}/api/items/dog-licensing/records?kind=dog&limit=5'\n  \
+         curl -s http://{{addr}}/api/items/dog-licensing/records/{dog}/history\n  \
+         curl -s http://{{addr}}/api/alerts\n  \
+         curl -s 'http://{{addr}}/api/items/dog-licensing/kpis?estate_id={estate}&from=2026-01-01&to=2026-12-31'\n  \
+         # a banned breed is refused with the field and the reason:\n  \
+         curl -s -X POST http://{{addr}}/api/items/dog-licensing/records -H 'content-type: application/json' \\\n    \
+         -d '{{\"kind\":\"dog\",\"estate_id\":{estate},\"data\":{{\"name\":\"大黑\",\"breed\":\"西藏獒犬\",\"sex\":\"male\",\"colour\":\"黑\",\"sterilised\":false,\"chip_no\":\"156000000000001\",\"owner_id\":1,\"house_id\":1}}}}'\n  \
+         # switch dog licensing off for estate {estate} (existing records stay readable):\n  \
+         curl -s -X PUT http://{{addr}}/api/enablement/dog-licensing -H 'content-type: application/json' \\\n    \
+         -d '{{\"scope\":\"estate\",\"code\":\"{estate}\",\"enabled\":false,\"reason\":\"演示\"}}'\n\
+         Press Ctrl-C to stop."
+    );
+    crate::run_host(host, Some(banner)).await
+}
+
+/// Seeds the registry, then registers dogs through the record engine (so every plugin rule runs).
+async fn seed(engine: &Engine, dogs: bool) -> anyhow::Result<Seeded> {
+    let store = engine.store();
+    let reg = fixtures::demo_registry();
+    let mut out = Seeded::default();
+    let ids = seed_registry(store, &reg, &mut out).await?;
+    engine.forget_places();
+    if dogs {
+        seed_dogs(engine, &reg, &ids, &mut out).await?;
+    }
+    Ok(out)
+}
+
+/// Fixture ids → store ids.
+#[derive(Debug, Default)]
+struct IdMap {
+    estates: HashMap<EstateId, EstateId>,
+    houses: HashMap<HouseId, HouseId>,
+    persons: HashMap<PersonId, PersonId>,
+}
+
+async fn seed_registry(store: &Store, reg: &DemoRegistry, out: &mut Seeded) -> anyhow::Result<IdMap> {
+    let mut ids = IdMap::default();
+    for d in &reg.divisions {
+        store.upsert_division(d).await.with_context(|| format!("division {}", d.code))?;
+    }
+    for e in &reg.estates {
+        let id = store
+            .insert_estate(&NewEstate {
+                name: e.name.clone(),
+                community: e.community.clone(),
+                address: e.address.clone(),
+                management: e.management,
+                onboarding: e.onboarding,
+                households: e.households,
+            })
+            .await
+            .with_context(|| format!("estate {}", e.name))?;
+        ids.estates.insert(e.id, id);
+        out.first_estate.get_or_insert(id);
+    }
+    let mut firms: HashMap<FirmId, FirmId> = HashMap::new();
+    for f in &reg.firms {
+        let id = store
+            .insert_firm(&NewFirm {
+                name: f.name.clone(),
+                credit_code: f.credit_code.clone(),
+                credit_code_override: f.credit_code_override.clone(),
+                kind: f.kind,
+                legal_representative: f.legal_representative.clone(),
+                contact_phone: f.contact_phone.clone(),
+            })
+            .await
+            .with_context(|| format!("firm {}", f.name))?;
+        firms.insert(f.id, id);
+    }
+    for a in &reg.assignments {
+        let (Some(firm), Some(estate)) = (firms.get(&a.firm_id), ids.estates.get(&a.estate_id)) else { continue };
+        store
+            .insert_assignment(&NewAssignment {
+                firm_id: *firm,
+                estate_id: *estate,
+                from: a.from,
+                to: a.to,
+                contract_ref: a.contract_ref.clone(),
+            })
+            .await
+            .context("service assignment")?;
+    }
+    let mut buildings: HashMap<BuildingId, BuildingId> = HashMap::new();
+    for b in &reg.buildings {
+        let id = store
+            .insert_building(&NewBuilding {
+                estate_id: b.estate_id.and_then(|e| ids.estates.get(&e).copied()),
+                name: b.name.clone(),
+                floors: b.floors,
+                height_m: b.height_m,
+            })
+            .await
+            .context("building")?;
+        buildings.insert(b.id, id);
+    }
+    for h in &reg.houses {
+        let Some(building) = buildings.get(&h.building_id) else { continue };
+        let id = store
+            .insert_house(&NewHouse { building_id: *building, room: h.room.clone(), area_m2: h.area_m2, use_: h.use_ })
+            .await
+            .context("house")?;
+        ids.houses.insert(h.id, id);
+    }
+    for p in &reg.persons {
+        let id = store
+            .insert_person(&NewPerson {
+                name: p.name.clone(),
+                doc: p.doc.clone(),
+                sex: p.sex,
+                birth_date: p.birth_date,
+                hukou: p.hukou,
+                phone: p.phone.clone(),
+                house_id: p.house_id.and_then(|h| ids.houses.get(&h).copied()),
+            })
+            .await
+            .context("person")?;
+        ids.persons.insert(p.id, id);
+    }
+    out.estates = reg.estates.len();
+    out.firms = reg.firms.len();
+    out.houses = reg.houses.len();
+    out.persons = reg.persons.len();
+    Ok(ids)
+}
+
+const BREEDS: [&str; 6] = ["中华田园犬", "柯基犬", "泰迪犬", "金毛寻回犬", "柴犬", "比熊犬"];
+const COLOURS: [&str; 4] = ["黄", "白", "黑", "棕"];
+const NAMES: [&str; 8] = ["旺财", "豆豆", "球球", "小白", "来福", "多多", "阿黄", "毛毛"];
+
+async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut Seeded) -> anyhow::Result<()> {
+    let staff = Caller { actor: Actor::FirmStaff, name: "demo:firm-staff".into(), reach: Reach::District };
+    let agency = Caller { actor: Actor::AgencyOfficer, name: "demo:chengguan".into(), reach: Reach::District };
+    let today = engine.clock().now().shanghai_date();
+    let mut n = 0_u64;
+    for house in &reg.houses {
+        let Some(estate) = house.estate_id.and_then(|e| ids.estates.get(&e).copied()) else { continue };
+        let Some(house_id) = ids.houses.get(&house.id).copied() else { continue };
+        // An adult of the household owns the dog; about one household in three keeps one.
+        let Some(owner) = reg
+            .persons
+            .iter()
+            .filter(|p| p.house_id == Some(house.id))
+            .find(|p| p.birth_date.is_some_and(|b| b.age_on(today) >= 18))
+        else {
+            continue;
+        };
+        n += 1;
+        if fixtures::mix(n) % 3 != 0 {
+            continue;
+        }
+        let Some(owner_id) = ids.persons.get(&owner.id).copied() else { continue };
+        let i = (fixtures::mix(n ^ 0xD06) % 48) as usize;
+        let dog = engine
+            .create(
+                &staff,
+                CreateRequest {
+                    plugin: DOGS.into(),
+                    kind: "dog".into(),
+                    estate_id: estate,
+                    parent_id: None,
+                    data: json!({
+                        "name": NAMES[i % NAMES.len()],
+                        "breed": BREEDS[i % BREEDS.len()],
+                        "sex": if i % 2 == 0 { "male" } else { "female" },
+                        "colour": COLOURS[i % COLOURS.len()],
+                        "sterilised": i % 3 == 0,
+                        "chip_no": fixtures::microchip_no(n),
+                        "owner_id": owner_id.0,
+                        "house_id": house_id.0,
+                    }),
+                },
+            )
+            .await
+            .with_context(|| format!("registering a demo dog for house {house_id}"))?;
+        out.dogs += 1;
+        out.first_dog.get_or_insert(dog.id);
+        // Vaccinated some months ago; next due within the year, so some licences come due soon.
+        let vaccinated = today.add_days(-((i as i32 * 7) % 330) - 20);
+        let next_due = vaccinated.add_years(1);
+        vaccinate(engine, &staff, estate, dog.id, vaccinated, next_due).await?;
+        if i % 4 == 3 {
+            continue; // some dogs have no licence yet
+        }
+        let licence = engine
+            .create(
+                &staff,
+                CreateRequest {
+                    plugin: DOGS.into(),
+                    kind: "licence".into(),
+                    estate_id: estate,
+                    parent_id: Some(dog.id),
+                    data: json!({}),
+                },
+            )
+            .await
+            .context("applying for a demo licence")?;
+        fire(engine, &staff, licence.id, "submit").await?;
+        if i % 4 != 2 {
+            fire(engine, &agency, licence.id, "approve").await?;
+            out.licences += 1;
+        }
+    }
+    // Two refusals on purpose, so alerts and the refusal path have something to show.
+    if let (Some(estate), Some(house), Some(owner)) =
+        (out.first_estate, ids.houses.values().min().copied(), ids.persons.values().min().copied())
+    {
+        let banned = engine
+            .create(
+                &staff,
+                CreateRequest {
+                    plugin: DOGS.into(),
+                    kind: "dog".into(),
+                    estate_id: estate,
+                    parent_id: None,
+                    data: json!({"name": "虎子", "breed": "西藏獒犬", "sex": "male", "colour": "黑",
+                                 "sterilised": false, "chip_no": "156999999999999",
+                                 "owner_id": owner.0, "house_id": house.0}),
+                },
+            )
+            .await;
+        if banned.is_err() {
+            out.refused += 1;
+        }
+    }
+    Ok(())
+}
+
+async fn vaccinate(
+    engine: &Engine,
+    staff: &Caller,
+    estate: EstateId,
+    dog: RecordId,
+    on: Date,
+    next_due: Date,
+) -> anyhow::Result<()> {
+    engine
+        .create(
+            staff,
+            CreateRequest {
+                plugin: DOGS.into(),
+                kind: "vaccination".into(),
+                estate_id: estate,
+                parent_id: Some(dog),
+                data: json!({"vaccinated_on": on, "clinic": "罗湖区动物防疫站", "batch": format!("RB{}", on.year()), "next_due": next_due}),
+            },
+        )
+        .await
+        .context("recording a demo vaccination")?;
+    Ok(())
+}
+
+async fn fire(engine: &Engine, caller: &Caller, id: RecordId, transition: &str) -> anyhow::Result<()> {
+    engine
+        .transition(
+            caller,
+            TransitionRequest {
+                plugin: DOGS.into(),
+                id,
+                transition: transition.into(),
+                input: json!({}),
+                expected_version: None,
+            },
+        )
+        .await
+        .with_context(|| format!("firing `{transition}` on demo record {id}"))?;
+    Ok(())
+}

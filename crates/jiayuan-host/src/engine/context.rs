@@ -1,0 +1,199 @@
+//! The host's implementation of [`HostContext`] for one plugin call.
+//!
+//! Reads are confined to the calling plugin's own records and to the call's estate (when the
+//! scope names one). Every service maps store errors to plain [`PluginError::Host`] text, so no
+//! host type crosses into the plugin.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use jiayuan_domain::calendar::WorkingCalendar;
+use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, Person, PersonId, RecordId, Timestamp};
+use jiayuan_plugin_api::{
+    Clock, HostContext, LogLevel, PluginError, Record, RecordQuery, RecordReader, RegistryReader, Scope,
+};
+use jiayuan_store::{RecordFilter, Store, StoreError, StoredRecord};
+
+use crate::clock::HostClock;
+
+/// Most records a plugin may read in one query.
+pub(crate) const MAX_QUERY_LIMIT: u32 = 1000;
+
+/// One call's context.
+#[derive(Debug)]
+pub(crate) struct CallContext {
+    scope: Scope,
+    config_json: Arc<str>,
+    records: Records,
+    registry: Registry,
+    clock: CalendarClock,
+}
+
+impl CallContext {
+    pub(crate) fn new(
+        plugin: &str,
+        scope: Scope,
+        store: Store,
+        clock: Arc<dyn HostClock>,
+        calendar: Arc<WorkingCalendar>,
+        config_json: Arc<str>,
+    ) -> CallContext {
+        let estate = scope.estate_id;
+        CallContext {
+            scope,
+            config_json,
+            records: Records { plugin: plugin.to_owned(), estate, store: store.clone() },
+            registry: Registry { store },
+            clock: CalendarClock { clock, calendar },
+        }
+    }
+}
+
+impl HostContext for CallContext {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn records(&self) -> &dyn RecordReader {
+        &self.records
+    }
+
+    fn registry(&self) -> &dyn RegistryReader {
+        &self.registry
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &self.clock
+    }
+
+    fn log(&self, level: LogLevel, message: &str, fields: &[(&str, &str)]) {
+        let plugin = self.records.plugin.as_str();
+        let request_id = self.scope.request_id.as_str();
+        let fields = fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        match level {
+            LogLevel::Debug => tracing::debug!(target: "jiayuan::plugin", plugin, request_id, fields, "{message}"),
+            LogLevel::Info => tracing::info!(target: "jiayuan::plugin", plugin, request_id, fields, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "jiayuan::plugin", plugin, request_id, fields, "{message}"),
+            LogLevel::Error => tracing::error!(target: "jiayuan::plugin", plugin, request_id, fields, "{message}"),
+        }
+    }
+
+    fn config_json(&self) -> &str {
+        &self.config_json
+    }
+}
+
+fn host_error(what: &str, e: StoreError) -> PluginError {
+    PluginError::Host(format!("{what}: {e}"))
+}
+
+/// Converts a stored record into the plugin's view.
+pub(crate) fn to_record(r: StoredRecord) -> Record {
+    Record {
+        id: r.id,
+        kind: r.kind,
+        estate_id: r.estate_id,
+        parent_id: r.parent_id,
+        state: r.state,
+        data_json: r.data_json,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        state_entered_at: r.state_entered_at,
+        version: r.version,
+    }
+}
+
+#[derive(Debug)]
+struct Records {
+    plugin: String,
+    estate: Option<EstateId>,
+    store: Store,
+}
+
+impl Records {
+    fn filter(&self, q: &RecordQuery) -> Result<RecordFilter, PluginError> {
+        if q.kind.is_empty() {
+            return Err(PluginError::Host("a record query must name a record kind".into()));
+        }
+        let estate_ids = match (self.estate, q.estate_id) {
+            (Some(scope), Some(asked)) if scope != asked => {
+                return Err(PluginError::Host(format!(
+                    "estate {asked} lies outside the call's scope (estate {scope})"
+                )));
+            }
+            (Some(scope), _) => Some(vec![scope]),
+            (None, Some(asked)) => Some(vec![asked]),
+            (None, None) => None,
+        };
+        Ok(RecordFilter {
+            plugin: self.plugin.clone(),
+            kind: Some(q.kind.clone()),
+            estate_ids,
+            states: q.states.clone(),
+            key: q.key.clone(),
+            parent_id: q.parent_id,
+            after: q.after,
+            limit: q.limit.clamp(1, MAX_QUERY_LIMIT),
+        })
+    }
+}
+
+#[async_trait]
+impl RecordReader for Records {
+    async fn get(&self, id: RecordId) -> Result<Option<Record>, PluginError> {
+        let r = self.store.record(&self.plugin, id).await.map_err(|e| host_error("reading a record", e))?;
+        Ok(r.filter(|r| self.estate.is_none_or(|e| e == r.estate_id)).map(to_record))
+    }
+
+    async fn query(&self, q: &RecordQuery) -> Result<Vec<Record>, PluginError> {
+        let filter = self.filter(q)?;
+        let rows = self.store.records(&filter).await.map_err(|e| host_error("querying records", e))?;
+        Ok(rows.into_iter().map(to_record).collect())
+    }
+
+    async fn count(&self, q: &RecordQuery) -> Result<u64, PluginError> {
+        let filter = self.filter(q)?;
+        self.store.count_records(&filter).await.map_err(|e| host_error("counting records", e))
+    }
+}
+
+#[derive(Debug)]
+struct Registry {
+    store: Store,
+}
+
+#[async_trait]
+impl RegistryReader for Registry {
+    async fn person(&self, id: PersonId) -> Result<Option<Person>, PluginError> {
+        self.store.person(id).await.map_err(|e| host_error("reading a person", e))
+    }
+
+    async fn house(&self, id: HouseId) -> Result<Option<House>, PluginError> {
+        self.store.house(id).await.map_err(|e| host_error("reading a house", e))
+    }
+
+    async fn estate(&self, id: EstateId) -> Result<Option<Estate>, PluginError> {
+        self.store.estate(id).await.map_err(|e| host_error("reading an estate", e))
+    }
+}
+
+#[derive(Debug)]
+struct CalendarClock {
+    clock: Arc<dyn HostClock>,
+    calendar: Arc<WorkingCalendar>,
+}
+
+impl Clock for CalendarClock {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn is_working_day(&self, day: Date) -> bool {
+        self.calendar.is_working_day(day)
+    }
+
+    fn add_working_days(&self, day: Date, n: i32) -> Date {
+        self.calendar.add_working_days(day, n)
+    }
+}

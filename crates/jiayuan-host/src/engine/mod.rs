@@ -1,0 +1,892 @@
+//! The record engine: create, transition and query the records of every plugin.
+//!
+//! One path for every service item. A create runs: scope → enablement → parent → type checks
+//! ([`schema`]) → references → the plugin's hook (under guard and timeout) → one store
+//! transaction holding the record, its keys, its event, its children and its alerts. Nothing is
+//! written unless every step passed; a refusal that carries alerts writes only the alerts.
+
+pub(crate) mod context;
+pub(crate) mod schema;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use jiayuan_domain::calendar::WorkingCalendar;
+use jiayuan_domain::{DivisionCode, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_plugin_api::{
+    Actor, AlertDraft, CreateCall, FieldViolation, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
+    TransitionCall,
+};
+use jiayuan_store::{
+    AlertFilter, AlertTarget, NewAlert, NewRecord, ParentRef, RecordFilter, RecordUpdate, Store, StoreError,
+    StoredAlert, StoredEvent, StoredRecord, WriteBatch,
+};
+
+use crate::clock::HostClock;
+use crate::enablement::{Enablement, EstatePlace};
+use crate::plugins::{CallError, PluginHandle, PluginRegistry};
+use context::CallContext;
+use schema::{Mode, Reference};
+
+/// Who is calling, as far as the engine cares. Issued by the API layer after authentication;
+/// plugins never see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The role the caller acts in, matched against each transition's actors.
+    pub actor: Actor,
+    /// Written into event history (`user:42`, `system:scheduler`).
+    pub name: String,
+    /// Which estates the caller may see and touch.
+    pub reach: Reach,
+}
+
+impl Caller {
+    /// The host itself (scheduler, deadline rules).
+    pub fn system(name: &str) -> Caller {
+        Caller { actor: Actor::System, name: format!("system:{name}"), reach: Reach::District }
+    }
+}
+
+/// The estates a caller reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The whole district.
+    District,
+    /// One 街道 street or 社区 community (by division code).
+    Division(DivisionCode),
+    /// The estates a firm serves.
+    Firm(FirmId),
+    /// Exactly these estates.
+    Estates(Vec<EstateId>),
+}
+
+/// Why an engine operation failed. Each variant maps to one HTTP status in the API layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// No loaded plugin has this id.
+    #[error("no service item `{0}` is loaded")]
+    UnknownPlugin(String),
+    /// The plugin has no such record kind.
+    #[error("service item `{plugin}` has no record kind `{kind}`")]
+    UnknownKind {
+        /// Plugin id.
+        plugin: String,
+        /// Requested kind.
+        kind: String,
+    },
+    /// The record, estate or parent does not exist, or lies outside the caller's reach.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The item is disabled where the work would happen.
+    #[error("service item `{item}` is not enabled for estate {estate} ({estate_name}); existing records stay readable")]
+    Disabled {
+        /// Plugin id.
+        item: String,
+        /// Estate id.
+        estate: EstateId,
+        /// Estate name.
+        estate_name: String,
+    },
+    /// Input violates types or the item's rules; nothing was written.
+    #[error("invalid input: {}", .0.iter().map(|v| format!("{}: {}", v.field, v.message_en)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldViolation>),
+    /// The transition does not fire from the record's state.
+    #[error("transition `{transition}` cannot fire from state `{state}` of {kind} {id}; it fires from: {allowed}")]
+    TransitionNotAllowed {
+        /// Record kind.
+        kind: String,
+        /// Record id.
+        id: RecordId,
+        /// Transition id.
+        transition: String,
+        /// The record's state.
+        state: String,
+        /// States the transition fires from.
+        allowed: String,
+    },
+    /// The caller's role may not fire the transition.
+    #[error("a {actor:?} may not fire transition `{transition}`")]
+    Forbidden {
+        /// The caller's role.
+        actor: Actor,
+        /// Transition id.
+        transition: String,
+    },
+    /// The record changed since the caller read it, or a unique key is taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The plugin failed, timed out, panicked or is quarantined.
+    #[error(transparent)]
+    Plugin(#[from] CallError),
+    /// The plugin answered with data that breaks its own manifest.
+    #[error("service item `{plugin}` produced invalid data: {detail}")]
+    PluginContract {
+        /// Plugin id.
+        plugin: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> EngineError {
+        match e {
+            StoreError::UniqueKey { field, value } => EngineError::Conflict(format!(
+                "`{field}` {value} is already registered to another record (唯一字段 {field} 已被占用)"
+            )),
+            StoreError::VersionConflict { id, expected, found } => EngineError::Conflict(format!(
+                "record {id} changed meanwhile (expected version {expected}, found {found}); reload and retry"
+            )),
+            other => EngineError::Store(other),
+        }
+    }
+}
+
+/// A new record as asked for.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// Plugin id.
+    pub plugin: String,
+    /// Record kind.
+    pub kind: String,
+    /// Estate.
+    pub estate_id: EstateId,
+    /// Parent record, for child kinds.
+    pub parent_id: Option<RecordId>,
+    /// The data object.
+    pub data: Value,
+}
+
+/// A transition as asked for.
+#[derive(Debug, Clone)]
+pub struct TransitionRequest {
+    /// Plugin id.
+    pub plugin: String,
+    /// Record id.
+    pub id: RecordId,
+    /// Transition id.
+    pub transition: String,
+    /// The transition's input object (`{}` when none).
+    pub input: Value,
+    /// Refuse unless the record is still at this version.
+    pub expected_version: Option<i64>,
+}
+
+/// A page of records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The records, ordered by id.
+    pub records: Vec<RecordView>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next_after: Option<RecordId>,
+}
+
+/// A record as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordView {
+    /// Id.
+    pub id: RecordId,
+    /// Plugin id.
+    pub plugin: String,
+    /// Record kind.
+    pub kind: String,
+    /// Estate.
+    pub estate_id: EstateId,
+    /// Parent record.
+    pub parent_id: Option<RecordId>,
+    /// Workflow state.
+    pub state: String,
+    /// Data object.
+    pub data: Value,
+    /// Created (RFC 3339, +08:00).
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Version for optimistic concurrency.
+    pub version: i64,
+}
+
+impl RecordView {
+    fn from_stored(r: StoredRecord) -> RecordView {
+        RecordView {
+            data: serde_json::from_str(&r.data_json).unwrap_or(Value::Null),
+            id: r.id,
+            plugin: r.plugin,
+            kind: r.kind,
+            estate_id: r.estate_id,
+            parent_id: r.parent_id,
+            state: r.state,
+            created_at: r.created_at.to_rfc3339_shanghai(),
+            updated_at: r.updated_at.to_rfc3339_shanghai(),
+            version: r.version,
+        }
+    }
+}
+
+/// Filters for listing records.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// Record kind (optional).
+    pub kind: Option<String>,
+    /// Only this estate.
+    pub estate_id: Option<EstateId>,
+    /// Only these states.
+    pub states: Vec<String>,
+    /// Only records whose indexed key has this value.
+    pub key: Option<(String, String)>,
+    /// Only children of this record.
+    pub parent_id: Option<RecordId>,
+    /// Keyset cursor.
+    pub after: Option<RecordId>,
+    /// Page size (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// The record engine, shared by the API and the scheduler.
+#[derive(Debug)]
+pub struct Engine {
+    store: Store,
+    plugins: Arc<PluginRegistry>,
+    enablement: Enablement,
+    clock: Arc<dyn HostClock>,
+    calendar: Arc<WorkingCalendar>,
+    plugin_config: HashMap<String, Arc<str>>,
+    places: RwLock<HashMap<EstateId, (EstatePlace, String, Instant)>>,
+}
+
+/// How long an estate's street and firm are cached for enablement decisions.
+const PLACE_TTL: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// An engine over a migrated store and a loaded plugin registry.
+    pub fn new(
+        store: Store,
+        plugins: Arc<PluginRegistry>,
+        enablement: Enablement,
+        clock: Arc<dyn HostClock>,
+        calendar: WorkingCalendar,
+        plugin_config: impl IntoIterator<Item = (String, String)>,
+    ) -> Engine {
+        Engine {
+            store,
+            plugins,
+            enablement,
+            clock,
+            calendar: Arc::new(calendar),
+            plugin_config: plugin_config.into_iter().map(|(k, v)| (k, Arc::from(v))).collect(),
+            places: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The plugin registry.
+    pub fn plugins(&self) -> &Arc<PluginRegistry> {
+        &self.plugins
+    }
+
+    /// Enablement.
+    pub fn enablement(&self) -> &Enablement {
+        &self.enablement
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn HostClock> {
+        &self.clock
+    }
+
+    /// The working-day calendar.
+    pub fn calendar(&self) -> &WorkingCalendar {
+        &self.calendar
+    }
+
+    fn handle(&self, plugin: &str) -> Result<PluginHandle, EngineError> {
+        self.plugins.handle(plugin).ok_or_else(|| EngineError::UnknownPlugin(plugin.to_owned()))
+    }
+
+    fn context(&self, plugin: &str, estate: Option<EstateId>, firm: Option<FirmId>) -> CallContext {
+        let config = self.plugin_config.get(plugin).cloned().unwrap_or_else(|| Arc::from("{}"));
+        let scope = Scope { estate_id: estate, firm_id: firm, request_id: request_id() };
+        CallContext::new(plugin, scope, self.store.clone(), self.clock.clone(), self.calendar.clone(), config)
+    }
+
+    /// Where an estate sits (street, serving firm) and its name; cached briefly.
+    pub async fn place(&self, estate: EstateId) -> Result<(EstatePlace, String), EngineError> {
+        if let Some((p, name, at)) = self.places.read().unwrap_or_else(|p| p.into_inner()).get(&estate)
+            && at.elapsed() < PLACE_TTL
+        {
+            return Ok((p.clone(), name.clone()));
+        }
+        let e = self.store.estate(estate).await?.ok_or(EngineError::NotFound { what: "estate", id: estate.0 })?;
+        let firm = self.store.firm_serving(estate, self.clock.now().shanghai_date()).await?;
+        let place = EstatePlace { estate_id: estate, street: e.street(), firm };
+        self.places
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(estate, (place.clone(), e.name.clone(), Instant::now()));
+        Ok((place, e.name))
+    }
+
+    /// Forgets cached estate places (after registry changes).
+    pub fn forget_places(&self) {
+        self.places.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    async fn reach_covers(&self, caller: &Caller, place: &EstatePlace) -> Result<bool, EngineError> {
+        Ok(match &caller.reach {
+            Reach::District => true,
+            Reach::Estates(ids) => ids.contains(&place.estate_id),
+            Reach::Firm(f) => place.firm == Some(*f),
+            Reach::Division(code) => {
+                let e = self.store.estate(place.estate_id).await?;
+                e.is_some_and(|e| e.community.is_within(code))
+            }
+        })
+    }
+
+    /// Checks the caller reaches the estate and the item is enabled there.
+    async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<EstatePlace, EngineError> {
+        let (place, name) = self.place(estate).await?;
+        if !self.reach_covers(caller, &place).await? {
+            return Err(EngineError::NotFound { what: "estate", id: estate.0 });
+        }
+        let decision = self.enablement.decide(&self.store, item, &place).await?;
+        if !decision.enabled {
+            return Err(EngineError::Disabled { item: item.to_owned(), estate, estate_name: name });
+        }
+        Ok(place)
+    }
+
+    /// Creates a record.
+    pub async fn create(&self, caller: &Caller, req: CreateRequest) -> Result<RecordView, EngineError> {
+        let handle = self.handle(&req.plugin)?;
+        let manifest = handle.manifest();
+        let kind = manifest
+            .kind(&req.kind)
+            .ok_or_else(|| EngineError::UnknownKind { plugin: req.plugin.clone(), kind: req.kind.clone() })?;
+        let place = self.admit(caller, &req.plugin, req.estate_id).await?;
+        let parent = self.parent_of(&req, kind).await?;
+        let today = self.clock.now().shanghai_date();
+        let checked =
+            schema::check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
+        self.resolve(&req.plugin, req.estate_id, &checked.references).await?;
+
+        let ctx = self.context(&req.plugin, Some(req.estate_id), place.firm);
+        let call = CreateCall {
+            kind: req.kind.clone(),
+            estate_id: req.estate_id,
+            parent: parent.clone().map(context::to_record),
+            data_json: Value::Object(checked.data.clone()).to_string(),
+        };
+        let outcome = handle.on_create(&ctx, call).await?;
+        let now = self.clock.now();
+        if !outcome.refusal.is_empty() {
+            self.write_refusal_alerts(&req.plugin, Some(req.estate_id), &outcome.alerts, now).await?;
+            return Err(EngineError::Invalid(outcome.refusal));
+        }
+        let data = self.final_data(manifest, kind, outcome.data_json.as_deref(), checked.data)?;
+        let state = match &outcome.state {
+            Some(s) if kind.workflow.has_state(s) => s.clone(),
+            Some(s) => {
+                return Err(EngineError::PluginContract {
+                    plugin: req.plugin.clone(),
+                    detail: format!("create hook chose undeclared state `{s}` for `{}`", kind.id),
+                });
+            }
+            None => kind.workflow.initial.clone(),
+        };
+        let mut batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: Vec::new() };
+        batch.creates.push(NewRecord {
+            plugin: req.plugin.clone(),
+            kind: kind.id.clone(),
+            estate_id: req.estate_id,
+            parent: parent.as_ref().map(|p| ParentRef::Existing(p.id)),
+            state,
+            keys: schema::index_keys(&kind.keys, &data),
+            data_json: Value::Object(data).to_string(),
+            at: now,
+            actor: caller.name.clone(),
+        });
+        self.add_children(
+            &mut batch,
+            manifest,
+            kind,
+            ParentRef::InBatch(0),
+            req.estate_id,
+            &outcome,
+            now,
+            &caller.name,
+        )?;
+        for a in &outcome.alerts {
+            batch.alerts.push(alert_row(
+                &req.plugin,
+                Some(AlertTarget::InBatch(0)),
+                Some(req.estate_id),
+                a,
+                format!("{}/{}/{}", req.plugin, ctx_request(&ctx), a.key),
+                now,
+            ));
+        }
+        let result = self.store.write(batch).await?;
+        let id = *result.created.first().ok_or_else(|| EngineError::PluginContract {
+            plugin: req.plugin.clone(),
+            detail: "store returned no id for the created record".into(),
+        })?;
+        let stored =
+            self.store.record(&req.plugin, id).await?.ok_or(EngineError::NotFound { what: "record", id: id.0 })?;
+        Ok(RecordView::from_stored(stored))
+    }
+
+    async fn parent_of(&self, req: &CreateRequest, kind: &RecordKind) -> Result<Option<StoredRecord>, EngineError> {
+        match (&kind.parent, req.parent_id) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(EngineError::Invalid(vec![FieldViolation::new(
+                "parent_id",
+                "unexpected_parent",
+                format!("`{}` 记录没有上级记录", kind.id),
+                format!("records of kind `{}` have no parent", kind.id),
+            )])),
+            (Some(parent_kind), None) => Err(EngineError::Invalid(vec![FieldViolation::new(
+                "parent_id",
+                "required",
+                format!("`{}` 记录必须指定上级 `{parent_kind}` 记录", kind.id),
+                format!("records of kind `{}` need a parent `{parent_kind}` record", kind.id),
+            )])),
+            (Some(parent_kind), Some(pid)) => {
+                let p = self.store.record(&req.plugin, pid).await?;
+                match p {
+                    Some(p) if &p.kind == parent_kind && p.estate_id == req.estate_id => Ok(Some(p)),
+                    _ => Err(EngineError::Invalid(vec![FieldViolation::new(
+                        "parent_id",
+                        "not_found",
+                        format!("本小区没有编号为 {pid} 的 `{parent_kind}` 记录"),
+                        format!("no `{parent_kind}` record {pid} in estate {}", req.estate_id),
+                    )])),
+                }
+            }
+        }
+    }
+
+    /// Checks that referenced persons, houses and records exist (and houses and records belong
+    /// to the estate).
+    async fn resolve(&self, plugin: &str, estate: EstateId, refs: &[Reference]) -> Result<(), EngineError> {
+        let mut errors = Vec::new();
+        for r in refs {
+            match r {
+                Reference::Person { field, id } => {
+                    if self.store.person(jiayuan_domain::PersonId(*id)).await?.is_none() {
+                        errors.push(FieldViolation::new(
+                            field,
+                            "not_found",
+                            format!("字段 `{field}`：人员 {id} 不存在"),
+                            format!("field `{field}`: person {id} does not exist"),
+                        ));
+                    }
+                }
+                Reference::House { field, id } => {
+                    let h = self.store.house(jiayuan_domain::HouseId(*id)).await?;
+                    if h.is_none_or(|h| h.estate_id != Some(estate)) {
+                        errors.push(FieldViolation::new(
+                            field,
+                            "not_found",
+                            format!("字段 `{field}`：本小区没有房屋 {id}"),
+                            format!("field `{field}`: house {id} does not exist in estate {estate}"),
+                        ));
+                    }
+                }
+                Reference::Record { field, kind, id } => {
+                    let rec = self.store.record(plugin, RecordId(*id)).await?;
+                    if rec.is_none_or(|r| &r.kind != kind || r.estate_id != estate) {
+                        errors.push(FieldViolation::new(
+                            field,
+                            "not_found",
+                            format!("字段 `{field}`：本小区没有编号为 {id} 的 `{kind}` 记录"),
+                            format!("field `{field}`: no `{kind}` record {id} in estate {estate}"),
+                        ));
+                    }
+                }
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(EngineError::Invalid(errors)) }
+    }
+
+    /// The data to store: the hook's replacement (checked against the manifest, derived fields
+    /// allowed) or the input.
+    fn final_data(
+        &self,
+        manifest: &Manifest,
+        kind: &RecordKind,
+        replacement: Option<&str>,
+        input: Map<String, Value>,
+    ) -> Result<Map<String, Value>, EngineError> {
+        let Some(text) = replacement else { return Ok(input) };
+        let contract = |detail: String| EngineError::PluginContract { plugin: manifest.id.clone(), detail };
+        let value: Value = serde_json::from_str(text).map_err(|e| contract(format!("data is not JSON: {e}")))?;
+        let today = self.clock.now().shanghai_date();
+        let checked = schema::check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
+            contract(v.iter().map(|v| format!("{}: {}", v.field, v.message_en)).collect::<Vec<_>>().join("; "))
+        })?;
+        Ok(checked.data)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_children(
+        &self,
+        batch: &mut WriteBatch,
+        manifest: &Manifest,
+        parent_kind: &RecordKind,
+        parent: ParentRef,
+        estate: EstateId,
+        outcome: &Outcome,
+        now: Timestamp,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let today = now.shanghai_date();
+        for child in &outcome.children {
+            let contract = |detail: String| EngineError::PluginContract { plugin: manifest.id.clone(), detail };
+            let kind = manifest
+                .kind(&child.kind)
+                .ok_or_else(|| contract(format!("child kind `{}` is undeclared", child.kind)))?;
+            if kind.parent.as_deref() != Some(parent_kind.id.as_str()) {
+                return Err(contract(format!("`{}` is not a child kind of `{}`", kind.id, parent_kind.id)));
+            }
+            let value: Value =
+                serde_json::from_str(&child.data_json).map_err(|e| contract(format!("child data is not JSON: {e}")))?;
+            let checked = schema::check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
+                contract(v.iter().map(|v| format!("{}: {}", v.field, v.message_en)).collect::<Vec<_>>().join("; "))
+            })?;
+            batch.creates.push(NewRecord {
+                plugin: manifest.id.clone(),
+                kind: kind.id.clone(),
+                estate_id: estate,
+                parent: Some(match parent {
+                    ParentRef::Existing(id) => ParentRef::Existing(id),
+                    ParentRef::InBatch(i) => ParentRef::InBatch(i),
+                }),
+                state: kind.workflow.initial.clone(),
+                keys: schema::index_keys(&kind.keys, &checked.data),
+                data_json: Value::Object(checked.data).to_string(),
+                at: now,
+                actor: actor.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn write_refusal_alerts(
+        &self,
+        plugin: &str,
+        estate: Option<EstateId>,
+        alerts: &[AlertDraft],
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        // One alert per (estate, key) however often the same input is refused.
+        let place = estate.map_or_else(|| "district".to_owned(), |e| e.to_string());
+        let rows = alerts
+            .iter()
+            .map(|a| alert_row(plugin, None, estate, a, format!("{plugin}/refused/{place}/{}", a.key), now))
+            .collect();
+        self.store.write(WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: rows }).await?;
+        Ok(())
+    }
+
+    /// Fires a transition.
+    pub async fn transition(&self, caller: &Caller, req: TransitionRequest) -> Result<RecordView, EngineError> {
+        let handle = self.handle(&req.plugin)?;
+        let manifest = handle.manifest();
+        let record = self
+            .store
+            .record(&req.plugin, req.id)
+            .await?
+            .ok_or(EngineError::NotFound { what: "record", id: req.id.0 })?;
+        let place = self.admit(caller, &req.plugin, record.estate_id).await.map_err(|e| match e {
+            EngineError::NotFound { what: "estate", .. } => EngineError::NotFound { what: "record", id: req.id.0 },
+            other => other,
+        })?;
+        let kind = manifest
+            .kind(&record.kind)
+            .ok_or_else(|| EngineError::UnknownKind { plugin: req.plugin.clone(), kind: record.kind.clone() })?;
+        let Some(t) = kind.workflow.transition(&req.transition) else {
+            let known = kind.workflow.transitions.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(EngineError::Invalid(vec![FieldViolation::new(
+                "transition",
+                "unknown_transition",
+                format!("`{}` 没有名为 `{}` 的操作；可用：{known}", kind.id, req.transition),
+                format!("`{}` has no transition `{}`; known: {known}", kind.id, req.transition),
+            )]));
+        };
+        if !t.from.contains(&record.state) {
+            return Err(EngineError::TransitionNotAllowed {
+                kind: kind.id.clone(),
+                id: record.id,
+                transition: t.id.clone(),
+                state: record.state.clone(),
+                allowed: t.from.join(", "),
+            });
+        }
+        if !t.actors.contains(&caller.actor) {
+            return Err(EngineError::Forbidden { actor: caller.actor, transition: t.id.clone() });
+        }
+        if let Some(v) = req.expected_version
+            && v != record.version
+        {
+            return Err(EngineError::Conflict(format!(
+                "record {} is at version {}, not {v}; reload and retry",
+                record.id, record.version
+            )));
+        }
+        let today = self.clock.now().shanghai_date();
+        let input =
+            schema::check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
+        self.resolve(&req.plugin, record.estate_id, &input.references).await?;
+
+        let ctx = self.context(&req.plugin, Some(record.estate_id), place.firm);
+        let call = TransitionCall {
+            record: context::to_record(record.clone()),
+            transition: t.id.clone(),
+            input_json: Value::Object(input.data.clone()).to_string(),
+        };
+        let outcome = handle.on_transition(&ctx, call).await?;
+        let now = self.clock.now();
+        if !outcome.refusal.is_empty() {
+            self.write_refusal_alerts(&req.plugin, Some(record.estate_id), &outcome.alerts, now).await?;
+            return Err(EngineError::Invalid(outcome.refusal));
+        }
+        let mut merged: Map<String, Value> = serde_json::from_str(&record.data_json).unwrap_or_default();
+        merged.extend(input.data);
+        let data = match outcome.data_json.as_deref() {
+            Some(text) => self.final_data(manifest, kind, Some(text), Map::new())?,
+            None => merged,
+        };
+        let mut batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: Vec::new() };
+        batch.updates.push(RecordUpdate {
+            plugin: req.plugin.clone(),
+            id: record.id,
+            expected_version: record.version,
+            action: t.id.clone(),
+            new_state: t.to.clone(),
+            keys: schema::index_keys(&kind.keys, &data),
+            data_json: Value::Object(data).to_string(),
+            at: now,
+            actor: caller.name.clone(),
+        });
+        self.add_children(
+            &mut batch,
+            manifest,
+            kind,
+            ParentRef::Existing(record.id),
+            record.estate_id,
+            &outcome,
+            now,
+            &caller.name,
+        )?;
+        for a in &outcome.alerts {
+            batch.alerts.push(alert_row(
+                &req.plugin,
+                Some(AlertTarget::Existing(record.id)),
+                Some(record.estate_id),
+                a,
+                format!("{}/{}/{}", req.plugin, record.id, a.key),
+                now,
+            ));
+        }
+        self.store.write(batch).await?;
+        let stored = self
+            .store
+            .record(&req.plugin, record.id)
+            .await?
+            .ok_or(EngineError::NotFound { what: "record", id: req.id.0 })?;
+        Ok(RecordView::from_stored(stored))
+    }
+
+    /// One record. Records of disabled items stay readable.
+    pub async fn get(&self, caller: &Caller, plugin: &str, id: RecordId) -> Result<RecordView, EngineError> {
+        self.handle(plugin)?;
+        let r = self.store.record(plugin, id).await?.ok_or(EngineError::NotFound { what: "record", id: id.0 })?;
+        let (place, _) = self.place(r.estate_id).await?;
+        if !self.reach_covers(caller, &place).await? {
+            return Err(EngineError::NotFound { what: "record", id: id.0 });
+        }
+        Ok(RecordView::from_stored(r))
+    }
+
+    /// A record's event history, oldest first.
+    pub async fn history(&self, caller: &Caller, plugin: &str, id: RecordId) -> Result<Vec<StoredEvent>, EngineError> {
+        self.get(caller, plugin, id).await?;
+        Ok(self.store.events(plugin, id).await?)
+    }
+
+    async fn estates_in_reach(&self, caller: &Caller) -> Result<Option<Vec<EstateId>>, EngineError> {
+        Ok(match &caller.reach {
+            Reach::District => None,
+            Reach::Estates(ids) => Some(ids.clone()),
+            Reach::Division(code) => Some(
+                self.store.estates().await?.into_iter().filter(|e| e.community.is_within(code)).map(|e| e.id).collect(),
+            ),
+            Reach::Firm(f) => {
+                let today = self.clock.now().shanghai_date();
+                let mut ids = Vec::new();
+                for e in self.store.estates().await? {
+                    if self.store.firm_serving(e.id, today).await? == Some(*f) {
+                        ids.push(e.id);
+                    }
+                }
+                Some(ids)
+            }
+        })
+    }
+
+    /// Lists records of a plugin, a page at a time.
+    pub async fn list(&self, caller: &Caller, plugin: &str, req: ListRequest) -> Result<Page, EngineError> {
+        self.handle(plugin)?;
+        let limit = req.limit.unwrap_or(50).clamp(1, 200);
+        let reach = self.estates_in_reach(caller).await?;
+        let estate_ids = match (reach, req.estate_id) {
+            (None, None) => None,
+            (None, Some(e)) => Some(vec![e]),
+            (Some(ids), None) => Some(ids),
+            (Some(ids), Some(e)) => Some(if ids.contains(&e) { vec![e] } else { Vec::new() }),
+        };
+        let rows = self
+            .store
+            .records(&RecordFilter {
+                plugin: plugin.to_owned(),
+                kind: req.kind,
+                estate_ids,
+                states: req.states,
+                key: req.key,
+                parent_id: req.parent_id,
+                after: req.after,
+                limit: limit + 1,
+            })
+            .await?;
+        let more = rows.len() > limit as usize;
+        let records: Vec<RecordView> = rows.into_iter().take(limit as usize).map(RecordView::from_stored).collect();
+        let next_after = if more { records.last().map(|r| r.id) } else { None };
+        Ok(Page { records, next_after })
+    }
+
+    /// Alerts raised for a plugin's records within the caller's reach.
+    pub async fn alerts(
+        &self,
+        caller: &Caller,
+        plugin: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredAlert>, EngineError> {
+        let estate_ids = self.estates_in_reach(caller).await?;
+        Ok(self
+            .store
+            .alerts(&AlertFilter {
+                plugin: plugin.map(str::to_owned),
+                estate_ids,
+                record_id: None,
+                after: None,
+                limit: limit.clamp(1, 500),
+            })
+            .await?)
+    }
+
+    /// Computes a plugin's KPIs for one estate over a period.
+    pub async fn kpis(
+        &self,
+        caller: &Caller,
+        plugin: &str,
+        estate: EstateId,
+        from: jiayuan_domain::Date,
+        to: jiayuan_domain::Date,
+    ) -> Result<Vec<KpiValue>, EngineError> {
+        let handle = self.handle(plugin)?;
+        let (place, _) = self.place(estate).await?;
+        if !self.reach_covers(caller, &place).await? {
+            return Err(EngineError::NotFound { what: "estate", id: estate.0 });
+        }
+        let households = self.store.estate(estate).await?.map(|e| e.households).unwrap_or(0);
+        let ctx = self.context(plugin, Some(estate), place.firm);
+        Ok(handle.kpis(&ctx, KpiCall { estate_id: estate, from, to, households }).await?)
+    }
+
+    /// Fires a transition as the host itself (deadline rules). Used by the scheduler.
+    pub(crate) async fn system_transition(
+        &self,
+        record: &StoredRecord,
+        transition: &str,
+    ) -> Result<RecordView, EngineError> {
+        self.transition(
+            &Caller::system("scheduler"),
+            TransitionRequest {
+                plugin: record.plugin.clone(),
+                id: record.id,
+                transition: transition.to_owned(),
+                input: Value::Object(Map::new()),
+                expected_version: Some(record.version),
+            },
+        )
+        .await
+    }
+}
+
+fn alert_row(
+    plugin: &str,
+    record: Option<AlertTarget>,
+    estate: Option<EstateId>,
+    a: &AlertDraft,
+    dedupe_key: String,
+    at: Timestamp,
+) -> NewAlert {
+    NewAlert {
+        plugin: plugin.to_owned(),
+        record,
+        estate_id: estate,
+        rule: a.key.clone(),
+        dedupe_key,
+        severity: severity_text(a.severity).to_owned(),
+        message_zh: a.message.zh.clone(),
+        message_en: a.message.en.clone(),
+        due_at: None,
+        at,
+    }
+}
+
+/// The stored text of a severity.
+pub(crate) fn severity_text(s: jiayuan_plugin_api::Severity) -> &'static str {
+    use jiayuan_plugin_api::Severity;
+    match s {
+        Severity::Info => "info",
+        Severity::Reminder => "reminder",
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+    }
+}
+
+fn ctx_request(ctx: &CallContext) -> String {
+    use jiayuan_plugin_api::HostContext;
+    ctx.scope().request_id.clone()
+}
+
+/// A process-unique request id: time and a counter.
+fn request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    format!("{t:x}-{n:x}-{:x}", std::process::id())
+}

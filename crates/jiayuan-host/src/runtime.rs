@@ -1,0 +1,93 @@
+//! Starting a host: connect and migrate the store, load plugins, build the engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiayuan_domain::calendar::{CalendarError, WorkingCalendar};
+use jiayuan_plugin_api::PluginDeclaration;
+use jiayuan_store::{MigrationReport, Store, StoreError};
+
+use crate::clock::{HostClock, SystemClock};
+use crate::enablement::Enablement;
+use crate::engine::Engine;
+use crate::plugins::PluginRegistry;
+use crate::settings::Settings;
+
+/// How often run-time enablement overrides are re-read from the database, so a change made on
+/// one host instance reaches the others.
+pub const ENABLEMENT_REFRESH: Duration = Duration::from_secs(5);
+
+/// Why the host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database is unreachable or could not be migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The holiday calendar in the configuration is inconsistent.
+    #[error("configuration key `calendar.days`: {0}")]
+    Calendar(#[from] CalendarError),
+}
+
+/// Start-up choices that are not settings.
+#[derive(Debug)]
+pub struct Options {
+    /// The clock (tests and the demo use a manual one).
+    pub clock: Arc<dyn HostClock>,
+    /// Plugins linked into the binary, registered without dlopen (tests).
+    pub static_plugins: Vec<&'static PluginDeclaration>,
+    /// Whether to load the plugins found in `plugins.dir`.
+    pub load_plugin_dir: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { clock: Arc::new(SystemClock), static_plugins: Vec::new(), load_plugin_dir: true }
+    }
+}
+
+/// A started host.
+#[derive(Debug)]
+pub struct Host {
+    /// The settings it started with.
+    pub settings: Settings,
+    /// The record engine.
+    pub engine: Arc<Engine>,
+    /// What the migration step did.
+    pub migrations: MigrationReport,
+}
+
+/// Connects, migrates, loads plugins (failures are reported, not fatal) and builds the engine.
+pub async fn start(settings: Settings, options: Options) -> Result<Host, StartError> {
+    let calendar = WorkingCalendar::new(settings.calendar.clone())?;
+    let store = Store::connect(&settings.database).await?;
+    let migrations = store.migrate().await?;
+    let mut registry = PluginRegistry::new(settings.plugins.clone());
+    for decl in &options.static_plugins {
+        if let Err(e) = registry.register_static(decl) {
+            tracing::error!(error = %e, "static plugin refused");
+        }
+    }
+    if options.load_plugin_dir
+        && let Err(e) = registry.load_dir()
+    {
+        tracing::error!(error = %e, "no plugins loaded from the plugin directory");
+    }
+    for entry in registry.report() {
+        if entry.is_healthy() {
+            tracing::info!(plugin = %entry, "plugin ready");
+        } else {
+            tracing::error!(plugin = %entry, "plugin not loaded");
+        }
+    }
+    let registry = Arc::new(registry);
+    let enablement = Enablement::new(settings.enablement.clone(), ENABLEMENT_REFRESH);
+    let engine = Engine::new(
+        store,
+        registry,
+        enablement,
+        options.clock,
+        calendar,
+        settings.plugin_config.iter().map(|(k, v)| (k.clone(), v.clone())),
+    );
+    Ok(Host { settings, engine: Arc::new(engine), migrations })
+}

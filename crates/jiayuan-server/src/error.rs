@@ -1,0 +1,208 @@
+//! [`ApiError`]: the one error type of the HTTP surface.
+//!
+//! 4xx bodies name the field and the reason in Chinese and English and are not logged as errors;
+//! 5xx bodies are generic and the cause is logged with the request id.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use jiayuan_host::engine::EngineError;
+use jiayuan_host::plugins::CallError;
+use jiayuan_plugin_api::{FieldViolation, PluginError};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message_zh: String,
+    message_en: String,
+    violations: Vec<FieldViolation>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message_zh: &'a str,
+    message_en: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    violations: &'a [FieldViolation],
+}
+
+impl ApiError {
+    /// A client error.
+    pub fn client(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
+        ApiError { status, code, message_zh: zh.into(), message_en: en.into(), violations: Vec::new() }
+    }
+
+    /// 422 with field violations.
+    pub fn invalid(violations: Vec<FieldViolation>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_input",
+            message_zh: "输入有误，请按字段说明修改".into(),
+            message_en: "the input is invalid; see the field violations".into(),
+            violations,
+        }
+    }
+
+    /// 400 for a single bad request part (body, query, path).
+    pub fn bad_request(field: &str, code: &str, zh: String, en: String) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_request",
+            message_zh: zh.clone(),
+            message_en: en.clone(),
+            violations: vec![FieldViolation::new(field, code, zh, en)],
+        }
+    }
+
+    /// 500: the body says nothing; the cause is logged here.
+    pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "request failed");
+        ApiError::client(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "服务器内部错误，请稍后再试",
+            "internal error; try again later",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: Inner {
+                code: self.code,
+                message_zh: &self.message_zh,
+                message_en: &self.message_en,
+                violations: &self.violations,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        let (code, zh) = match &r {
+            JsonRejection::JsonSyntaxError(_) => ("malformed_json", "请求体不是有效的 JSON"),
+            JsonRejection::JsonDataError(_) => ("wrong_shape", "请求体结构不正确"),
+            JsonRejection::MissingJsonContentType(_) => ("content_type", "请求需要 Content-Type: application/json"),
+            _ => ("unreadable_body", "无法读取请求体"),
+        };
+        let mut e = ApiError::bad_request("body", code, zh.to_owned(), r.body_text());
+        if matches!(r, JsonRejection::MissingJsonContentType(_)) {
+            e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        }
+        e
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::bad_request("query", "bad_query", "查询参数有误".to_owned(), r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::bad_request("path", "bad_path", "路径参数有误".to_owned(), r.body_text())
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        use StatusCode as S;
+        let en = e.to_string();
+        match e {
+            EngineError::UnknownPlugin(id) => ApiError::client(
+                S::NOT_FOUND,
+                "unknown_item",
+                format!("没有已加载的服务事项 `{id}`"),
+                format!("no service item `{id}` is loaded"),
+            ),
+            EngineError::UnknownKind { plugin, kind } => ApiError::client(
+                S::NOT_FOUND,
+                "unknown_kind",
+                format!("服务事项 `{plugin}` 没有记录类型 `{kind}`"),
+                format!("service item `{plugin}` has no record kind `{kind}`"),
+            ),
+            EngineError::NotFound { what, id } => ApiError::client(
+                S::NOT_FOUND,
+                "not_found",
+                format!("未找到{} {id}", what_zh(what)),
+                format!("{what} {id} not found"),
+            ),
+            EngineError::Disabled { item, estate, estate_name } => ApiError::client(
+                S::CONFLICT,
+                "item_disabled",
+                format!(
+                    "服务事项 `{item}` 未在小区「{estate_name}」（{estate}）启用，不能办理新业务；已有记录仍可查看"
+                ),
+                en,
+            ),
+            EngineError::Invalid(v) => ApiError::invalid(v),
+            EngineError::TransitionNotAllowed { transition, state, allowed, .. } => {
+                let mut err = ApiError::client(
+                    S::CONFLICT,
+                    "transition_not_allowed",
+                    format!("当前状态 `{state}` 不能执行 `{transition}`（可执行状态：{allowed}）"),
+                    en,
+                );
+                err.violations = vec![FieldViolation::new(
+                    "transition",
+                    "not_allowed",
+                    err.message_zh.clone(),
+                    err.message_en.clone(),
+                )];
+                err
+            }
+            EngineError::Forbidden { .. } => ApiError::client(S::FORBIDDEN, "forbidden", "当前角色无权执行此操作", en),
+            EngineError::Conflict(msg) => ApiError::client(S::CONFLICT, "conflict", format!("数据冲突：{msg}"), msg),
+            EngineError::Plugin(c) => match c {
+                CallError::Plugin(PluginError::Invalid(v)) => ApiError::invalid(v),
+                CallError::Plugin(PluginError::Conflict(m)) => {
+                    ApiError::client(S::CONFLICT, "conflict", format!("数据冲突：{m}"), m)
+                }
+                CallError::Plugin(PluginError::NotFound(m)) => {
+                    ApiError::client(S::NOT_FOUND, "not_found", format!("未找到：{m}"), m)
+                }
+                other @ (CallError::Timeout { .. } | CallError::Quarantined { .. }) => {
+                    tracing::error!(error = %other, "plugin unavailable");
+                    ApiError::client(
+                        S::SERVICE_UNAVAILABLE,
+                        "item_unavailable",
+                        "该服务事项暂时不可用，请稍后再试",
+                        "the service item is unavailable right now; try again later",
+                    )
+                }
+                other => ApiError::internal(&other),
+            },
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+fn what_zh(what: &str) -> &'static str {
+    match what {
+        "estate" => "小区",
+        "record" => "记录",
+        "person" => "人员",
+        "house" => "房屋",
+        _ => "对象",
+    }
+}

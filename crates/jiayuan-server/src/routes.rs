@@ -1,0 +1,453 @@
+//! Route handlers: health, plugins, records, alerts, KPIs, registry reads, enablement.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use jiayuan_domain::{Date, DivisionCode, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_host::engine::{CreateRequest, ListRequest, TransitionRequest};
+use jiayuan_store::{EnablementOverride, EnablementScope};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{CallerExt, Json, Path, Query};
+
+type Res<T> = Result<T, ApiError>;
+
+/// `GET /api/health`: database reachability and plugin status.
+pub(crate) async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    let db = s.engine.store().ping().await;
+    let plugins = s.engine.plugins().report();
+    let failed = plugins.iter().filter(|p| !p.is_healthy()).count();
+    let status = if db.is_ok() && failed == 0 { "ok" } else { "degraded" };
+    let code = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        code,
+        axum::Json(json!({
+            "status": status,
+            "database": db.map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+            "plugins": plugins,
+            "uptime_secs": s.started.elapsed().as_secs(),
+        })),
+    )
+}
+
+/// `GET /api/plugins`: every plugin the host tried to load, with its status.
+pub(crate) async fn plugins(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(json!({ "plugins": s.engine.plugins().report() }))
+}
+
+/// `GET /api/plugins/{id}/manifest`.
+pub(crate) async fn manifest(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res<impl IntoResponse> {
+    let handle = s.engine.plugins().handle(&id).ok_or_else(|| {
+        ApiError::client(
+            StatusCode::NOT_FOUND,
+            "unknown_item",
+            format!("没有已加载的服务事项 `{id}`"),
+            format!("no service item `{id}` is loaded"),
+        )
+    })?;
+    Ok(axum::Json(handle.manifest().clone()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateBody {
+    kind: String,
+    estate_id: i64,
+    #[serde(default)]
+    parent_id: Option<i64>,
+    data: Value,
+}
+
+/// `POST /api/items/{plugin}/records`.
+pub(crate) async fn create(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(plugin): Path<String>,
+    Json(body): Json<CreateBody>,
+) -> Res<impl IntoResponse> {
+    let req = CreateRequest {
+        plugin,
+        kind: body.kind,
+        estate_id: EstateId(body.estate_id),
+        parent_id: body.parent_id.map(RecordId),
+        data: body.data,
+    };
+    let view = s.engine.create(&caller, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    kind: Option<String>,
+    estate_id: Option<i64>,
+    state: Option<String>,
+    /// `field:value` of an indexed key.
+    key: Option<String>,
+    parent_id: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/items/{plugin}/records`.
+pub(crate) async fn list(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(plugin): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Res<impl IntoResponse> {
+    let key = match q.key {
+        None => None,
+        Some(k) => Some(k.split_once(':').map(|(f, v)| (f.to_owned(), v.to_owned())).ok_or_else(|| {
+            ApiError::bad_request(
+                "key",
+                "bad_key",
+                "key 参数格式应为 字段:值".into(),
+                "`key` must look like field:value".into(),
+            )
+        })?),
+    };
+    if q.limit.is_some_and(|l| l == 0 || l > 200) {
+        return Err(ApiError::bad_request(
+            "limit",
+            "out_of_range",
+            "limit 应在 1–200 之间".into(),
+            "`limit` must be 1..=200".into(),
+        ));
+    }
+    let req = ListRequest {
+        kind: q.kind,
+        estate_id: q.estate_id.map(EstateId),
+        states: q.state.map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default(),
+        key,
+        parent_id: q.parent_id.map(RecordId),
+        after: q.after.map(RecordId),
+        limit: q.limit,
+    };
+    Ok(axum::Json(s.engine.list(&caller, &plugin, req).await?))
+}
+
+/// `GET /api/items/{plugin}/records/{id}`.
+pub(crate) async fn get(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path((plugin, id)): Path<(String, i64)>,
+) -> Res<impl IntoResponse> {
+    Ok(axum::Json(s.engine.get(&caller, &plugin, RecordId(id)).await?))
+}
+
+#[derive(Serialize)]
+struct EventView {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    from_state: Option<String>,
+    to_state: String,
+    data: Value,
+}
+
+/// `GET /api/items/{plugin}/records/{id}/history`.
+pub(crate) async fn history(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path((plugin, id)): Path<(String, i64)>,
+) -> Res<impl IntoResponse> {
+    let events = s.engine.history(&caller, &plugin, RecordId(id)).await?;
+    let events: Vec<EventView> = events
+        .into_iter()
+        .map(|e| EventView {
+            seq: e.seq,
+            at: e.at.to_rfc3339_shanghai(),
+            actor: e.actor,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            data: serde_json::from_str(&e.data_json).unwrap_or(Value::Null),
+        })
+        .collect();
+    Ok(axum::Json(json!({ "events": events })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransitionBody {
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+/// `POST /api/items/{plugin}/records/{id}/transitions/{transition}`.
+pub(crate) async fn transition(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path((plugin, id, transition)): Path<(String, i64, String)>,
+    body: axum::body::Bytes,
+) -> Res<impl IntoResponse> {
+    // The body is optional: a transition without input may be posted empty.
+    let body: TransitionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TransitionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("body", "malformed_json", "请求体不是有效的 JSON 或结构不正确".into(), e.to_string())
+        })?
+    };
+    let req = TransitionRequest {
+        plugin,
+        id: RecordId(id),
+        transition,
+        input: body.input.unwrap_or_else(|| json!({})),
+        expected_version: body.expected_version,
+    };
+    Ok(axum::Json(s.engine.transition(&caller, req).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AlertQuery {
+    plugin: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AlertView {
+    id: i64,
+    plugin: String,
+    record_id: Option<i64>,
+    estate_id: Option<i64>,
+    rule: String,
+    severity: String,
+    message_zh: String,
+    message_en: String,
+    due_at: Option<String>,
+    raised_at: String,
+}
+
+/// `GET /api/alerts`.
+pub(crate) async fn alerts(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Query(q): Query<AlertQuery>,
+) -> Res<impl IntoResponse> {
+    let alerts = s.engine.alerts(&caller, q.plugin.as_deref(), q.limit.unwrap_or(100)).await?;
+    let alerts: Vec<AlertView> = alerts
+        .into_iter()
+        .map(|a| AlertView {
+            id: a.id.0,
+            plugin: a.plugin,
+            record_id: a.record_id.map(|r| r.0),
+            estate_id: a.estate_id.map(|e| e.0),
+            rule: a.rule,
+            severity: a.severity,
+            message_zh: a.message_zh,
+            message_en: a.message_en,
+            due_at: a.due_at.map(Timestamp::to_rfc3339_shanghai),
+            raised_at: a.raised_at.to_rfc3339_shanghai(),
+        })
+        .collect();
+    Ok(axum::Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KpiQuery {
+    estate_id: i64,
+    from: Date,
+    to: Date,
+}
+
+/// `GET /api/items/{plugin}/kpis?estate_id=&from=&to=`.
+pub(crate) async fn kpis(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(plugin): Path<String>,
+    Query(q): Query<KpiQuery>,
+) -> Res<impl IntoResponse> {
+    if q.to < q.from {
+        return Err(ApiError::bad_request(
+            "to",
+            "before_from",
+            "结束日期早于开始日期".into(),
+            "`to` is before `from`".into(),
+        ));
+    }
+    let values = s.engine.kpis(&caller, &plugin, EstateId(q.estate_id), q.from, q.to).await?;
+    Ok(axum::Json(json!({ "kpis": values })))
+}
+
+/// `GET /api/registry/divisions`.
+pub(crate) async fn divisions(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let d = s.engine.store().divisions().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "divisions": d })))
+}
+
+/// `GET /api/registry/estates`.
+pub(crate) async fn estates(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let e = s.engine.store().estates().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "estates": e })))
+}
+
+/// `GET /api/registry/firms`.
+pub(crate) async fn firms(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let f = s.engine.store().firms().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "firms": f })))
+}
+
+/// `GET /api/enablement/{item}/estates/{id}`: whether an item runs in an estate, and why.
+pub(crate) async fn enablement_decision(
+    State(s): State<Arc<AppState>>,
+    Path((item, estate)): Path<(String, i64)>,
+) -> Res<impl IntoResponse> {
+    let (place, name) = s.engine.place(EstateId(estate)).await?;
+    let d = s.engine.enablement().decide(s.engine.store(), &item, &place).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "item": item, "estate_id": estate, "estate_name": name, "decision": d })))
+}
+
+/// `GET /api/enablement/overrides`.
+pub(crate) async fn enablement_overrides(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let o = s.engine.store().enablement_overrides().await.map_err(|e| ApiError::internal(&e))?;
+    let o: Vec<Value> = o
+        .into_iter()
+        .map(|o| {
+            let (scope, code) = scope_parts(&o.scope);
+            json!({"item": o.item, "scope": scope, "code": code, "enabled": o.enabled, "reason": o.reason,
+                   "changed_by": o.changed_by, "changed_at": o.changed_at.to_rfc3339_shanghai()})
+        })
+        .collect();
+    Ok(axum::Json(json!({ "overrides": o })))
+}
+
+fn scope_parts(s: &EnablementScope) -> (&'static str, Option<String>) {
+    match s {
+        EnablementScope::District => ("district", None),
+        EnablementScope::Street(c) => ("street", Some(c.to_string())),
+        EnablementScope::Estate(e) => ("estate", Some(e.to_string())),
+        EnablementScope::Firm(f) => ("firm", Some(f.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OverrideBody {
+    /// `district`, `street`, `estate` or `firm`.
+    scope: String,
+    /// Street code, estate id or firm id (absent for `district`).
+    #[serde(default)]
+    code: Option<String>,
+    enabled: bool,
+    reason: String,
+}
+
+fn parse_scope(scope: &str, code: Option<&str>) -> Result<EnablementScope, ApiError> {
+    let bad = |en: String| ApiError::bad_request("code", "bad_scope", "范围编码有误".into(), en);
+    let need = || code.ok_or_else(|| bad(format!("scope `{scope}` needs a `code`")));
+    Ok(match scope {
+        "district" => EnablementScope::District,
+        "street" => {
+            let c = DivisionCode::parse(need()?).map_err(|e| bad(e.to_string()))?;
+            if c.level() != jiayuan_domain::DivisionLevel::Street {
+                return Err(bad(format!("`{c}` is not a street code")));
+            }
+            EnablementScope::Street(c)
+        }
+        "estate" => {
+            EnablementScope::Estate(EstateId(need()?.parse().map_err(|_| bad("estate id must be an integer".into()))?))
+        }
+        "firm" => EnablementScope::Firm(FirmId(need()?.parse().map_err(|_| bad("firm id must be an integer".into()))?)),
+        other => {
+            return Err(ApiError::bad_request(
+                "scope",
+                "bad_scope",
+                format!("未知范围 `{other}`"),
+                format!("unknown scope `{other}`; use district, street, estate or firm"),
+            ));
+        }
+    })
+}
+
+/// `PUT /api/enablement/{item}`: store a run-time override (district admin only).
+pub(crate) async fn set_enablement(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(item): Path<String>,
+    Json(body): Json<OverrideBody>,
+) -> Res<impl IntoResponse> {
+    require_admin(&caller)?;
+    if s.engine.plugins().handle(&item).is_none() {
+        return Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "unknown_item",
+            format!("没有已加载的服务事项 `{item}`"),
+            format!("no service item `{item}` is loaded"),
+        ));
+    }
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "reason",
+            "required",
+            "请填写变更原因".into(),
+            "`reason` is required".into(),
+        ));
+    }
+    let scope = parse_scope(&body.scope, body.code.as_deref())?;
+    let o = EnablementOverride {
+        item: item.clone(),
+        scope,
+        enabled: body.enabled,
+        reason: body.reason,
+        changed_by: caller.name.clone(),
+        changed_at: s.engine.clock().now(),
+    };
+    s.engine.enablement().set_override(s.engine.store(), &o).await.map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(item, enabled = o.enabled, by = %caller.name, "enablement override set");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClearQuery {
+    scope: String,
+    code: Option<String>,
+}
+
+/// `DELETE /api/enablement/{item}?scope=&code=`: remove a run-time override.
+pub(crate) async fn clear_enablement(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(item): Path<String>,
+    Query(q): Query<ClearQuery>,
+) -> Res<impl IntoResponse> {
+    require_admin(&caller)?;
+    let scope = parse_scope(&q.scope, q.code.as_deref())?;
+    let removed = s
+        .engine
+        .enablement()
+        .clear_override(s.engine.store(), &item, &scope)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::client(StatusCode::NOT_FOUND, "not_found", "没有这条覆盖设置", "no such override"))
+    }
+}
+
+fn require_admin(caller: &jiayuan_host::engine::Caller) -> Result<(), ApiError> {
+    if caller.actor == jiayuan_plugin_api::Actor::DistrictAdmin {
+        Ok(())
+    } else {
+        Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有区管理员可以变更启用设置",
+            "only the district admin may change enablement",
+        ))
+    }
+}

@@ -1,0 +1,17 @@
+//! sea-orm entities, one module per table. Private to the crate: the public API speaks domain
+//! types. The schema itself is defined by the migrations in `crate::migration`; these entities
+//! must match it (the store tests exercise every table on both backends).
+
+pub(crate) mod alert;
+pub(crate) mod assignment;
+pub(crate) mod building;
+pub(crate) mod division;
+pub(crate) mod enablement;
+pub(crate) mod estate;
+pub(crate) mod firm;
+pub(crate) mod grid_cell;
+pub(crate) mod house;
+pub(crate) mod person;
+pub(crate) mod record;
+pub(crate) mod record_event;
+pub(crate) mod record_key;

@@ -1,0 +1,831 @@
+//! Record-engine storage: generic tables shared by every plugin — records, their indexed keys,
+//! their event history, and alerts — written in batches, one transaction per batch.
+//!
+//! A batch costs few statements: one `INSERT` per created record (its id is needed by children,
+//! keys and events), one `UPDATE … RETURNING` per update (version check, bump and from-state in
+//! one round trip), then one multi-row statement each for deleting replaced keys, inserting keys,
+//! inserting events and inserting alerts. Unique keys and alert dedupe keys use
+//! `INSERT … ON CONFLICT DO NOTHING` and compare row counts, so violations are detected the same
+//! way on both backends without parsing driver messages and without aborting the transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+
+use jiayuan_domain::{AlertId, EstateId, RecordId, Timestamp};
+
+use crate::entity::{alert, record, record_event, record_key};
+use crate::error::{StoreError, db};
+use crate::store::{Store, finish};
+
+/// The most rows one read returns; larger (and zero) limits are treated as this.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Rows per multi-row `INSERT` (keeps every statement far below SQLite's 32 766 bind limit).
+const CHUNK: usize = 1000;
+
+/// A stored record, as the record engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Id (global across plugins, increasing).
+    pub id: RecordId,
+    /// Owning plugin id.
+    pub plugin: String,
+    /// Record kind, as declared in the plugin's manifest.
+    pub kind: String,
+    /// The estate it belongs to.
+    pub estate_id: EstateId,
+    /// Parent record, for child kinds.
+    pub parent_id: Option<RecordId>,
+    /// Current workflow state.
+    pub state: String,
+    /// The data object, as JSON text.
+    pub data_json: String,
+    /// Creation instant.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When the record entered its current state.
+    pub state_entered_at: Timestamp,
+    /// Optimistic-concurrency version: 1 at creation, incremented by every update.
+    pub version: i64,
+}
+
+/// Which records to read. All present conditions must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordFilter {
+    /// Owning plugin (required).
+    pub plugin: String,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only these estates; `None` means every estate, `Some(vec![])` matches nothing.
+    pub estate_ids: Option<Vec<EstateId>>,
+    /// Only records in one of these states (empty: any state).
+    pub states: Vec<String>,
+    /// Only records with this indexed key `(field, value)`.
+    pub key: Option<(String, String)>,
+    /// Only children of this record.
+    pub parent_id: Option<RecordId>,
+    /// Keyset pagination: only ids greater than this.
+    pub after: Option<RecordId>,
+    /// At most this many; 0 or more than [`MAX_PAGE`] means [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the global event sequence (increasing in commit order of each writer).
+    pub seq: i64,
+    /// The record.
+    pub record_id: RecordId,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Who did it (user id, or `system:…`).
+    pub actor: String,
+    /// `create`, or the transition id.
+    pub action: String,
+    /// State before (`None` for a create).
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: String,
+    /// The record data after the change, as JSON text.
+    pub data_json: String,
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAlert {
+    /// Id.
+    pub id: AlertId,
+    /// Plugin that raised it.
+    pub plugin: String,
+    /// The record it concerns, if any.
+    pub record_id: Option<RecordId>,
+    /// The estate it concerns, if any.
+    pub estate_id: Option<EstateId>,
+    /// The rule that raised it (e.g. a deadline rule id).
+    pub rule: String,
+    /// Severity, as the plugin names it.
+    pub severity: String,
+    /// Message, Chinese.
+    pub message_zh: String,
+    /// Message, English.
+    pub message_en: String,
+    /// When the underlying deadline falls due, if any.
+    pub due_at: Option<Timestamp>,
+    /// When it was raised.
+    pub raised_at: Timestamp,
+}
+
+/// Which alerts to read, ordered by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// Only this plugin's.
+    pub plugin: Option<String>,
+    /// Only these estates; `None` means any (including alerts without an estate),
+    /// `Some(vec![])` matches nothing.
+    pub estate_ids: Option<Vec<EstateId>>,
+    /// Only alerts about this record.
+    pub record_id: Option<RecordId>,
+    /// Keyset pagination: only ids greater than this.
+    pub after: Option<AlertId>,
+    /// At most this many; 0 or more than [`MAX_PAGE`] means [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// Everything one engine operation writes; [`Store::write`] applies it in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// Records to create, in order (later ones may name earlier ones as parent).
+    pub creates: Vec<NewRecord>,
+    /// Records to update.
+    pub updates: Vec<RecordUpdate>,
+    /// Alerts to raise (deduplicated by `dedupe_key`).
+    pub alerts: Vec<NewAlert>,
+}
+
+/// A record to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecord {
+    /// Owning plugin.
+    pub plugin: String,
+    /// Record kind.
+    pub kind: String,
+    /// The estate (must exist).
+    pub estate_id: EstateId,
+    /// Parent record, for child kinds.
+    pub parent: Option<ParentRef>,
+    /// Initial state.
+    pub state: String,
+    /// The data object, as JSON text.
+    pub data_json: String,
+    /// Indexed keys.
+    pub keys: Vec<IndexKey>,
+    /// Creation instant.
+    pub at: Timestamp,
+    /// Who creates it.
+    pub actor: String,
+}
+
+/// The parent of a created record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentRef {
+    /// A stored record of the same plugin.
+    Existing(RecordId),
+    /// An earlier create of the same batch (index into [`WriteBatch::creates`]).
+    InBatch(usize),
+}
+
+/// An indexed key of a record: lets the engine find records by `field = value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    /// The key's field name.
+    pub field: String,
+    /// The value, as text.
+    pub value: String,
+    /// Whether no two records of the same plugin and kind may share this field's value.
+    pub unique: bool,
+}
+
+/// A change of a stored record (a transition, or an edit that keeps the state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordUpdate {
+    /// Owning plugin (a record of another plugin is [`StoreError::NotFound`]).
+    pub plugin: String,
+    /// The record.
+    pub id: RecordId,
+    /// The version the caller read; anything else is [`StoreError::VersionConflict`].
+    pub expected_version: i64,
+    /// The transition id (recorded as the event's action).
+    pub action: String,
+    /// State after the change (may equal the current one).
+    pub new_state: String,
+    /// The data after the change, as JSON text.
+    pub data_json: String,
+    /// The record's keys after the change (replace all of its keys).
+    pub keys: Vec<IndexKey>,
+    /// When.
+    pub at: Timestamp,
+    /// Who.
+    pub actor: String,
+}
+
+/// An alert to raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    /// The plugin raising it.
+    pub plugin: String,
+    /// The record it concerns, if any (a record of the same plugin).
+    pub record: Option<AlertTarget>,
+    /// The estate it concerns, if any (stored as given).
+    pub estate_id: Option<EstateId>,
+    /// The rule that raised it.
+    pub rule: String,
+    /// Globally unique: raising an alert whose key is already stored does nothing.
+    pub dedupe_key: String,
+    /// Severity, as the plugin names it.
+    pub severity: String,
+    /// Message, Chinese.
+    pub message_zh: String,
+    /// Message, English.
+    pub message_en: String,
+    /// When the underlying deadline falls due, if any.
+    pub due_at: Option<Timestamp>,
+    /// When it is raised.
+    pub at: Timestamp,
+}
+
+/// The record an alert concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertTarget {
+    /// A stored record.
+    Existing(RecordId),
+    /// A create of the same batch (index into [`WriteBatch::creates`]).
+    InBatch(usize),
+}
+
+/// What [`Store::write`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteResult {
+    /// Ids of the created records, in the order of [`WriteBatch::creates`].
+    pub created: Vec<RecordId>,
+    /// Alerts newly stored (duplicates of stored dedupe keys not counted).
+    pub alerts_raised: usize,
+}
+
+impl Store {
+    /// Applies a batch in ONE transaction: either everything is written or nothing.
+    ///
+    /// Each create inserts the record (version 1), its keys, and a `create` event; each update
+    /// checks the version, bumps it, sets state, data and `updated_at` (and `state_entered_at`
+    /// when the state changes), replaces the keys and appends an event; alerts are inserted
+    /// unless their dedupe key is already stored. Errors: [`StoreError::VersionConflict`],
+    /// [`StoreError::UniqueKey`], [`StoreError::NotFound`] (update target, or an existing
+    /// parent/alert record of another plugin), [`StoreError::MissingReference`] (unknown estate),
+    /// [`StoreError::InvalidBatch`], [`StoreError::Busy`].
+    pub async fn write(&self, batch: WriteBatch) -> Result<WriteResult, StoreError> {
+        const OP: &str = "write batch";
+        validate(&batch)?;
+        if batch.creates.is_empty() && batch.updates.is_empty() && batch.alerts.is_empty() {
+            return Ok(WriteResult::default());
+        }
+        let txn = self.begin_write(OP).await?;
+        let result = write_in(&txn, &batch).await;
+        finish(txn, result, OP).await
+    }
+
+    /// One record of `plugin` (`None` if it does not exist or belongs to another plugin).
+    pub async fn record(&self, plugin: &str, id: RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        let row = record::Entity::find_by_id(id.0)
+            .filter(record::Column::Plugin.eq(plugin))
+            .one(&self.reader)
+            .await
+            .map_err(db("read record"))?;
+        Ok(row.map(StoredRecord::from))
+    }
+
+    /// Records matching the filter, ordered by id; page with `after` = the last id returned.
+    pub async fn records(&self, filter: &RecordFilter) -> Result<Vec<StoredRecord>, StoreError> {
+        let Some(mut query) = record_query(filter) else {
+            return Ok(Vec::new());
+        };
+        if let Some(after) = filter.after {
+            query = query.filter(record::Column::Id.gt(after.0));
+        }
+        let rows = query
+            .order_by_asc(record::Column::Id)
+            .limit(u64::from(page_size(filter.limit)))
+            .all(&self.reader)
+            .await
+            .map_err(db("list records"))?;
+        Ok(rows.into_iter().map(StoredRecord::from).collect())
+    }
+
+    /// How many records match the filter (ignores `after` and `limit`).
+    pub async fn count_records(&self, filter: &RecordFilter) -> Result<u64, StoreError> {
+        let Some(query) = record_query(filter) else {
+            return Ok(0);
+        };
+        query.count(&self.reader).await.map_err(db("count records"))
+    }
+
+    /// The history of a record of `plugin`, oldest first (empty if there is no such record).
+    pub async fn events(&self, plugin: &str, record: RecordId) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = record_event::Entity::find()
+            .filter(record_event::Column::RecordId.eq(record.0))
+            .filter(record_event::Column::Plugin.eq(plugin))
+            .order_by_asc(record_event::Column::Seq)
+            .all(&self.reader)
+            .await
+            .map_err(db("list record events"))?;
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+
+    /// Alerts matching the filter, ordered by id.
+    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut query = alert::Entity::find();
+        if let Some(plugin) = &filter.plugin {
+            query = query.filter(alert::Column::Plugin.eq(plugin.as_str()));
+        }
+        if let Some(estates) = &filter.estate_ids {
+            if estates.is_empty() {
+                return Ok(Vec::new());
+            }
+            query = query.filter(alert::Column::EstateId.is_in(estates.iter().map(|e| e.0)));
+        }
+        if let Some(record) = filter.record_id {
+            query = query.filter(alert::Column::RecordId.eq(record.0));
+        }
+        if let Some(after) = filter.after {
+            query = query.filter(alert::Column::Id.gt(after.0));
+        }
+        let rows = query
+            .order_by_asc(alert::Column::Id)
+            .limit(u64::from(page_size(filter.limit)))
+            .all(&self.reader)
+            .await
+            .map_err(db("list alerts"))?;
+        Ok(rows.into_iter().map(StoredAlert::from).collect())
+    }
+}
+
+fn page_size(limit: u32) -> u32 {
+    if limit == 0 || limit > MAX_PAGE { MAX_PAGE } else { limit }
+}
+
+/// The query for a filter without paging, or `None` when it matches nothing.
+fn record_query(f: &RecordFilter) -> Option<Select<record::Entity>> {
+    let mut cond = Condition::all().add(record::Column::Plugin.eq(f.plugin.as_str()));
+    if let Some(kind) = &f.kind {
+        cond = cond.add(record::Column::Kind.eq(kind.as_str()));
+    }
+    if let Some(estates) = &f.estate_ids {
+        if estates.is_empty() {
+            return None;
+        }
+        cond = cond.add(record::Column::EstateId.is_in(estates.iter().map(|e| e.0)));
+    }
+    if !f.states.is_empty() {
+        cond = cond.add(record::Column::State.is_in(f.states.iter().map(String::as_str)));
+    }
+    if let Some(parent) = f.parent_id {
+        cond = cond.add(record::Column::ParentId.eq(parent.0));
+    }
+    if let Some((field, value)) = &f.key {
+        let mut keys = Query::select();
+        keys.column(record_key::Column::RecordId)
+            .from(record_key::Entity)
+            .and_where(record_key::Column::Plugin.eq(f.plugin.as_str()))
+            .and_where(record_key::Column::Field.eq(field.as_str()))
+            .and_where(record_key::Column::Value.eq(value.as_str()));
+        if let Some(kind) = &f.kind {
+            keys.and_where(record_key::Column::Kind.eq(kind.as_str()));
+        }
+        cond = cond.add(record::Column::Id.in_subquery(keys));
+    }
+    Some(record::Entity::find().filter(cond))
+}
+
+/// Checks the in-batch references before any round trip.
+fn validate(batch: &WriteBatch) -> Result<(), StoreError> {
+    for (i, c) in batch.creates.iter().enumerate() {
+        if let Some(ParentRef::InBatch(p)) = c.parent {
+            if p >= i {
+                return Err(StoreError::InvalidBatch(format!(
+                    "create {i} names create {p} as parent, but a parent must come earlier in the batch"
+                )));
+            }
+            if batch.creates[p].plugin != c.plugin {
+                return Err(StoreError::InvalidBatch(format!(
+                    "create {i} (plugin `{}`) names create {p} of plugin `{}` as parent",
+                    c.plugin, batch.creates[p].plugin
+                )));
+            }
+        }
+    }
+    for (i, a) in batch.alerts.iter().enumerate() {
+        if let Some(AlertTarget::InBatch(r)) = a.record
+            && r >= batch.creates.len()
+        {
+            return Err(StoreError::InvalidBatch(format!(
+                "alert {i} targets create {r}, but the batch has {} creates",
+                batch.creates.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One key row to insert, before it becomes an active model.
+struct KeyRow<'a> {
+    record_id: i64,
+    plugin: &'a str,
+    kind: &'a str,
+    key: &'a IndexKey,
+}
+
+async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<WriteResult, StoreError> {
+    const OP: &str = "write batch";
+    check_existing_refs(txn, batch).await?;
+
+    // Creates: one INSERT each, in order, so in-batch parents have ids.
+    let mut created: Vec<i64> = Vec::with_capacity(batch.creates.len());
+    for c in &batch.creates {
+        let parent_id = match c.parent {
+            None => None,
+            Some(ParentRef::Existing(id)) => Some(id.0),
+            Some(ParentRef::InBatch(i)) => Some(created[i]),
+        };
+        let model = record::ActiveModel {
+            id: NotSet,
+            plugin: Set(c.plugin.clone()),
+            kind: Set(c.kind.clone()),
+            estate_id: Set(c.estate_id.0),
+            parent_id: Set(parent_id),
+            state: Set(c.state.clone()),
+            prev_state: Set(None),
+            data_json: Set(c.data_json.clone()),
+            created_at: Set(c.at.0),
+            updated_at: Set(c.at.0),
+            state_entered_at: Set(c.at.0),
+            version: Set(1),
+        };
+        let id = record::Entity::insert(model).exec(txn).await.map_err(db(OP))?.last_insert_id;
+        created.push(id);
+    }
+
+    // Updates: one UPDATE … RETURNING each: version check, bump and from-state together.
+    let mut from_states: Vec<String> = Vec::with_capacity(batch.updates.len());
+    let mut kinds: Vec<String> = Vec::with_capacity(batch.updates.len());
+    for u in &batch.updates {
+        let (from, kind) = update_one(txn, u).await?;
+        from_states.push(from);
+        kinds.push(kind);
+    }
+
+    // Keys: drop the updated records' keys, then insert every key of the batch.
+    if !batch.updates.is_empty() {
+        record_key::Entity::delete_many()
+            .filter(record_key::Column::RecordId.is_in(batch.updates.iter().map(|u| u.id.0)))
+            .exec(txn)
+            .await
+            .map_err(db(OP))?;
+    }
+    let mut key_rows: Vec<KeyRow<'_>> = Vec::new();
+    for (c, &id) in batch.creates.iter().zip(&created) {
+        push_keys(&mut key_rows, id, &c.plugin, &c.kind, &c.keys);
+    }
+    for (u, kind) in batch.updates.iter().zip(&kinds) {
+        push_keys(&mut key_rows, u.id.0, &u.plugin, kind, &u.keys);
+    }
+    insert_keys(txn, &key_rows).await?;
+
+    // Events: one multi-row INSERT for the whole batch.
+    let mut events: Vec<record_event::ActiveModel> = Vec::with_capacity(batch.creates.len() + batch.updates.len());
+    for (c, &id) in batch.creates.iter().zip(&created) {
+        events.push(event_model(id, &c.plugin, c.at, &c.actor, "create", None, &c.state, &c.data_json));
+    }
+    for (u, from) in batch.updates.iter().zip(from_states) {
+        events.push(event_model(u.id.0, &u.plugin, u.at, &u.actor, &u.action, Some(from), &u.new_state, &u.data_json));
+    }
+    for chunk in chunks(events) {
+        record_event::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db(OP))?;
+    }
+
+    // Alerts: ON CONFLICT (dedupe_key) DO NOTHING; the row count is what was newly raised.
+    let alerts: Vec<alert::ActiveModel> = batch
+        .alerts
+        .iter()
+        .map(|a| alert::ActiveModel {
+            id: NotSet,
+            plugin: Set(a.plugin.clone()),
+            record_id: Set(a.record.map(|t| match t {
+                AlertTarget::Existing(id) => id.0,
+                AlertTarget::InBatch(i) => created[i],
+            })),
+            estate_id: Set(a.estate_id.map(|e| e.0)),
+            rule: Set(a.rule.clone()),
+            dedupe_key: Set(a.dedupe_key.clone()),
+            severity: Set(a.severity.clone()),
+            message_zh: Set(a.message_zh.clone()),
+            message_en: Set(a.message_en.clone()),
+            due_at: Set(a.due_at.map(|t| t.0)),
+            raised_at: Set(a.at.0),
+        })
+        .collect();
+    let mut alerts_raised = 0u64;
+    for chunk in chunks(alerts) {
+        alerts_raised += alert::Entity::insert_many(chunk)
+            .on_conflict(OnConflict::column(alert::Column::DedupeKey).do_nothing().to_owned())
+            .exec_without_returning(txn)
+            .await
+            .map_err(db(OP))?;
+    }
+
+    Ok(WriteResult {
+        created: created.into_iter().map(RecordId).collect(),
+        alerts_raised: usize::try_from(alerts_raised).unwrap_or(usize::MAX),
+    })
+}
+
+/// Existing parents and alert targets must be records of the same plugin: one query for all.
+async fn check_existing_refs(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<(), StoreError> {
+    let mut refs: Vec<(&'static str, &str, i64)> = Vec::new();
+    for c in &batch.creates {
+        if let Some(ParentRef::Existing(id)) = c.parent {
+            refs.push(("parent record", &c.plugin, id.0));
+        }
+    }
+    for a in &batch.alerts {
+        if let Some(AlertTarget::Existing(id)) = a.record {
+            refs.push(("alert record", &a.plugin, id.0));
+        }
+    }
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let ids: HashSet<i64> = refs.iter().map(|r| r.2).collect();
+    let owners: HashMap<i64, String> = record::Entity::find()
+        .select_only()
+        .column(record::Column::Id)
+        .column(record::Column::Plugin)
+        .filter(record::Column::Id.is_in(ids))
+        .into_tuple::<(i64, String)>()
+        .all(txn)
+        .await
+        .map_err(db("write batch"))?
+        .into_iter()
+        .collect();
+    for (what, plugin, id) in refs {
+        if owners.get(&id).map(String::as_str) != Some(plugin) {
+            return Err(StoreError::NotFound { what, id: id.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// Applies one update and returns the state it left and the record's kind.
+async fn update_one(txn: &DatabaseTransaction, u: &RecordUpdate) -> Result<(String, String), StoreError> {
+    const OP: &str = "update record";
+    use record::Column as C;
+    // In SQL every right-hand side sees the row as it was, so `prev_state = state` captures the
+    // from-state and the CASE compares against the old state.
+    let mut stmt = Query::update();
+    stmt.table(record::Entity)
+        .value(C::PrevState, Expr::col(C::State))
+        .value(C::State, u.new_state.as_str())
+        .value(C::DataJson, u.data_json.as_str())
+        .value(C::UpdatedAt, u.at.0)
+        .value(
+            C::StateEnteredAt,
+            Expr::case(Expr::col(C::State).eq(u.new_state.as_str()), Expr::col(C::StateEnteredAt)).finally(u.at.0),
+        )
+        .value(C::Version, Expr::col(C::Version).add(1))
+        .and_where(C::Id.eq(u.id.0))
+        .and_where(C::Plugin.eq(u.plugin.as_str()))
+        .and_where(C::Version.eq(u.expected_version))
+        .returning(Query::returning().columns([C::PrevState, C::Kind]));
+    match txn.query_one(&stmt).await.map_err(db(OP))? {
+        Some(row) => {
+            let from: Option<String> = row.try_get("", "prev_state").map_err(db(OP))?;
+            let kind: String = row.try_get("", "kind").map_err(db(OP))?;
+            let from = from
+                .ok_or_else(|| StoreError::Corrupt { what: "record.prev_state", detail: "null after update".into() })?;
+            Ok((from, kind))
+        }
+        None => {
+            let found: Option<i64> = record::Entity::find_by_id(u.id.0)
+                .filter(C::Plugin.eq(u.plugin.as_str()))
+                .select_only()
+                .column(C::Version)
+                .into_tuple()
+                .one(txn)
+                .await
+                .map_err(db(OP))?;
+            Err(match found {
+                Some(found) => StoreError::VersionConflict { id: u.id, expected: u.expected_version, found },
+                None => StoreError::NotFound { what: "record", id: u.id.to_string() },
+            })
+        }
+    }
+}
+
+/// Adds a record's keys, merging repeats of the same (field, value) (unique if any says so).
+fn push_keys<'a>(rows: &mut Vec<KeyRow<'a>>, record_id: i64, plugin: &'a str, kind: &'a str, keys: &'a [IndexKey]) {
+    let start = rows.len();
+    for key in keys {
+        match rows[start..].iter_mut().find(|r| r.key.field == key.field && r.key.value == key.value) {
+            Some(existing) if key.unique && !existing.key.unique => existing.key = key,
+            Some(_) => {}
+            None => rows.push(KeyRow { record_id, plugin, kind, key }),
+        }
+    }
+}
+
+/// Inserts key rows; a unique key already taken (in the database or earlier in the batch) is
+/// skipped by `ON CONFLICT DO NOTHING`, noticed by the row count, and reported.
+async fn insert_keys(txn: &DatabaseTransaction, rows: &[KeyRow<'_>]) -> Result<(), StoreError> {
+    const OP: &str = "write batch";
+    let mut inserted = 0u64;
+    for chunk in rows.chunks(CHUNK) {
+        let models = chunk.iter().map(|r| record_key::ActiveModel {
+            record_id: Set(r.record_id),
+            field: Set(r.key.field.clone()),
+            value: Set(r.key.value.clone()),
+            plugin: Set(r.plugin.to_owned()),
+            kind: Set(r.kind.to_owned()),
+            unique_value: Set(r.key.unique.then(|| r.key.value.clone())),
+        });
+        inserted += record_key::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([
+                    record_key::Column::Plugin,
+                    record_key::Column::Kind,
+                    record_key::Column::Field,
+                    record_key::Column::UniqueValue,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await
+            .map_err(db(OP))?;
+    }
+    if inserted == rows.len() as u64 {
+        return Ok(());
+    }
+    // Some unique key was skipped: find the first one that did not land.
+    let ids: HashSet<i64> = rows.iter().filter(|r| r.key.unique).map(|r| r.record_id).collect();
+    let landed: HashSet<(i64, String, String)> = record_key::Entity::find()
+        .select_only()
+        .column(record_key::Column::RecordId)
+        .column(record_key::Column::Field)
+        .column(record_key::Column::Value)
+        .filter(record_key::Column::RecordId.is_in(ids))
+        .filter(record_key::Column::UniqueValue.is_not_null())
+        .into_tuple::<(i64, String, String)>()
+        .all(txn)
+        .await
+        .map_err(db(OP))?
+        .into_iter()
+        .collect();
+    let lost = rows
+        .iter()
+        .filter(|r| r.key.unique)
+        .find(|r| !landed.contains(&(r.record_id, r.key.field.clone(), r.key.value.clone())));
+    Err(match lost {
+        Some(r) => StoreError::UniqueKey { field: r.key.field.clone(), value: r.key.value.clone() },
+        None => StoreError::Database {
+            operation: OP,
+            detail: format!("{} of {} key rows were written, but no unique key is missing", inserted, rows.len()),
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_model(
+    record_id: i64,
+    plugin: &str,
+    at: Timestamp,
+    actor: &str,
+    action: &str,
+    from_state: Option<String>,
+    to_state: &str,
+    data_json: &str,
+) -> record_event::ActiveModel {
+    record_event::ActiveModel {
+        seq: NotSet,
+        record_id: Set(record_id),
+        plugin: Set(plugin.to_owned()),
+        at: Set(at.0),
+        actor: Set(actor.to_owned()),
+        action: Set(action.to_owned()),
+        from_state: Set(from_state),
+        to_state: Set(to_state.to_owned()),
+        data_json: Set(data_json.to_owned()),
+    }
+}
+
+/// Splits `items` into vectors of at most [`CHUNK`] elements.
+fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len().div_ceil(CHUNK));
+    let mut iter = items.into_iter().peekable();
+    while iter.peek().is_some() {
+        out.push(iter.by_ref().take(CHUNK).collect());
+    }
+    out
+}
+
+impl From<record::Model> for StoredRecord {
+    fn from(r: record::Model) -> StoredRecord {
+        StoredRecord {
+            id: RecordId(r.id),
+            plugin: r.plugin,
+            kind: r.kind,
+            estate_id: EstateId(r.estate_id),
+            parent_id: r.parent_id.map(RecordId),
+            state: r.state,
+            data_json: r.data_json,
+            created_at: Timestamp(r.created_at),
+            updated_at: Timestamp(r.updated_at),
+            state_entered_at: Timestamp(r.state_entered_at),
+            version: r.version,
+        }
+    }
+}
+
+impl From<record_event::Model> for StoredEvent {
+    fn from(e: record_event::Model) -> StoredEvent {
+        StoredEvent {
+            seq: e.seq,
+            record_id: RecordId(e.record_id),
+            at: Timestamp(e.at),
+            actor: e.actor,
+            action: e.action,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            data_json: e.data_json,
+        }
+    }
+}
+
+impl From<alert::Model> for StoredAlert {
+    fn from(a: alert::Model) -> StoredAlert {
+        StoredAlert {
+            id: AlertId(a.id),
+            plugin: a.plugin,
+            record_id: a.record_id.map(RecordId),
+            estate_id: a.estate_id.map(EstateId),
+            rule: a.rule,
+            severity: a.severity,
+            message_zh: a.message_zh,
+            message_en: a.message_en,
+            due_at: a.due_at.map(Timestamp),
+            raised_at: Timestamp(a.raised_at),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(plugin: &str, parent: Option<ParentRef>) -> NewRecord {
+        NewRecord {
+            plugin: plugin.into(),
+            kind: "k".into(),
+            estate_id: EstateId(1),
+            parent,
+            state: "s".into(),
+            data_json: "{}".into(),
+            keys: vec![],
+            at: Timestamp(0),
+            actor: "a".into(),
+        }
+    }
+
+    #[test]
+    fn in_batch_references_must_point_backwards_and_stay_in_the_plugin() {
+        let forward = WriteBatch { creates: vec![create("p", Some(ParentRef::InBatch(0)))], ..Default::default() };
+        assert!(matches!(validate(&forward), Err(StoreError::InvalidBatch(_))));
+        let foreign = WriteBatch {
+            creates: vec![create("p", None), create("q", Some(ParentRef::InBatch(0)))],
+            ..Default::default()
+        };
+        assert!(matches!(validate(&foreign), Err(StoreError::InvalidBatch(_))));
+        let fine = WriteBatch {
+            creates: vec![create("p", None), create("p", Some(ParentRef::InBatch(0)))],
+            ..Default::default()
+        };
+        assert!(validate(&fine).is_ok());
+    }
+
+    #[test]
+    fn repeated_keys_are_merged_and_unique_wins() {
+        let keys = vec![
+            IndexKey { field: "f".into(), value: "1".into(), unique: false },
+            IndexKey { field: "f".into(), value: "1".into(), unique: true },
+            IndexKey { field: "f".into(), value: "2".into(), unique: false },
+        ];
+        let mut rows = Vec::new();
+        push_keys(&mut rows, 7, "p", "k", &keys);
+        push_keys(&mut rows, 8, "p", "k", &keys[..1]);
+        let summary: Vec<(i64, &str, bool)> =
+            rows.iter().map(|r| (r.record_id, r.key.value.as_str(), r.key.unique)).collect();
+        assert_eq!(summary, vec![(7, "1", true), (7, "2", false), (8, "1", false)]);
+    }
+
+    #[test]
+    fn pages_are_capped() {
+        assert_eq!(page_size(0), MAX_PAGE);
+        assert_eq!(page_size(5), 5);
+        assert_eq!(page_size(5000), MAX_PAGE);
+        assert_eq!(chunks((0..2001).collect::<Vec<_>>()).iter().map(Vec::len).collect::<Vec<_>>(), vec![1000, 1000, 1]);
+    }
+}

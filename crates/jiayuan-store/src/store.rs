@@ -1,0 +1,288 @@
+//! [`Store`]: opening the database (one writer + a read pool on SQLite, one pool on PostgreSQL),
+//! running the migrations, and the write-transaction discipline every write goes through.
+
+use std::fmt;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde::Deserialize;
+
+use crate::error::{StoreError, connect_err, db, db_err, is_busy, redact_url};
+use crate::migration::Migrator;
+
+/// How many times a write retries a BUSY `BEGIN IMMEDIATE` (each attempt already waits up to
+/// `busy_timeout_ms` inside SQLite) before giving up with [`StoreError::Busy`].
+const BUSY_RETRIES: u32 = 3;
+
+/// Key of the PostgreSQL advisory lock that serialises concurrent `migrate` calls from several
+/// host instances ("jiayuan" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x006a_6961_7975_616e;
+
+/// Where the database is and how to use it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db?mode=rwc` (embedded) or `postgres://user:password@host/db`.
+    pub url: String,
+    /// Size of the read pool (SQLite) or of the one pool (PostgreSQL). At least 1 is used.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// How long SQLite waits for another writer's lock before reporting BUSY, in milliseconds.
+    #[serde(default = "default_busy_timeout_ms")]
+    pub busy_timeout_ms: u64,
+    /// How long to wait for a pooled connection (including opening one), in milliseconds.
+    /// On SQLite this also bounds how long a write queues for the single writer connection;
+    /// running out is [`StoreError::Busy`] (or [`StoreError::Connect`] while connecting).
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+}
+
+fn default_max_connections() -> u32 {
+    4
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    5_000
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    10_000
+}
+
+impl DatabaseSettings {
+    /// Settings for `url` with the default pool size (4), busy timeout (5 s) and acquire
+    /// timeout (10 s).
+    pub fn new(url: impl Into<String>) -> DatabaseSettings {
+        DatabaseSettings {
+            url: url.into(),
+            max_connections: default_max_connections(),
+            busy_timeout_ms: default_busy_timeout_ms(),
+            acquire_timeout_ms: default_acquire_timeout_ms(),
+        }
+    }
+
+    fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+/// Prints the URL with its password redacted.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .finish()
+    }
+}
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Embedded SQLite file (WAL).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// What [`Store::migrate`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MigrationReport {
+    /// Names of the migrations applied by this call, in order (empty when already up to date).
+    pub applied: Vec<String>,
+}
+
+/// The database: registry repositories, record-engine storage and enablement overrides.
+///
+/// Cheap to clone (the pools are shared). On SQLite every write goes through one writer
+/// connection in a `BEGIN IMMEDIATE` transaction and reads use a separate pool of `query_only`
+/// connections; on PostgreSQL both share one pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) writer: DatabaseConnection,
+    pub(crate) reader: DatabaseConnection,
+    backend: Backend,
+}
+
+/// Shows the backend only (never connection details).
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database named by `settings.url`.
+    ///
+    /// SQLite: creates the file if missing, sets WAL, `synchronous=NORMAL`, `foreign_keys=ON` and
+    /// the busy timeout; opens ONE writer connection and a read pool of `max_connections`.
+    /// PostgreSQL: one pool of `max_connections`.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let url = settings.url.as_str();
+        if url.starts_with("sqlite:") {
+            Store::connect_sqlite(settings).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::connect_postgres(settings).await
+        } else {
+            Err(connect_err(url, "unsupported database url: expected `sqlite:` or `postgres://`"))
+        }
+    }
+
+    async fn connect_sqlite(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let url = settings.url.as_str();
+        let busy = Duration::from_millis(settings.busy_timeout_ms);
+
+        let mut writer_options = ConnectOptions::new(url);
+        writer_options
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(settings.acquire_timeout())
+            .sqlx_logging(false)
+            .test_before_acquire(false)
+            .map_sqlx_sqlite_opts(move |o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(busy)
+            });
+        let writer = Database::connect(writer_options).await.map_err(|e| connect_err(url, e))?;
+
+        // An in-memory database exists once per connection: it cannot have a separate read pool.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            let mut reader_options = ConnectOptions::new(url);
+            reader_options
+                .max_connections(settings.max_connections.max(1))
+                .acquire_timeout(settings.acquire_timeout())
+                .sqlx_logging(false)
+                .test_before_acquire(false)
+                .map_sqlx_sqlite_opts(move |o| o.foreign_keys(true).busy_timeout(busy).pragma("query_only", "ON"));
+            Database::connect(reader_options).await.map_err(|e| connect_err(url, e))?
+        };
+        Ok(Store { writer, reader, backend: Backend::Sqlite })
+    }
+
+    async fn connect_postgres(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let url = settings.url.as_str();
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(settings.max_connections.max(1))
+            .acquire_timeout(settings.acquire_timeout())
+            .sqlx_logging(false)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
+        let pool = Database::connect(options).await.map_err(|e| connect_err(url, e))?;
+        Ok(Store { writer: pool.clone(), reader: pool, backend: Backend::Postgres })
+    }
+
+    /// The database engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers (for health endpoints). Uses the read pool, so it does
+    /// not queue behind writers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.reader.ping().await.map_err(db("ping"))
+    }
+
+    /// Closes the pools (on SQLite this checkpoints the WAL). Other clones become unusable.
+    pub async fn close(self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            self.reader.close_by_ref().await.map_err(db("close"))?;
+        }
+        self.writer.close_by_ref().await.map_err(db("close"))
+    }
+
+    /// Applies every pending migration, all in one transaction (an interrupted run leaves
+    /// nothing behind). On PostgreSQL an advisory lock makes concurrent calls from several
+    /// host instances wait for each other; the second one then finds nothing to do.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let migration_err = |e: DbErr| StoreError::Migration(e.to_string());
+        let txn = self.begin_write("migrate").await?;
+        let result = async {
+            if self.backend == Backend::Postgres {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock($1)",
+                    [MIGRATION_LOCK_KEY.into()],
+                ))
+                .await
+                .map_err(migration_err)?;
+            }
+            let pending: Vec<String> = Migrator::get_pending_migrations(&txn)
+                .await
+                .map_err(migration_err)?
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect();
+            Migrator::up(&txn, None).await.map_err(migration_err)?;
+            Ok(MigrationReport { applied: pending })
+        }
+        .await;
+        let report = finish(txn, result, "migrate").await?;
+        if !report.applied.is_empty() {
+            tracing::info!(applied = ?report.applied, "database migrated");
+        }
+        Ok(report)
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (so the write lock is taken up
+    /// front and the busy handler applies), retried a few times while another process holds
+    /// the lock.
+    pub(crate) async fn begin_write(&self, operation: &'static str) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let mut attempt = 0;
+        loop {
+            match self.writer.begin_with_options(options).await {
+                Ok(txn) => return Ok(txn),
+                Err(e) if self.backend == Backend::Sqlite && is_busy(&e) && !is_pool_timeout(&e) => {
+                    attempt += 1;
+                    if attempt > BUSY_RETRIES {
+                        tracing::warn!(operation, attempts = attempt, "database stayed busy, giving up");
+                        return Err(StoreError::Busy);
+                    }
+                    tracing::debug!(operation, attempt, "database busy at begin, retrying");
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(db_err(operation, e)),
+            }
+        }
+    }
+}
+
+fn is_pool_timeout(err: &DbErr) -> bool {
+    matches!(err, DbErr::ConnectionAcquire(_))
+}
+
+/// Commits `txn` if `result` is `Ok`, rolls it back otherwise.
+pub(crate) async fn finish<T>(
+    txn: DatabaseTransaction,
+    result: Result<T, StoreError>,
+    operation: &'static str,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(value) => {
+            txn.commit().await.map_err(db(operation))?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = txn.rollback().await {
+                tracing::warn!(operation, error = %rollback, "rollback failed");
+            }
+            Err(err)
+        }
+    }
+}
