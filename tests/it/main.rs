@@ -1,1 +1,11 @@
-#[test] fn placeholder() {}
+//! Workspace integration tests: one binary, modules by feature.
+//!
+//! Every story runs on a fresh SQLite file and, when `JIAYUAN_TEST_PG_URL` names a PostgreSQL
+//! server, again on a fresh PostgreSQL database (tests whose names contain `postgres`).
+
+mod support;
+
+/// Misbehaving plugins behind the engine: panics, hangs, quarantine.
+mod misbehaviour;
+/// Dogs registered, refused, licensed and expired through the HTTP API; deadlines; enablement.
+mod story;

@@ -1,7 +1,10 @@
 //! Project automation, run as `cargo xtask <command>`: building the plugins with their sidecars
-//! and checking their dependencies (`plugins`). One module per command.
+//! and checking their dependencies (`plugins`), the demo (`demo`) and the benchmarks (`bench`).
+//! One module per command.
 #![forbid(unsafe_code)]
 
+mod bench;
+mod demo;
 mod plugins;
 
 use clap::{Parser, Subcommand};
@@ -20,10 +23,20 @@ enum Command {
     /// Build service-item plugins with their `plugin.toml` sidecars, or check their dependencies.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Build the plugins, seed a fresh demo database and serve it (arguments go to `jiayuan demo`).
+    Demo {
+        /// Passed to `jiayuan demo`, e.g. `--no-serve`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the benchmarks and print each figure as a ratio against its same-run baseline.
+    Bench,
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Plugins(cmd) => plugins::run(cmd),
+        Command::Demo { args } => demo::run(args),
+        Command::Bench => bench::run(),
     }
 }

@@ -19,7 +19,7 @@ const DOGS: &str = "dog-licensing";
 
 /// Options of `jiayuan demo`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// The demo database file; it is deleted and created afresh unless --keep is given.
     #[arg(long, default_value = "data/demo.sqlite")]
     database: PathBuf,
@@ -33,19 +33,30 @@ pub(crate) struct DemoArgs {
 
 /// What seeding created.
 #[derive(Debug, Default)]
-struct Seeded {
-    estates: usize,
-    firms: usize,
-    houses: usize,
-    persons: usize,
-    dogs: usize,
-    licences: usize,
-    refused: usize,
-    first_dog: Option<RecordId>,
-    first_estate: Option<EstateId>,
+pub struct Seeded {
+    /// Estates.
+    pub estates: usize,
+    /// Firms.
+    pub firms: usize,
+    /// Houses.
+    pub houses: usize,
+    /// Residents.
+    pub persons: usize,
+    /// Dogs registered.
+    pub dogs: usize,
+    /// Licences approved.
+    pub licences: usize,
+    /// Registrations refused on purpose (a banned breed).
+    pub refused: usize,
+    /// The first dog registered.
+    pub first_dog: Option<RecordId>,
+    /// The first estate.
+    pub first_estate: Option<EstateId>,
+    /// Fixture ids → store ids.
+    pub ids: IdMap,
 }
 
-pub(crate) async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     if !args.keep {
         for suffix in ["", "-wal", "-shm"] {
             let mut p = args.database.clone().into_os_string();
@@ -116,8 +127,9 @@ pub(crate) async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Resul
     crate::run_host(host, Some(banner)).await
 }
 
-/// Seeds the registry, then registers dogs through the record engine (so every plugin rule runs).
-async fn seed(engine: &Engine, dogs: bool) -> anyhow::Result<Seeded> {
+/// Seeds the demo registry, then (with `dogs`) registers dogs through the record engine, so every
+/// plugin rule runs on the demo data exactly as on real input.
+pub async fn seed(engine: &Engine, dogs: bool) -> anyhow::Result<Seeded> {
     let store = engine.store();
     let reg = fixtures::demo_registry();
     let mut out = Seeded::default();
@@ -126,15 +138,19 @@ async fn seed(engine: &Engine, dogs: bool) -> anyhow::Result<Seeded> {
     if dogs {
         seed_dogs(engine, &reg, &ids, &mut out).await?;
     }
+    out.ids = ids;
     Ok(out)
 }
 
 /// Fixture ids → store ids.
 #[derive(Debug, Default)]
-struct IdMap {
-    estates: HashMap<EstateId, EstateId>,
-    houses: HashMap<HouseId, HouseId>,
-    persons: HashMap<PersonId, PersonId>,
+pub struct IdMap {
+    /// Estates.
+    pub estates: HashMap<EstateId, EstateId>,
+    /// Houses.
+    pub houses: HashMap<HouseId, HouseId>,
+    /// Persons.
+    pub persons: HashMap<PersonId, PersonId>,
 }
 
 async fn seed_registry(store: &Store, reg: &DemoRegistry, out: &mut Seeded) -> anyhow::Result<IdMap> {
@@ -250,7 +266,7 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
             continue;
         };
         n += 1;
-        if fixtures::mix(n) % 3 != 0 {
+        if !fixtures::mix(n).is_multiple_of(3) {
             continue;
         }
         let Some(owner_id) = ids.persons.get(&owner.id).copied() else { continue };
@@ -266,9 +282,9 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
                     data: json!({
                         "name": NAMES[i % NAMES.len()],
                         "breed": BREEDS[i % BREEDS.len()],
-                        "sex": if i % 2 == 0 { "male" } else { "female" },
+                        "sex": if i.is_multiple_of(2) { "male" } else { "female" },
                         "colour": COLOURS[i % COLOURS.len()],
-                        "sterilised": i % 3 == 0,
+                        "sterilised": i.is_multiple_of(3),
                         "chip_no": fixtures::microchip_no(n),
                         "owner_id": owner_id.0,
                         "house_id": house_id.0,

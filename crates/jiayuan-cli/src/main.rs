@@ -1,7 +1,5 @@
 //! `jiayuan`: the host binary — serve, migrate, plugins, config, demo.
 
-mod demo;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -41,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Create a demo database (Luohu streets, estates, firms, residents, dogs) and serve it.
-    Demo(demo::DemoArgs),
+    Demo(jiayuan_cli::demo::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,10 +61,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, like `{e:#}`, but skipping a cause whose text the
+/// message already holds (some library errors print their source themselves and also return it
+/// from `source()`, which would print it twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -80,7 +96,9 @@ fn init_logging(settings: &Settings, json: bool) {
         eprintln!("warning: log.filter `{}` is invalid ({e}); using `info`", settings.log.filter);
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json || settings.log.format == LogFormat::Json {
         builder.json().init();
     } else {
@@ -113,7 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plugins(cmd) => plugins(settings, cmd).await,
-            Command::Demo(args) => demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
+            Command::Demo(args) => jiayuan_cli::demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
     })
@@ -123,51 +141,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let host = jiayuan_host::runtime::start(settings, jiayuan_host::runtime::Options::default())
         .await
         .context("starting the host")?;
-    run_host(host, None).await
-}
-
-/// Serves a started host until Ctrl-C, printing `banner` once listening.
-pub(crate) async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>) -> anyhow::Result<()> {
-    let listen = host.settings.server.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen} (is another jiayuan running? change server.listen)"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, "listening");
-    if let Some(b) = banner {
-        println!("{}", b.replace("{addr}", &addr.to_string()));
-    } else {
-        println!("jiayuan listening on http://{addr}  (health: http://{addr}/api/health)");
-    }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let scheduler = host.settings.scheduler.enabled.then(|| {
-        let engine = host.engine.clone();
-        let every = host.settings.scheduler.tick;
-        let mut rx = stop_rx.clone();
-        tokio::spawn(async move {
-            jiayuan_host::scheduler::run(engine, every, async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        })
-    });
-    let mut rx = stop_rx.clone();
-    let server = jiayuan_server::serve(listener, host.engine.clone(), async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    });
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    };
-    tokio::select! {
-        res = server => res.context("serving HTTP")?,
-        _ = ctrl_c => {}
-    }
-    let _ = stop_tx.send(true);
-    if let Some(s) = scheduler {
-        let _ = s.await;
-    }
-    Ok(())
+    jiayuan_cli::run_host(host, None).await
 }
 
 async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {
@@ -186,10 +160,48 @@ async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<Exit
     }
     let failed = report.iter().filter(|p| !p.is_healthy()).count();
     Ok(match cmd {
-        PluginsCommand::Verify if failed > 0 || report.is_empty() => {
+        PluginsCommand::Verify if report.is_empty() => {
+            eprintln!("error: no plugin to verify in {}", dir.display());
+            ExitCode::FAILURE
+        }
+        PluginsCommand::Verify if failed > 0 => {
             eprintln!("{failed} plugin(s) failed to load");
             ExitCode::FAILURE
         }
         _ => ExitCode::SUCCESS,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// An error that prints its source in its own message and also returns it from `source()`.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read configuration: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "file \"x.toml\" not found");
+        let e = anyhow::Error::new(Wrapping(io)).context("loading configuration");
+        assert_eq!(error_chain(&e), "loading configuration: cannot read configuration: file \"x.toml\" not found");
+    }
+
+    #[test]
+    fn distinct_causes_are_all_printed() {
+        let e = anyhow::anyhow!("connection refused").context("connecting to the database");
+        assert_eq!(error_chain(&e), "connecting to the database: connection refused");
+    }
 }

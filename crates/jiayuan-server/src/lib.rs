@@ -47,6 +47,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/registry/divisions", get(routes::divisions))
         .route("/api/registry/estates", get(routes::estates))
         .route("/api/registry/firms", get(routes::firms))
+        .route("/api/registry/persons", post(routes::create_person))
         .route("/api/enablement/overrides", get(routes::enablement_overrides))
         .route("/api/enablement/{item}", put(routes::set_enablement).delete(routes::clear_enablement))
         .route("/api/enablement/{item}/estates/{id}", get(routes::enablement_decision))

@@ -451,3 +451,126 @@ fn require_admin(caller: &jiayuan_host::engine::Caller) -> Result<(), ApiError> 
         ))
     }
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PersonBody {
+    name: String,
+    doc_kind: jiayuan_domain::DocKind,
+    doc_number: String,
+    #[serde(default)]
+    sex: Option<jiayuan_domain::Sex>,
+    #[serde(default)]
+    birth_date: Option<Date>,
+    hukou: jiayuan_domain::Hukou,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    house_id: Option<i64>,
+}
+
+/// `POST /api/registry/persons`: registers a resident. The identity document is validated per
+/// kind (GB 11643 check digit and birth date for 居民身份证), the phone normalised; sex and birth
+/// date are taken from the document when it encodes them.
+pub(crate) async fn create_person(
+    State(s): State<Arc<AppState>>,
+    Json(body): Json<PersonBody>,
+) -> Res<impl IntoResponse> {
+    use jiayuan_domain::{Sensitivity, mask};
+    use jiayuan_plugin_api::FieldViolation;
+    let today = s.engine.clock().now().shanghai_date();
+    let mut violations = Vec::new();
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 50 {
+        violations.push(FieldViolation::new(
+            "name",
+            "bad_name",
+            "姓名不能为空且不超过 50 个字",
+            "name must be 1 to 50 characters",
+        ));
+    }
+    let doc = match jiayuan_domain::identity::validate_doc(body.doc_kind, &body.doc_number, today) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            violations.push(FieldViolation::new(
+                "doc_number",
+                "bad_document",
+                format!("{}号码无效", body.doc_kind.name_zh()),
+                e.to_string(),
+            ));
+            None
+        }
+    };
+    let phone = match body.phone.as_deref().map(jiayuan_domain::phone::Phone::parse) {
+        None => None,
+        Some(Ok(p)) => Some(p.as_str().to_owned()),
+        Some(Err(e)) => {
+            violations.push(FieldViolation::new("phone", "bad_phone", "电话号码无效", e.to_string()));
+            None
+        }
+    };
+    let house = match body.house_id {
+        None => None,
+        Some(id) => {
+            let found =
+                s.engine.store().house(jiayuan_domain::HouseId(id)).await.map_err(|e| ApiError::internal(&e))?;
+            if found.is_none() {
+                violations.push(FieldViolation::new(
+                    "house_id",
+                    "not_found",
+                    format!("房屋 {id} 不存在"),
+                    format!("house {id} does not exist"),
+                ));
+            }
+            Some(jiayuan_domain::HouseId(id))
+        }
+    };
+    let Some(doc) = doc.filter(|_| violations.is_empty()) else {
+        return Err(ApiError::invalid(violations));
+    };
+    if let (Some(given), Some(encoded)) = (body.sex, doc.sex)
+        && given != encoded
+    {
+        return Err(ApiError::invalid(vec![FieldViolation::new(
+            "sex",
+            "contradicts_document",
+            "性别与证件号码不符",
+            "sex contradicts the identity number",
+        )]));
+    }
+    let new = jiayuan_store::NewPerson {
+        name: name.to_owned(),
+        doc: doc.to_identity_doc(),
+        sex: body.sex.or(doc.sex),
+        birth_date: body.birth_date.or(doc.birth_date),
+        hukou: body.hukou,
+        phone,
+        house_id: house,
+    };
+    let id = match s.engine.store().insert_person(&new).await {
+        Ok(id) => id,
+        Err(jiayuan_store::StoreError::UniqueKey { .. }) => {
+            return Err(ApiError::client(
+                StatusCode::CONFLICT,
+                "duplicate_person",
+                "该证件已登记",
+                "a person with this identity document is already registered",
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(&e)),
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "id": id,
+            "name": mask(&new.name, Sensitivity::Personal),
+            "doc_kind": new.doc.kind,
+            "doc_number": mask(&new.doc.number, Sensitivity::Sensitive),
+            "sex": new.sex,
+            "birth_date": new.birth_date,
+            "hukou": new.hukou,
+            "phone": new.phone.as_deref().map(|p| mask(p, Sensitivity::Personal)),
+            "house_id": new.house_id,
+        })),
+    ))
+}

@@ -1,0 +1,50 @@
+//! The library half of the `jiayuan` binary: serving a started host and the demo, shared with the
+//! workspace integration tests.
+
+use anyhow::Context;
+
+pub mod demo;
+
+/// Serves a started host until Ctrl-C, printing `banner` once listening.
+pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>) -> anyhow::Result<()> {
+    let listen = host.settings.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (is another jiayuan running? change server.listen)"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "listening");
+    if let Some(b) = banner {
+        println!("{}", b.replace("{addr}", &addr.to_string()));
+    } else {
+        println!("jiayuan listening on http://{addr}  (health: http://{addr}/api/health)");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let scheduler = host.settings.scheduler.enabled.then(|| {
+        let engine = host.engine.clone();
+        let every = host.settings.scheduler.tick;
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            jiayuan_host::scheduler::run(engine, every, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        })
+    });
+    let mut rx = stop_rx.clone();
+    let server = jiayuan_server::serve(listener, host.engine.clone(), async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    });
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    tokio::select! {
+        res = server => res.context("serving HTTP")?,
+        _ = ctrl_c => {}
+    }
+    let _ = stop_tx.send(true);
+    if let Some(s) = scheduler {
+        let _ = s.await;
+    }
+    Ok(())
+}

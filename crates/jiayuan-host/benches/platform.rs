@@ -1,0 +1,239 @@
+//! Platform benchmarks. Run through `cargo xtask bench`, which builds the plugins in release mode,
+//! points `JIAYUAN_BENCH_PLUGINS` at them and prints each figure as a ratio against its baseline
+//! measured in the same run:
+//!
+//! - `plugin_call/{static,dynamic}`: one hook call into the same plugin linked statically and
+//!   loaded from its cdylib (through the same handle: host guard, plugin guard, timeout);
+//! - `create/{bare_insert,engine_dog}`: a bare single-row sea-orm insert transaction vs a dog
+//!   registered through the full engine path (type checks, hook, record + keys + event in one
+//!   transaction), both on SQLite files with the same settings (WAL, synchronous=NORMAL, IMMEDIATE);
+//! - `load/all_plugins`: loading and verifying every plugin in the directory (sidecar, sha256,
+//!   dlopen, declaration checks, create, manifest validation).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement, TransactionTrait};
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+use jiayuan_domain::{DocKind, EstateId, Hukou, IdentityDoc, ManagementStatus, Sex};
+use jiayuan_host::clock::SystemClock;
+use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach};
+use jiayuan_host::plugins::{PluginRegistry, PluginSettings};
+use jiayuan_host::runtime::{self, Options};
+use jiayuan_host::settings::{self, Layers};
+use jiayuan_plugin_api::{Actor, CreateCall};
+use jiayuan_store::{NewBuilding, NewEstate, NewHouse, NewPerson, Store};
+use jiayuan_test_support::TestHost;
+use jiayuan_test_support::fixtures;
+
+fn plugin_dir() -> Option<PathBuf> {
+    std::env::var_os("JIAYUAN_BENCH_PLUGINS").map(PathBuf::from)
+}
+
+fn plugin_settings(dir: PathBuf) -> PluginSettings {
+    PluginSettings {
+        dir,
+        allow: vec!["dog-licensing".into(), "fixture".into()],
+        call_timeout: Duration::from_secs(5),
+        quarantine_after_panics: 3,
+        quarantine_window: Duration::from_secs(600),
+    }
+}
+
+fn plugin_call(c: &mut Criterion, rt: &Runtime) {
+    let Some(dir) = plugin_dir() else {
+        eprintln!("plugin_call: JIAYUAN_BENCH_PLUGINS is unset; run `cargo xtask bench`");
+        return;
+    };
+    let mut statics = PluginRegistry::new(plugin_settings(dir.clone()));
+    let stat = statics.register_static(&jiayuan_plugin_fixture::DECLARATION).expect("static fixture registers");
+    let mut dynamics = PluginRegistry::new(plugin_settings(dir.clone()));
+    let dynamic = dynamics.load(&dir.join("fixture").join("plugin.toml")).expect("built fixture plugin loads");
+    let host = TestHost::new(jiayuan_plugin_fixture::Fixture::new());
+    let call =
+        CreateCall { kind: "probe".into(), estate_id: EstateId(1), parent: None, data_json: r#"{"mode":"ok"}"#.into() };
+    let mut g = c.benchmark_group("plugin_call");
+    for (name, handle) in [("static", &stat), ("dynamic", &dynamic)] {
+        g.bench_function(name, |b| {
+            b.to_async(rt).iter(|| async {
+                let ctx = host.context(None);
+                handle.on_create(&ctx, call.clone()).await.expect("fixture accepts mode ok")
+            })
+        });
+    }
+    g.finish();
+}
+
+async fn sqlite_baseline(path: &std::path::Path) -> DatabaseConnection {
+    let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
+    o.max_connections(1).sqlx_logging(false).map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+            .create_if_missing(true)
+    });
+    let db = Database::connect(o).await.expect("baseline database opens");
+    db.execute_unprepared("CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+        .await
+        .expect("baseline table");
+    db
+}
+
+/// A host on a fresh SQLite file with the dog plugin linked statically, and `n` houses each with
+/// an adult owner (a dog per house keeps the household rules quiet).
+async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, EstateId, Vec<(i64, i64)>) {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let mut s = settings::load(Layers { dir: &config, env: None }, Vec::new()).expect("default config loads");
+    s.database.url = format!("sqlite://{}?mode=rwc", dir.join("engine.sqlite").display());
+    let host = runtime::start(
+        s,
+        Options {
+            clock: Arc::new(SystemClock),
+            static_plugins: vec![&jiayuan_plugin_dog_licensing::DECLARATION],
+            load_plugin_dir: false,
+        },
+    )
+    .await
+    .expect("host starts");
+    let store: &Store = host.engine.store();
+    for d in fixtures::luohu_divisions() {
+        store.upsert_division(&d).await.expect("division");
+    }
+    let community = fixtures::luohu_divisions()
+        .into_iter()
+        .find(|d| d.level == jiayuan_domain::DivisionLevel::Community)
+        .expect("a community")
+        .code;
+    let estate = store
+        .insert_estate(&NewEstate {
+            name: "基准花园".into(),
+            community,
+            address: "罗湖区基准路1号".into(),
+            management: ManagementStatus::PropertyManaged,
+            onboarding: None,
+            households: n as u32,
+        })
+        .await
+        .expect("estate");
+    let building = store
+        .insert_building(&NewBuilding { estate_id: Some(estate), name: "1栋".into(), floors: 30, height_m: 90.0 })
+        .await
+        .expect("building");
+    let born = fixtures::date(1980, 5, 1);
+    let mut pairs = Vec::with_capacity(n);
+    for i in 0..n {
+        let house = store
+            .insert_house(&NewHouse {
+                building_id: building,
+                room: format!("{i}"),
+                area_m2: 80.0,
+                use_: jiayuan_domain::HouseUse::SelfOccupied,
+            })
+            .await
+            .expect("house");
+        let person = store
+            .insert_person(&NewPerson {
+                name: fixtures::chinese_name(i as u64, true),
+                doc: IdentityDoc { kind: DocKind::ResidentId, number: fixtures::resident_id(i as u64, born, true) },
+                sex: Some(Sex::Male),
+                birth_date: Some(born),
+                hukou: Hukou::Shenzhen,
+                phone: None,
+                house_id: Some(house),
+            })
+            .await
+            .expect("person");
+        pairs.push((house.0, person.0));
+    }
+    (host.engine, estate, pairs)
+}
+
+fn create(c: &mut Criterion, rt: &Runtime) {
+    let mut g = c.benchmark_group("create");
+    g.sample_size(10).measurement_time(Duration::from_secs(8));
+    let base_dir = tempfile::tempdir().expect("tempdir");
+    let db = rt.block_on(sqlite_baseline(&base_dir.path().join("baseline.sqlite")));
+    let mut n = 0_u64;
+    g.bench_function("bare_insert", |b| {
+        b.to_async(rt).iter(|| {
+            n += 1;
+            let db = &db;
+            let data = format!("{{\"n\":{n}}}");
+            async move {
+                let txn = db
+                    .begin_with_options(sea_orm::TransactionOptions {
+                        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("begin");
+                txn.execute_raw(Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Sqlite,
+                    "INSERT INTO bench (data) VALUES (?)",
+                    [data.into()],
+                ))
+                .await
+                .expect("insert");
+                txn.commit().await.expect("commit");
+            }
+        })
+    });
+    let staff = Caller { actor: Actor::FirmStaff, name: "bench".into(), reach: Reach::District };
+    let mut chip = 0_u64;
+    g.bench_function("engine_dog", |b| {
+        b.iter_custom(|iters| {
+            // Fresh houses and owners for every batch, prepared outside the timed loop.
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (engine, estate, pairs) = rt.block_on(engine_with_houses(dir.path(), iters as usize));
+            let start = Instant::now();
+            rt.block_on(async {
+                for (house, owner) in &pairs {
+                    chip += 1;
+                    let req = CreateRequest {
+                        plugin: "dog-licensing".into(),
+                        kind: "dog".into(),
+                        estate_id: estate,
+                        parent_id: None,
+                        data: json!({"name": "旺财", "breed": "柯基犬", "sex": "male", "colour": "黄",
+                                     "sterilised": true, "chip_no": format!("156{chip:012}"),
+                                     "owner_id": owner, "house_id": house}),
+                    };
+                    engine.create(&staff, req).await.expect("dog registers");
+                }
+            });
+            start.elapsed()
+        })
+    });
+    g.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let Some(dir) = plugin_dir() else {
+        eprintln!("load: JIAYUAN_BENCH_PLUGINS is unset; run `cargo xtask bench`");
+        return;
+    };
+    let mut g = c.benchmark_group("load");
+    g.sample_size(20);
+    g.bench_function("all_plugins", |b| {
+        b.iter(|| {
+            let mut r = PluginRegistry::new(plugin_settings(dir.clone()));
+            let summary = r.load_dir().expect("plugin dir readable");
+            assert!(summary.failed.is_empty(), "every bench plugin loads: {:?}", summary.failed);
+            r
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    plugin_call(c, &rt);
+    create(c, &rt);
+    load(c);
+}
+
+criterion_group!(platform, benches);
+criterion_main!(platform);

@@ -1,0 +1,221 @@
+//! Test harness: a host on a fresh database (SQLite file or PostgreSQL database), with the dog
+//! and fixture plugins linked statically, a manual clock, the demo registry, and the HTTP router.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use jiayuan_domain::{Date, EstateId, HouseId, PersonId, Timestamp};
+use jiayuan_host::clock::ManualClock;
+use jiayuan_host::engine::Engine;
+use jiayuan_host::runtime::{self, Options};
+use jiayuan_host::settings::{self, Layers, Settings};
+use jiayuan_test_support::fixtures;
+
+/// Where a test's database lives.
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server URL, when the environment offers one.
+pub(crate) fn postgres_url() -> Option<String> {
+    match std::env::var("JIAYUAN_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("JIAYUAN_TEST_PG_URL is unset: skipping the PostgreSQL run of this story");
+            None
+        }
+    }
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub(crate) struct TestDb {
+    pub(crate) url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub(crate) async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("it.sqlite").display());
+                Some(TestDb { url, _dir: Some(dir), drop_pg: None })
+            }
+            Backend::Postgres => {
+                let admin = postgres_url()?;
+                let name = format!("jiayuan_it_{}", uuid_like());
+                let conn = Database::connect(&admin).await.expect("connect to the PostgreSQL test server");
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                let (base, _) = admin.rsplit_once('/').expect("a PostgreSQL URL ends with /database");
+                Some(TestDb { url: format!("{base}/{name}"), _dir: None, drop_pg: Some((admin, name)) })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.drop_pg.take() {
+            // Drop may run inside a runtime: do the async clean-up on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    if let Ok(conn) = Database::connect(&admin).await {
+                        let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", t, std::process::id())
+}
+
+/// The repository's configuration, pointed at `url`, with both test plugins allowed and enabled.
+pub(crate) fn test_settings(url: &str) -> Settings {
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut s = settings::load(Layers { dir: &config, env: None }, Vec::new()).expect("config/default.toml loads");
+    s.database.url = url.to_owned();
+    s.plugins.allow.push("fixture".into());
+    s.plugins.call_timeout = std::time::Duration::from_millis(300);
+    s.enablement.district.push("fixture".into());
+    s.scheduler.enabled = false;
+    s
+}
+
+/// 2026-11-30 (a Monday) 10:00 in Shanghai.
+pub(crate) fn start_time() -> Timestamp {
+    date(2026, 11, 30).start_in_shanghai().add_hours(10)
+}
+
+pub(crate) fn date(y: i32, m: u32, d: u32) -> Date {
+    fixtures::date(y, m, d)
+}
+
+/// A running host with the demo registry seeded.
+pub(crate) struct App {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) router: Router,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) ids: jiayuan_cli::demo::IdMap,
+    pub(crate) db: TestDb,
+}
+
+/// A house of an estate with an adult resident, as store ids.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Household {
+    pub(crate) estate: EstateId,
+    pub(crate) house: HouseId,
+    pub(crate) adult: PersonId,
+    pub(crate) minor: Option<PersonId>,
+}
+
+impl App {
+    pub(crate) async fn start(db: TestDb) -> App {
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let engine = start_engine(&db.url, clock.clone()).await;
+        let seeded = jiayuan_cli::demo::seed(&engine, false).await.expect("demo registry seeds");
+        let router = jiayuan_server::router(engine.clone());
+        App { engine, router, clock, ids: seeded.ids, db }
+    }
+
+    /// Households (one per house with an adult) of the `n`-th demo estate (0-based).
+    pub(crate) fn households(&self, n: usize) -> Vec<Household> {
+        let reg = fixtures::demo_registry();
+        let today = start_time().shanghai_date();
+        let estate = &reg.estates[n];
+        reg.houses
+            .iter()
+            .filter(|h| h.estate_id == Some(estate.id))
+            .filter_map(|h| {
+                let people: Vec<_> = reg.persons.iter().filter(|p| p.house_id == Some(h.id)).collect();
+                let adult = people.iter().find(|p| p.birth_date.is_some_and(|b| b.age_on(today) >= 18))?;
+                let minor = people.iter().find(|p| p.birth_date.is_some_and(|b| b.age_on(today) < 18));
+                Some(Household {
+                    estate: self.ids.estates[&estate.id],
+                    house: self.ids.houses[&h.id],
+                    adult: self.ids.persons[&adult.id],
+                    minor: minor.map(|m| self.ids.persons[&m.id]),
+                })
+            })
+            .collect()
+    }
+
+    /// Sends a request through the router; `actor` fills `x-jiayuan-actor`.
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        actor: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|b| b.to_string());
+        self.raw(method, path, actor, body.as_deref()).await
+    }
+
+    /// Sends a request with a raw body (for malformed JSON).
+    pub(crate) async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        actor: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(a) = actor {
+            req = req.header("x-jiayuan-actor", a);
+        }
+        let req = match body {
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_owned())),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let res = self.router.clone().oneshot(req).await.expect("router answers");
+        let status = res.status();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        (status, value)
+    }
+}
+
+/// Starts one more host instance on the same database (two hosts sharing PostgreSQL).
+pub(crate) async fn start_engine(url: &str, clock: Arc<ManualClock>) -> Arc<Engine> {
+    let host = runtime::start(
+        test_settings(url),
+        Options {
+            clock,
+            static_plugins: vec![&jiayuan_plugin_dog_licensing::DECLARATION, &jiayuan_plugin_fixture::DECLARATION],
+            load_plugin_dir: false,
+        },
+    )
+    .await
+    .expect("host starts");
+    host.engine
+}
+
+/// The codes of the field violations in an error body, as `field:code`.
+pub(crate) fn violations(body: &Value) -> Vec<String> {
+    body["error"]["violations"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|v| format!("{}:{}", v["field"].as_str().unwrap_or(""), v["code"].as_str().unwrap_or("")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
