@@ -44,7 +44,13 @@ async fn panics_and_hangs_are_contained_and_repeated_panics_quarantine() {
     let fixture = health["plugins"].as_array().and_then(|p| p.iter().find(|p| p["id"] == "fixture")).cloned();
     assert_eq!(fixture.map(|f| f["status"]["status"].clone()), Some(json!("quarantined")), "{health}");
 
-    // The quarantined plugin's records stay readable; dog licensing still takes work.
+    let (_, alerts) = app.call("GET", "/api/alerts?plugin=fixture", None, None).await;
+    let raised: Vec<_> =
+        alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["rule"] == "plugin_quarantined").collect();
+    assert_eq!(raised.len(), 1, "the district is alerted once: {alerts}");
+    assert_eq!(raised[0]["severity"], "critical");
+
+    // The quarantined plugin's records stay readable.
     let (status, _) = app.call("GET", &format!("{PROBES}?kind=probe"), None, None).await;
     assert_eq!(status, 200);
 }

@@ -35,7 +35,7 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
         let _ = rx.wait_for(|stop| *stop).await;
     });
     let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
         tracing::info!("shutting down");
     };
     tokio::select! {
@@ -47,4 +47,23 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
         let _ = s.await;
     }
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what systemd and container runtimes send).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
 }

@@ -122,9 +122,10 @@ async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Es
         .insert_building(&NewBuilding { estate_id: Some(estate), name: "1栋".into(), floors: 30, height_m: 90.0 })
         .await
         .expect("building");
-    let born = fixtures::date(1980, 5, 1);
     let mut pairs = Vec::with_capacity(n);
     for i in 0..n {
+        // Distinct birth dates keep the synthetic identity numbers distinct.
+        let born = fixtures::date(1950, 1, 1).add_days((i % 20_000) as i32);
         let house = store
             .insert_house(&NewHouse {
                 building_id: building,
@@ -137,7 +138,10 @@ async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Es
         let person = store
             .insert_person(&NewPerson {
                 name: fixtures::chinese_name(i as u64, true),
-                doc: IdentityDoc { kind: DocKind::ResidentId, number: fixtures::resident_id(i as u64, born, true) },
+                doc: IdentityDoc {
+                    kind: DocKind::ResidentId,
+                    number: fixtures::resident_id((i / 20_000) as u64, born, true),
+                },
                 sex: Some(Sex::Male),
                 birth_date: Some(born),
                 hukou: Hukou::Shenzhen,

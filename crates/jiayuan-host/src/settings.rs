@@ -23,12 +23,12 @@ use crate::plugins::PluginSettings;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// A layer could not be read or parsed.
-    #[error("cannot read configuration from {dir}: {source}")]
+    #[error("cannot read configuration from {dir}: {cause}")]
     Read {
         /// The config directory.
         dir: PathBuf,
-        /// The config crate's error (names the file and key).
-        source: config::ConfigError,
+        /// The config crate's error (names the file and key); part of the message.
+        cause: config::ConfigError,
     },
     /// A value is present but unusable.
     #[error("configuration key `{key}`: {reason}")]
@@ -219,7 +219,7 @@ impl fmt::Debug for Layers<'_> {
 /// `std::env::vars()`); only those starting with `JIAYUAN_` are used, and `JIAYUAN_ENV` is ignored
 /// here (it selects `layers.env`).
 pub fn load(layers: Layers<'_>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingsError> {
-    let read_err = |source| SettingsError::Read { dir: layers.dir.to_owned(), source };
+    let read_err = |cause| SettingsError::Read { dir: layers.dir.to_owned(), cause };
     let env_map: config::Map<String, String> =
         vars.into_iter().filter(|(k, _)| k.starts_with("JIAYUAN_") && k != "JIAYUAN_ENV").collect();
     let mut builder =

@@ -4,8 +4,6 @@
 //! anything else) by error *code*, never by message text, and turned into text with the name of
 //! the operation that failed.
 
-use std::error::Error as StdError;
-
 use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 
 /// Everything that can go wrong in the store.
@@ -13,12 +11,13 @@ use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 #[non_exhaustive]
 pub enum StoreError {
     /// The database could not be opened. The URL is shown with its password replaced by `***`.
-    #[error("cannot connect to database `{url_redacted}`: {source}")]
+    #[error("cannot connect to database `{url_redacted}`: {reason}")]
     Connect {
         /// The URL with any password redacted.
         url_redacted: String,
-        /// What the driver said (with any password redacted too).
-        source: Box<dyn StdError + Send + Sync>,
+        /// What the driver said (with any password redacted too). Part of the message, not a
+        /// separate error source, so a cause chain never prints it twice.
+        reason: String,
     },
     /// Applying the schema migrations failed; nothing of the failed run was kept.
     #[error("schema migration failed: {0}")]
@@ -225,7 +224,7 @@ pub(crate) fn connect_err(url: &str, err: impl std::fmt::Display) -> StoreError 
     for password in passwords_in(url) {
         message = message.replace(&password, "***");
     }
-    StoreError::Connect { url_redacted: redact_url(url), source: message.into() }
+    StoreError::Connect { url_redacted: redact_url(url), reason: message }
 }
 
 #[cfg(test)]

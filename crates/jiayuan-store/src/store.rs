@@ -138,6 +138,12 @@ impl Store {
     async fn connect_sqlite(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let url = settings.url.as_str();
         let busy = Duration::from_millis(settings.busy_timeout_ms);
+        if let Some(dir) = sqlite_file(url).and_then(|f| f.parent().map(std::path::Path::to_path_buf))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| connect_err(url, format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
 
         let mut writer_options = ConnectOptions::new(url);
         writer_options
@@ -284,5 +290,31 @@ pub(crate) async fn finish<T>(
             }
             Err(err)
         }
+    }
+}
+
+/// The file a SQLite URL names (`sqlite://data/x.sqlite?mode=rwc` → `data/x.sqlite`), or `None`
+/// for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || url.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::sqlite_file;
+    use std::path::PathBuf;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_file("sqlite://data/x.sqlite?mode=rwc"), Some(PathBuf::from("data/x.sqlite")));
+        assert_eq!(sqlite_file("sqlite:///tmp/a.db"), Some(PathBuf::from("/tmp/a.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://shared?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://db/x"), None);
     }
 }

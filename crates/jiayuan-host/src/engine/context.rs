@@ -4,7 +4,9 @@
 //! scope names one). Every service maps store errors to plain [`PluginError::Host`] text, so no
 //! host type crosses into the plugin.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -44,9 +46,26 @@ impl CallContext {
             scope,
             config_json,
             records: Records { plugin: plugin.to_owned(), estate, store: store.clone() },
-            registry: Registry { store },
+            registry: Registry {
+                store,
+                persons: Mutex::new(HashMap::new()),
+                houses: Mutex::new(HashMap::new()),
+                estates: Mutex::new(HashMap::new()),
+            },
             clock: CalendarClock { clock, calendar },
         }
+    }
+}
+
+impl CallContext {
+    /// A person, read once per call (the engine's reference checks and the plugin share it).
+    pub(crate) async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        self.registry.person_cached(id).await
+    }
+
+    /// A house, read once per call.
+    pub(crate) async fn house(&self, id: HouseId) -> Result<Option<House>, StoreError> {
+        self.registry.house_cached(id).await
     }
 }
 
@@ -158,23 +177,65 @@ impl RecordReader for Records {
     }
 }
 
+/// Registry reads, cached for the length of one call: the engine's reference checks and the
+/// plugin's hook see the same rows, and each row is read once.
 #[derive(Debug)]
 struct Registry {
     store: Store,
+    persons: Mutex<HashMap<PersonId, Option<Person>>>,
+    houses: Mutex<HashMap<HouseId, Option<House>>>,
+    estates: Mutex<HashMap<EstateId, Option<Estate>>>,
+}
+
+fn cached<K: Eq + Hash + Copy, V: Clone>(cache: &Mutex<HashMap<K, Option<V>>>, key: K) -> Option<Option<V>> {
+    cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
+}
+
+fn remember<K: Eq + Hash, V: Clone>(cache: &Mutex<HashMap<K, Option<V>>>, key: K, value: &Option<V>) {
+    cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, value.clone());
+}
+
+impl Registry {
+    async fn person_cached(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
+        if let Some(hit) = cached(&self.persons, id) {
+            return Ok(hit);
+        }
+        let row = self.store.person(id).await?;
+        remember(&self.persons, id, &row);
+        Ok(row)
+    }
+
+    async fn house_cached(&self, id: HouseId) -> Result<Option<House>, StoreError> {
+        if let Some(hit) = cached(&self.houses, id) {
+            return Ok(hit);
+        }
+        let row = self.store.house(id).await?;
+        remember(&self.houses, id, &row);
+        Ok(row)
+    }
+
+    async fn estate_cached(&self, id: EstateId) -> Result<Option<Estate>, StoreError> {
+        if let Some(hit) = cached(&self.estates, id) {
+            return Ok(hit);
+        }
+        let row = self.store.estate(id).await?;
+        remember(&self.estates, id, &row);
+        Ok(row)
+    }
 }
 
 #[async_trait]
 impl RegistryReader for Registry {
     async fn person(&self, id: PersonId) -> Result<Option<Person>, PluginError> {
-        self.store.person(id).await.map_err(|e| host_error("reading a person", e))
+        self.person_cached(id).await.map_err(|e| host_error("reading a person", e))
     }
 
     async fn house(&self, id: HouseId) -> Result<Option<House>, PluginError> {
-        self.store.house(id).await.map_err(|e| host_error("reading a house", e))
+        self.house_cached(id).await.map_err(|e| host_error("reading a house", e))
     }
 
     async fn estate(&self, id: EstateId) -> Result<Option<Estate>, PluginError> {
-        self.store.estate(id).await.map_err(|e| host_error("reading an estate", e))
+        self.estate_cached(id).await.map_err(|e| host_error("reading an estate", e))
     }
 }
 

@@ -385,16 +385,15 @@ impl Engine {
         let today = self.clock.now().shanghai_date();
         let checked =
             schema::check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
-        self.resolve(&req.plugin, req.estate_id, &checked.references).await?;
-
         let ctx = self.context(&req.plugin, Some(req.estate_id), place.firm);
+        self.resolve(&ctx, &req.plugin, req.estate_id, &checked.references).await?;
         let call = CreateCall {
             kind: req.kind.clone(),
             estate_id: req.estate_id,
             parent: parent.clone().map(context::to_record),
             data_json: Value::Object(checked.data.clone()).to_string(),
         };
-        let outcome = handle.on_create(&ctx, call).await?;
+        let outcome = self.watch(&handle, handle.on_create(&ctx, call).await).await?;
         let now = self.clock.now();
         if !outcome.refusal.is_empty() {
             self.write_refusal_alerts(&req.plugin, Some(req.estate_id), &outcome.alerts, now).await?;
@@ -443,14 +442,28 @@ impl Engine {
                 now,
             ));
         }
+        let first = batch.creates.first().map(|r| (r.state.clone(), r.data_json.clone()));
         let result = self.store.write(batch).await?;
-        let id = *result.created.first().ok_or_else(|| EngineError::PluginContract {
-            plugin: req.plugin.clone(),
-            detail: "store returned no id for the created record".into(),
-        })?;
-        let stored =
-            self.store.record(&req.plugin, id).await?.ok_or(EngineError::NotFound { what: "record", id: id.0 })?;
-        Ok(RecordView::from_stored(stored))
+        let (Some(id), Some((state, data_json))) = (result.created.first().copied(), first) else {
+            return Err(EngineError::PluginContract {
+                plugin: req.plugin.clone(),
+                detail: "the store returned no id for the created record".into(),
+            });
+        };
+        // What was written, as the store keeps it (records start at version 1).
+        Ok(RecordView::from_stored(StoredRecord {
+            id,
+            plugin: req.plugin,
+            kind: req.kind,
+            estate_id: req.estate_id,
+            parent_id: parent.map(|p| p.id),
+            state,
+            data_json,
+            created_at: now,
+            updated_at: now,
+            state_entered_at: now,
+            version: 1,
+        }))
     }
 
     async fn parent_of(&self, req: &CreateRequest, kind: &RecordKind) -> Result<Option<StoredRecord>, EngineError> {
@@ -485,12 +498,18 @@ impl Engine {
 
     /// Checks that referenced persons, houses and records exist (and houses and records belong
     /// to the estate).
-    async fn resolve(&self, plugin: &str, estate: EstateId, refs: &[Reference]) -> Result<(), EngineError> {
+    async fn resolve(
+        &self,
+        ctx: &CallContext,
+        plugin: &str,
+        estate: EstateId,
+        refs: &[Reference],
+    ) -> Result<(), EngineError> {
         let mut errors = Vec::new();
         for r in refs {
             match r {
                 Reference::Person { field, id } => {
-                    if self.store.person(jiayuan_domain::PersonId(*id)).await?.is_none() {
+                    if ctx.person(jiayuan_domain::PersonId(*id)).await?.is_none() {
                         errors.push(FieldViolation::new(
                             field,
                             "not_found",
@@ -500,7 +519,7 @@ impl Engine {
                     }
                 }
                 Reference::House { field, id } => {
-                    let h = self.store.house(jiayuan_domain::HouseId(*id)).await?;
+                    let h = ctx.house(jiayuan_domain::HouseId(*id)).await?;
                     if h.is_none_or(|h| h.estate_id != Some(estate)) {
                         errors.push(FieldViolation::new(
                             field,
@@ -657,15 +676,14 @@ impl Engine {
         let today = self.clock.now().shanghai_date();
         let input =
             schema::check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
-        self.resolve(&req.plugin, record.estate_id, &input.references).await?;
-
         let ctx = self.context(&req.plugin, Some(record.estate_id), place.firm);
+        self.resolve(&ctx, &req.plugin, record.estate_id, &input.references).await?;
         let call = TransitionCall {
             record: context::to_record(record.clone()),
             transition: t.id.clone(),
             input_json: Value::Object(input.data.clone()).to_string(),
         };
-        let outcome = handle.on_transition(&ctx, call).await?;
+        let outcome = self.watch(&handle, handle.on_transition(&ctx, call).await).await?;
         let now = self.clock.now();
         if !outcome.refusal.is_empty() {
             self.write_refusal_alerts(&req.plugin, Some(record.estate_id), &outcome.alerts, now).await?;
@@ -709,13 +727,21 @@ impl Engine {
                 now,
             ));
         }
+        let update = batch.updates.first().map(|u| (u.new_state.clone(), u.data_json.clone()));
         self.store.write(batch).await?;
-        let stored = self
-            .store
-            .record(&req.plugin, record.id)
-            .await?
-            .ok_or(EngineError::NotFound { what: "record", id: req.id.0 })?;
-        Ok(RecordView::from_stored(stored))
+        let Some((state, data_json)) = update else {
+            return Err(EngineError::NotFound { what: "record", id: req.id.0 });
+        };
+        // What was written: the store bumps the version by one on every update.
+        let state_entered_at = if state == record.state { record.state_entered_at } else { now };
+        Ok(RecordView::from_stored(StoredRecord {
+            state,
+            data_json,
+            updated_at: now,
+            state_entered_at,
+            version: record.version + 1,
+            ..record
+        }))
     }
 
     /// One record. Records of disabled items stay readable.
@@ -821,7 +847,38 @@ impl Engine {
         }
         let households = self.store.estate(estate).await?.map(|e| e.households).unwrap_or(0);
         let ctx = self.context(plugin, Some(estate), place.firm);
-        Ok(handle.kpis(&ctx, KpiCall { estate_id: estate, from, to, households }).await?)
+        let call = KpiCall { estate_id: estate, from, to, households };
+        Ok(self.watch(&handle, handle.kpis(&ctx, call).await).await?)
+    }
+
+    /// Passes a plugin call's result through; when the call was a panic that put the plugin into
+    /// quarantine, raises a critical alert for the district office (once per quarantine).
+    async fn watch<T>(&self, handle: &PluginHandle, result: Result<T, CallError>) -> Result<T, CallError> {
+        if let Err(CallError::Panicked { .. }) = &result
+            && let Some(q) = handle.quarantine()
+        {
+            let plugin = handle.id();
+            let alert = NewAlert {
+                plugin: plugin.to_owned(),
+                record: None,
+                estate_id: None,
+                rule: "plugin_quarantined".into(),
+                dedupe_key: format!("{plugin}/quarantined/{}", q.since.0),
+                severity: severity_text(jiayuan_plugin_api::Severity::Critical).to_owned(),
+                message_zh: format!("服务事项插件 `{plugin}` 多次崩溃，已隔离至重启：{}", q.reason),
+                message_en: format!(
+                    "service-item plugin `{plugin}` panicked repeatedly and is quarantined until restart: {}",
+                    q.reason
+                ),
+                due_at: None,
+                at: self.clock.now(),
+            };
+            let batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: vec![alert] };
+            if let Err(e) = self.store.write(batch).await {
+                tracing::error!(plugin, error = %e, "could not record the quarantine alert");
+            }
+        }
+        result
     }
 
     /// Fires a transition as the host itself (deadline rules). Used by the scheduler.

@@ -1,0 +1,676 @@
+//! End-to-end tests of the `jiayuan` binary: each test runs the real executable in its own
+//! temporary directory against the shipped `config/`, overriding settings with `JIAYUAN_*`
+//! variables as an operator would, and checks what the user sees (output and exit status).
+//!
+//! The plugins are built once per test process by `cargo xtask plugins build`, into a target
+//! directory of their own so the nested cargo never waits for the lock of the build running us.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_jiayuan");
+/// How long `serve` may take to print its address, and an HTTP answer to arrive. A bound so a
+/// broken build fails instead of hanging, not a performance check.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+/// The plugin the repository ships.
+const DOGS: &str = "dog-licensing";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shipped configuration directory.
+fn config_dir() -> PathBuf {
+    workspace_root().join("config")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the binary.
+
+/// A temporary directory a test runs the binary in.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().expect("a temporary directory") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `jiayuan --config <repo>/config ARGS`, run in the sandbox with no inherited `JIAYUAN_*`
+    /// variable, the database in the sandbox and an empty plugin directory; tests override these
+    /// with [`Command::env`].
+    fn jiayuan(&self, args: &[&str]) -> Command {
+        self.jiayuan_with_config(&config_dir(), args)
+    }
+
+    /// [`Sandbox::jiayuan`] with another configuration directory.
+    fn jiayuan_with_config(&self, config: &Path, args: &[&str]) -> Command {
+        let no_plugins = self.path().join("no-plugins");
+        fs::create_dir_all(&no_plugins).expect("an empty plugin directory");
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.path()).arg("--config").arg(config).args(args);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("JIAYUAN_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("JIAYUAN_DATABASE__URL", sqlite_url(&self.path().join("jiayuan.sqlite")))
+            .env("JIAYUAN_PLUGINS__DIR", no_plugins);
+        cmd
+    }
+}
+
+fn sqlite_url(file: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", file.display())
+}
+
+/// What a finished run printed, and how it exited.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Both streams, for messages that may go to either.
+    fn output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// Everything, for assertion messages.
+    fn describe(&self) -> String {
+        format!("exit code {:?}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+
+    fn assert_success(&self) -> &Run {
+        assert_eq!(self.code, Some(0), "expected success\n{}", self.describe());
+        self
+    }
+}
+
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("the jiayuan binary runs");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugins, built once.
+
+static PLUGINS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// The plugin directory `cargo xtask plugins build` wrote (shared by every test; tests that change
+/// it work on a copy).
+fn built_plugins() -> &'static Path {
+    match PLUGINS.get_or_init(build_plugins) {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn build_plugins() -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let target_dir = base.join("cli-test-builds");
+    // Under the target directory rather than in /tmp: the statics of a test process are never
+    // dropped, so a temporary directory would outlive every run. Emptied first, so a plugin
+    // removed from the workspace does not linger.
+    let out = target_dir.join("plugins");
+    match fs::remove_dir_all(&out) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot empty {}: {e}", out.display())),
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["xtask", "plugins", "build", "--out"])
+        .arg(&out)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo xtask plugins build --out {}` failed: {}\n--- stdout\n{}--- stderr\n{}",
+            out.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(out)
+}
+
+/// A value of `<plugin_dir>/plugin.toml` (the sidecar holds one `key = value` per line).
+fn sidecar_value(plugin_dir: &Path, key: &str) -> String {
+    let path = plugin_dir.join("plugin.toml");
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| panic!("{} has no `{key}`:\n{text}", path.display()))
+}
+
+/// Writes `value` for `key` in `<plugin_dir>/plugin.toml`.
+fn set_sidecar_value(plugin_dir: &Path, key: &str, value: &str) {
+    let path = plugin_dir.join("plugin.toml");
+    let text = fs::read_to_string(&path).expect("the sidecar is readable");
+    let mut found = false;
+    let edited: Vec<String> = text
+        .lines()
+        .map(|line| match line.split_once('=') {
+            Some((k, _)) if k.trim() == key => {
+                found = true;
+                format!("{key} = \"{value}\"")
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert!(found, "{} has no `{key}`", path.display());
+    fs::write(&path, edited.join("\n") + "\n").expect("the sidecar is writable");
+}
+
+/// Copies a plugin directory tree; directories get mode 0755 whatever the umask, since the host
+/// refuses plugins writable by group or others.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    for entry in fs::read_dir(from).expect("the plugin directory is readable") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("cannot copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// config check
+
+#[test]
+fn config_check_prints_the_settings_with_the_database_password_redacted() {
+    let sandbox = Sandbox::new();
+    let password = "Pw-7f3a-very-secret";
+    let url = format!("postgres://jiayuan:{password}@db.example:5432/jiayuan");
+    let run = run(sandbox.jiayuan(&["config", "check"]).env("JIAYUAN_DATABASE__URL", &url));
+    run.assert_success();
+    assert!(run.stdout.starts_with("configuration OK"), "{}", run.describe());
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("database.url") && l.contains("postgres://jiayuan:***@db.example:5432/jiayuan")),
+        "the database URL is shown with its password masked\n{}",
+        run.describe()
+    );
+    assert!(!run.output().contains(password), "the password leaked\n{}", run.describe());
+    // The rest of the shipped defaults.
+    assert!(
+        run.stdout.lines().any(|l| l.starts_with("server.listen") && l.contains("127.0.0.1:8080")),
+        "{}",
+        run.describe()
+    );
+    assert!(run.stdout.lines().any(|l| l.starts_with("plugins.allow") && l.contains(DOGS)), "{}", run.describe());
+}
+
+#[test]
+fn config_check_names_the_key_of_a_bad_value() {
+    let sandbox = Sandbox::new();
+    let password = "Pw-7f3a-very-secret";
+    let run = run(sandbox
+        .jiayuan(&["config", "check"])
+        .env("JIAYUAN_SERVER__LISTEN", "nonsense")
+        .env("JIAYUAN_DATABASE__URL", format!("postgres://jiayuan:{password}@db.example/jiayuan")));
+    assert_ne!(run.code, Some(0), "a bad value must fail the check\n{}", run.describe());
+    assert!(run.stderr.contains("server.listen"), "stderr names the key\n{}", run.describe());
+    assert!(run.stderr.contains("nonsense"), "stderr names the value\n{}", run.describe());
+    assert!(!run.stdout.contains("configuration OK"), "{}", run.describe());
+    assert!(!run.output().contains(password), "the password leaked\n{}", run.describe());
+}
+
+#[test]
+fn config_check_layers_the_environment_file_under_the_variables() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.path().join("config");
+    fs::create_dir(&config).expect("a config directory");
+    fs::copy(config_dir().join("default.toml"), config.join("default.toml")).expect("default.toml copied");
+    fs::copy(config_dir().join("production.example.toml"), config.join("production.toml"))
+        .expect("production.example.toml copied");
+
+    let check = |extra: &[(&str, &str)]| {
+        let mut cmd = sandbox.jiayuan_with_config(&config, &["--env", "production", "config", "check"]);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let run = run(&mut cmd);
+        run.assert_success();
+        run
+    };
+    let line =
+        |run: &Run, key: &str| run.stdout.lines().find(|l| l.starts_with(key)).map(str::to_owned).unwrap_or_default();
+
+    let file = check(&[]);
+    assert!(line(&file, "server.listen").contains("0.0.0.0:8080"), "production.toml applies\n{}", file.describe());
+    assert!(line(&file, "database.max_connections").ends_with(" 16"), "{}", file.describe());
+    assert!(line(&file, "log").contains("Json"), "{}", file.describe());
+
+    let var = check(&[("JIAYUAN_SERVER__LISTEN", "127.0.0.1:9090")]);
+    assert!(line(&var, "server.listen").contains("127.0.0.1:9090"), "the variable wins\n{}", var.describe());
+    assert!(line(&var, "database.max_connections").ends_with(" 16"), "the rest of the file stays\n{}", var.describe());
+}
+
+#[test]
+fn config_check_names_a_missing_environment_file() {
+    let sandbox = Sandbox::new();
+    let run = run(&mut sandbox.jiayuan(&["--env", "staging", "config", "check"]));
+    assert_ne!(run.code, Some(0), "{}", run.describe());
+    assert!(run.stderr.contains("staging.toml"), "{}", run.describe());
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate
+
+#[test]
+fn migrate_applies_the_migrations_once() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("fresh.sqlite");
+    let url = sqlite_url(&db);
+
+    let first = run(sandbox.jiayuan(&["migrate"]).env("JIAYUAN_DATABASE__URL", &url));
+    first.assert_success();
+    let line = first.stdout.lines().find(|l| l.starts_with("applied ")).unwrap_or_else(|| {
+        panic!("the first run says what it applied\n{}", first.describe());
+    });
+    // "applied N migration(s): a, b, c"
+    let (count, names) = line["applied ".len()..].split_once(" migration(s): ").expect("the count and the names");
+    let count: usize = count.parse().expect("a count");
+    assert!(count > 0, "{}", first.describe());
+    assert_eq!(names.split(", ").count(), count, "every applied migration is named\n{}", first.describe());
+    assert!(db.is_file(), "the database file was created");
+
+    let second = run(sandbox.jiayuan(&["migrate"]).env("JIAYUAN_DATABASE__URL", &url));
+    second.assert_success();
+    assert_eq!(second.stdout.trim(), "database is up to date", "{}", second.describe());
+}
+
+#[test]
+fn migrate_never_prints_the_database_password() {
+    let sandbox = Sandbox::new();
+    let password = "Pw-7f3a-very-secret";
+    // Nothing listens on port 1: the connection fails, and the error names the database.
+    let run = run(sandbox
+        .jiayuan(&["migrate"])
+        .env("JIAYUAN_DATABASE__URL", format!("postgres://jiayuan:{password}@127.0.0.1:1/jiayuan"))
+        .env("JIAYUAN_DATABASE__ACQUIRE_TIMEOUT_MS", "1000"));
+    assert_ne!(run.code, Some(0), "{}", run.describe());
+    assert!(run.stderr.contains("127.0.0.1:1"), "the error names the database\n{}", run.describe());
+    assert!(!run.output().contains(password), "the password leaked\n{}", run.describe());
+}
+
+// ---------------------------------------------------------------------------------------------
+// plugins list | verify
+
+#[test]
+fn plugins_list_shows_the_built_plugin_with_version_api_and_sha256() {
+    let plugins = built_plugins();
+    let sidecar_dir = plugins.join(DOGS);
+    let (version, api, sha256) = (
+        sidecar_value(&sidecar_dir, "version"),
+        sidecar_value(&sidecar_dir, "api_version"),
+        sidecar_value(&sidecar_dir, "sha256"),
+    );
+    assert_eq!(sha256.len(), 64, "the sidecar holds a hex sha256: {sha256}");
+    let sandbox = Sandbox::new();
+
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).env("JIAYUAN_PLUGINS__DIR", plugins));
+    list.assert_success();
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(DOGS))
+        .unwrap_or_else(|| panic!("a line for {DOGS}\n{}", list.describe()));
+    assert!(line.starts_with("loaded"), "{}", list.describe());
+    assert!(line.contains(&format!("{DOGS} {version} (api {api})")), "version and API version\n{}", list.describe());
+    assert!(line.contains(&format!("sha256 {sha256}")), "the sidecar's sha256\n{}", list.describe());
+
+    let verify = run(sandbox.jiayuan(&["plugins", "verify"]).env("JIAYUAN_PLUGINS__DIR", plugins));
+    verify.assert_success();
+    assert!(verify.stdout.contains(&format!("loaded       {DOGS}")), "{}", verify.describe());
+}
+
+#[test]
+fn plugins_verify_fails_when_the_library_does_not_match_its_sidecar() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.path().join("plugins");
+    copy_dir(built_plugins(), &plugins);
+    let real = sidecar_value(&plugins.join(DOGS), "sha256");
+    let wrong: String = real.chars().rev().collect();
+    assert_ne!(wrong, real);
+    set_sidecar_value(&plugins.join(DOGS), "sha256", &wrong);
+
+    let verify = run(sandbox.jiayuan(&["plugins", "verify"]).env("JIAYUAN_PLUGINS__DIR", &plugins));
+    assert_eq!(verify.code, Some(1), "{}", verify.describe());
+    let line = verify
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED") && l.contains(DOGS))
+        .unwrap_or_else(|| panic!("a FAILED line for {DOGS}\n{}", verify.describe()));
+    assert!(line.contains(&format!("has sha256 {real}")), "names the file's digest\n{}", verify.describe());
+    assert!(line.contains(&format!("sidecar says {wrong}")), "names the sidecar's digest\n{}", verify.describe());
+    assert!(line.contains("cargo xtask plugins build"), "says how to fix it\n{}", verify.describe());
+
+    // `list` shows the same failure but does not fail.
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).env("JIAYUAN_PLUGINS__DIR", &plugins));
+    list.assert_success();
+    assert!(list.stdout.contains(line), "{}", list.describe());
+}
+
+#[test]
+fn plugins_verify_refuses_a_plugin_not_on_the_allow_list() {
+    let sandbox = Sandbox::new();
+    let plugins = sandbox.path().join("plugins");
+    fs::create_dir(&plugins).expect("a plugin directory");
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    copy_dir(&built_plugins().join(DOGS), &plugins.join("stray"));
+    set_sidecar_value(&plugins.join("stray"), "id", "stray");
+
+    let verify = run(sandbox.jiayuan(&["plugins", "verify"]).env("JIAYUAN_PLUGINS__DIR", &plugins));
+    assert_eq!(verify.code, Some(1), "{}", verify.describe());
+    let line = verify
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED") && l.contains("stray"))
+        .unwrap_or_else(|| panic!("a FAILED line for `stray`\n{}", verify.describe()));
+    assert!(line.contains("allow-list"), "names the allow-list\n{}", verify.describe());
+    assert!(line.contains(&format!("[\"{DOGS}\"]")), "shows what is allowed\n{}", verify.describe());
+    assert!(line.contains("plugins.allow"), "names the setting to change\n{}", verify.describe());
+
+    // On the allow-list it gets past that check (and fails later, its library being dog-licensing).
+    let allowed = run(sandbox
+        .jiayuan(&["plugins", "verify"])
+        .env("JIAYUAN_PLUGINS__DIR", &plugins)
+        .env("JIAYUAN_PLUGINS__ALLOW", format!("{DOGS},stray")));
+    assert_eq!(allowed.code, Some(1), "{}", allowed.describe());
+    assert!(!allowed.stdout.contains("allow-list"), "{}", allowed.describe());
+}
+
+#[test]
+fn an_empty_plugin_dir_says_how_to_build_the_plugins() {
+    let sandbox = Sandbox::new();
+    // The sandbox's plugin directory is empty.
+    let list = run(&mut sandbox.jiayuan(&["plugins", "list"]));
+    list.assert_success();
+    assert!(list.stdout.contains("no plugins found"), "{}", list.describe());
+    assert!(list.stdout.contains("cargo xtask plugins build"), "{}", list.describe());
+
+    let verify = run(&mut sandbox.jiayuan(&["plugins", "verify"]));
+    assert_eq!(verify.code, Some(1), "nothing to verify is a failure\n{}", verify.describe());
+    assert!(verify.stdout.contains("cargo xtask plugins build"), "{}", verify.describe());
+    assert!(!verify.stderr.contains("0 plugin(s) failed"), "{}", verify.describe());
+
+    let missing = run(sandbox.jiayuan(&["plugins", "list"]).env("JIAYUAN_PLUGINS__DIR", sandbox.path().join("nope")));
+    assert_eq!(missing.code, Some(1), "{}", missing.describe());
+    assert!(missing.stderr.contains("nope"), "names the directory\n{}", missing.describe());
+    assert!(missing.stderr.contains("cargo xtask plugins build"), "{}", missing.describe());
+}
+
+// ---------------------------------------------------------------------------------------------
+// demo
+
+/// The counts of the `seeded …` line as (noun, count) pairs: `("estates", 5)`, `("dogs", 36)`, …
+fn seeded_counts(run: &Run) -> Vec<(String, usize)> {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("seeded "))
+        .unwrap_or_else(|| panic!("a `seeded` line\n{}", run.describe()));
+    let (_, counts) = line.split_once(": ").expect("`seeded FILE: counts`");
+    let words: Vec<&str> =
+        counts.split(|c: char| c.is_whitespace() || "(),;".contains(c)).filter(|w| !w.is_empty()).collect();
+    words.windows(2).filter_map(|w| Some((w[1].to_owned(), w[0].parse().ok()?))).collect()
+}
+
+fn count(counts: &[(String, usize)], noun: &str) -> usize {
+    counts.iter().find(|(n, _)| n == noun).map(|(_, c)| *c).unwrap_or_else(|| panic!("no `{noun}` in {counts:?}"))
+}
+
+#[test]
+fn demo_seeds_a_fresh_database_on_every_run() {
+    let plugins = built_plugins();
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("demo.sqlite");
+    let demo = |extra: &[&str]| {
+        let mut args = vec!["demo", "--no-serve", "--database", db.to_str().expect("a UTF-8 path")];
+        args.extend_from_slice(extra);
+        let run = run(sandbox.jiayuan(&args).env("JIAYUAN_PLUGINS__DIR", plugins));
+        run.assert_success();
+        run
+    };
+
+    let first = demo(&[]);
+    let counts = seeded_counts(&first);
+    for noun in ["estates", "firms", "houses", "residents", "dogs", "licences"] {
+        assert!(count(&counts, noun) > 0, "some {noun}\n{}", first.describe());
+    }
+    assert!(first.stdout.contains(&db.display().to_string()), "names the file\n{}", first.describe());
+    assert!(!first.stderr.contains("not loaded"), "the plugin loaded\n{}", first.describe());
+    assert!(db.is_file());
+
+    // Seeding again into the same file would duplicate every row; without --keep it starts afresh.
+    let second = demo(&[]);
+    assert_eq!(seeded_counts(&second), counts, "{}", second.describe());
+
+    let kept = demo(&["--keep"]);
+    assert!(kept.stdout.contains("reusing"), "{}", kept.describe());
+    assert!(!kept.stdout.contains("seeded"), "--keep does not seed again\n{}", kept.describe());
+}
+
+#[test]
+fn demo_without_plugins_seeds_the_registry_and_says_how_to_build_them() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("data").join("demo.sqlite");
+    // The sandbox's plugin directory is empty.
+    let run = run(&mut sandbox.jiayuan(&["demo", "--no-serve", "--database", db.to_str().expect("a UTF-8 path")]));
+    run.assert_success();
+    assert!(run.stderr.contains("cargo xtask plugins build"), "{}", run.describe());
+    let counts = seeded_counts(&run);
+    assert!(count(&counts, "estates") > 0, "{}", run.describe());
+    assert_eq!(count(&counts, "dogs"), 0, "{}", run.describe());
+    assert!(db.is_file(), "the parent directory was created");
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// A running `jiayuan serve`, killed when dropped.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<(Stream, String)>,
+    readers: Vec<JoinHandle<()>>,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+impl Server {
+    fn start(cmd: &mut Command) -> Server {
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("serve starts");
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout is piped");
+        let err = child.stderr.take().expect("stderr is piped");
+        let readers = vec![forward(out, Stream::Out, tx.clone()), forward(err, Stream::Err, tx)];
+        Server { child, lines, readers, stdout: Vec::new(), stderr: Vec::new() }
+    }
+
+    fn keep(&mut self, (stream, line): (Stream, String)) {
+        match stream {
+            Stream::Out => self.stdout.push(line),
+            Stream::Err => self.stderr.push(line),
+        }
+    }
+
+    fn captured(&self) -> String {
+        format!("--- stdout\n{}\n--- stderr\n{}", self.stdout.join("\n"), self.stderr.join("\n"))
+    }
+
+    /// Reads output until the `jiayuan listening on http://ADDR` line; returns ADDR.
+    fn address(&mut self) -> String {
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok((stream, line)) => {
+                    let addr = (stream == Stream::Out)
+                        .then(|| line.strip_prefix("jiayuan listening on http://"))
+                        .flatten()
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned);
+                    self.keep((stream, line));
+                    if let Some(addr) = addr {
+                        return addr;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("serve printed no address within {READY_WITHIN:?}\n{}", self.captured())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    panic!("serve exited ({status}) before listening\n{}", self.captured())
+                }
+            }
+        }
+    }
+
+    /// Kills the process and collects the rest of its output.
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + READY_WITHIN;
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.keep(line);
+        }
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward(stream: impl Read + Send + 'static, which: Stream, tx: mpsc::Sender<(Stream, String)>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((which, line)).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// `GET path` over HTTP/1.1; returns the status code and the body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(READY_WITHIN)).expect("a read timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("the request is sent");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("a response");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an HTTP response: {raw}"));
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        "this client reads only plain bodies: {head}"
+    );
+    let status =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("a status: {head}"));
+    (status, body.to_owned())
+}
+
+/// Starts `serve` on a free port with the built plugins, checks `/api/health`, stops it, and
+/// returns the server with everything it printed.
+fn serve_and_check_health(sandbox: &Sandbox, args: &[&str]) -> (Server, String) {
+    let mut args = args.to_vec();
+    args.push("serve");
+    let mut server = Server::start(
+        sandbox
+            .jiayuan(&args)
+            .env("JIAYUAN_SERVER__LISTEN", "127.0.0.1:0")
+            .env("JIAYUAN_PLUGINS__DIR", built_plugins()),
+    );
+    let addr = server.address();
+    let (status, body) = http_get(&addr, "/api/health");
+    assert_eq!(status, 200, "{body}\n{}", server.captured());
+    let health: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("health is JSON ({e}): {body}"));
+    assert_eq!(health["status"], "ok", "{body}");
+    assert_eq!(health["database"], "ok", "{body}");
+    let plugins = health["plugins"].as_array().unwrap_or_else(|| panic!("a plugin list: {body}"));
+    assert!(
+        plugins.iter().any(|p| p["id"] == DOGS && p["status"]["status"] == "loaded"),
+        "{DOGS} is listed as loaded: {body}"
+    );
+    server.stop();
+    (server, addr)
+}
+
+#[test]
+fn serve_listens_and_answers_health() {
+    let sandbox = Sandbox::new();
+    let (server, addr) = serve_and_check_health(&sandbox, &[]);
+    // Human-readable logs by default, without terminal colours when stderr is not a terminal.
+    let listening = server
+        .stderr
+        .iter()
+        .find(|l| l.contains("listening") && l.contains(&addr))
+        .unwrap_or_else(|| panic!("a log line naming the address\n{}", server.captured()));
+    assert!(serde_json::from_str::<Value>(listening).is_err(), "not JSON by default: {listening}");
+    assert!(!server.stderr.iter().any(|l| l.contains('\u{1b}')), "no ANSI escapes in a pipe\n{}", server.captured());
+    assert!(sandbox.path().join("jiayuan.sqlite").is_file(), "serve migrated the configured database");
+}
+
+#[test]
+fn log_json_makes_every_log_line_a_json_object() {
+    let sandbox = Sandbox::new();
+    let (server, addr) = serve_and_check_health(&sandbox, &["--log-json"]);
+    assert!(!server.stderr.is_empty(), "serve logs something\n{}", server.captured());
+    let mut listening = false;
+    for line in &server.stderr {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}\n{}", server.captured()));
+        assert!(entry.is_object(), "{line}");
+        assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
+        listening |= entry["fields"]["message"] == "listening" && entry["fields"]["addr"] == addr.as_str();
+    }
+    assert!(listening, "a `listening` entry with the address\n{}", server.captured());
+}
