@@ -107,7 +107,11 @@ fn init_logging(settings: &Settings, json: bool) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(&cli)?;
+    let mut settings = load_settings(&cli)?;
+    if matches!(cli.command, Command::Demo(_)) && settings.log.filter == "info" {
+        // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
+        settings.log.filter = "info,jiayuan::plugin=warn".into();
+    }
     if let Command::Config(ConfigCommand::Check) = cli.command {
         println!("configuration OK ({:?})", settings::Layers { dir: &cli.config, env: cli.env.as_deref() });
         println!("{}", settings.redacted_summary());

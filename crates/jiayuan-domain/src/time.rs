@@ -239,6 +239,53 @@ impl Timestamp {
         let (h, mi, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
         format!("{date}T{h:02}:{mi:02}:{s:02}+08:00")
     }
+
+    /// Parses RFC 3339 text with an offset, `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`, into an
+    /// instant; `None` if the text has another shape or names no such time. The separator may be
+    /// `T`, `t` or a space, `Z` may be `z`, fractions beyond milliseconds are truncated, and
+    /// second 60 (a leap second) is read as the first second of the next minute.
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let date: Date = s.get(..10)?.parse().ok()?;
+        let num = |r: std::ops::Range<usize>| -> Option<i64> {
+            let part = s.get(r)?;
+            if part.bytes().all(|c| c.is_ascii_digit()) { part.parse().ok() } else { None }
+        };
+        let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if h > 23 || mi > 59 || sec > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut millis = 0;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            let frac = s.get(start..i.min(start + 3))?;
+            millis = frac.parse::<i64>().ok()? * 10_i64.pow(3 - frac.len() as u32);
+        }
+        let offset_min = match b.get(i)? {
+            b'Z' | b'z' if i + 1 == b.len() => 0,
+            sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+                let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                if *sign == b'-' { -(oh * 60 + om) } else { oh * 60 + om }
+            }
+            _ => return None,
+        };
+        let day_ms = i64::from(date.days_since_epoch()) * DAY_MS;
+        Some(Timestamp(day_ms + ((h * 60 + mi - offset_min) * 60 + sec) * 1000 + millis))
+    }
 }
 
 impl fmt::Debug for Timestamp {
@@ -274,6 +321,48 @@ mod tests {
         assert_eq!(d.start_in_shanghai().add_hours(-1).shanghai_date(), d.add_days(-1));
     }
 
+    #[test]
+    fn rfc3339_instants() {
+        let parse = Timestamp::parse_rfc3339;
+        assert_eq!(parse("1970-01-01T08:00:00+08:00"), Some(Timestamp(0)));
+        assert_eq!(parse("1970-01-01T00:00:01.5Z"), Some(Timestamp(1500)));
+        assert_eq!(parse("1970-01-01t00:00:01.123456z"), Some(Timestamp(1123)));
+        assert_eq!(parse("1970-01-01 00:00:00.07Z"), Some(Timestamp(70)));
+        let nine = Timestamp(Date::from_ymd(2026, 3, 2).expect("valid").start_in_shanghai().0 + 9 * 3_600_000);
+        assert_eq!(parse("2026-03-02T09:00:00+08:00"), Some(nine));
+        assert_eq!(parse("2026-03-02T01:00:00Z"), Some(nine));
+        assert_eq!(parse("2026-03-01T21:00:00.250-04:00"), Some(Timestamp(nine.0 + 250)));
+        assert_eq!(parse("2016-12-31T23:59:60Z"), parse("2017-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn rfc3339_refusals() {
+        for bad in [
+            "",
+            "2026-03-02",
+            "2026-03-02T09:30:00",
+            "2026-03-02 09:30",
+            "2026-03-02T24:00:00Z",
+            "2026-03-02T23:60:00Z",
+            "2026-03-02T23:59:61Z",
+            "2026-02-30T01:00:00Z",
+            "2026-03-02X09:30:00Z",
+            "2026-03-02T09-30-00Z",
+            "2026-03-02T09:30:00.Z",
+            "2026-03-02T09:30:00Zx",
+            "2026-03-02T09:30:00+0800",
+            "2026-03-02T09:30:00+08:00:00",
+            "2026-03-02T09:30:00+24:00",
+            "2026-03-02T09:30:00+08:60",
+            "2026-03-02T09:30:00 08:00",
+            "2026-03-02T+9:30:00Z",
+            "2026-03-02T09:30:00+0８:00",
+            "２026-03-02T09:30:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn civil_round_trip(days in -700_000i32..2_900_000) {
@@ -281,6 +370,19 @@ mod tests {
             let (y, m, dd) = d.ymd();
             prop_assert_eq!(Date::from_ymd(y, m, dd), Some(d));
             prop_assert_eq!(d.to_string().parse::<Date>(), Ok(d));
+        }
+
+        /// Years 1 to 9999 in Shanghai: the text drops the milliseconds and nothing else.
+        #[test]
+        fn rfc3339_round_trip(ms in -62_135_596_800_000i64 + SHANGHAI_OFFSET_MS..253_402_300_800_000 - SHANGHAI_OFFSET_MS) {
+            let t = Timestamp(ms);
+            prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339_shanghai()), Some(Timestamp(ms - ms.rem_euclid(1000))));
+        }
+
+        #[test]
+        fn rfc3339_parsing_never_panics(s in "\\PC{0,40}", t in "[0-9T:+\\-.Zz ]{0,32}") {
+            let _ = Timestamp::parse_rfc3339(&s);
+            let _ = Timestamp::parse_rfc3339(&t);
         }
     }
 }

@@ -51,7 +51,7 @@ pub fn due_at(
             let text = data.get(f)?.as_str()?;
             match text.parse::<Date>() {
                 Ok(d) => d.start_in_shanghai(),
-                Err(_) => Timestamp(crate::engine::schema::parse_rfc3339(text)?),
+                Err(_) => Timestamp::parse_rfc3339(text)?,
             }
         }
     };

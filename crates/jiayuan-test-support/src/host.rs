@@ -19,13 +19,13 @@ use jiayuan_domain::{
 };
 use jiayuan_plugin_api::manifest::Offset;
 use jiayuan_plugin_api::{
-    Actor, AlertDraft, Anchor, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KpiCall,
-    KpiValue, Label, LogLevel, Manifest, Outcome, PluginError, Record, RecordKind, RecordQuery, RecordReader,
+    Actor, AlertDraft, Anchor, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KeyDef,
+    KpiCall, KpiValue, Label, LogLevel, Manifest, Outcome, PluginError, Record, RecordKind, RecordQuery, RecordReader,
     RegistryReader, Scope, ServicePlugin, Severity, TransitionCall,
 };
+use jiayuan_schema::{Checked, Mode, Reference, check_object};
 
 use crate::fixtures::{DemoRegistry, at, date};
-use crate::typecheck::{Mode, Reference, check_object, parse_rfc3339};
 
 /// Where a fresh [`TestHost`]'s clock stands: Monday 2026-03-02, 09:00 in Shanghai.
 pub fn default_now() -> Timestamp {
@@ -497,8 +497,9 @@ impl TestHost {
         if !self.lock().estates.contains_key(&estate) {
             return Err(HostError::NotFound(format!("estate {estate} is not in the registry")));
         }
-        let (data, refs) = check_object(&def.fields, &data, Mode::Create, self.today()).map_err(HostError::Rejected)?;
-        self.resolve(estate, &refs)?;
+        let Checked { data, references } =
+            check_object(&def.fields, &data, Mode::Create, self.today()).map_err(HostError::Rejected)?;
+        self.resolve(estate, &references)?;
         let ctx = self.context(Some(estate));
         let call = CreateCall {
             kind: kind.to_owned(),
@@ -571,9 +572,9 @@ impl TestHost {
         if !t.actors.contains(&actor) {
             return Err(HostError::Forbidden(format!("{actor:?} may not fire `{transition}`")));
         }
-        let (input, refs) =
+        let Checked { data: input, references } =
             check_object(&t.input, &input, Mode::TransitionInput, self.today()).map_err(HostError::Rejected)?;
-        self.resolve(record.estate_id, &refs)?;
+        self.resolve(record.estate_id, &references)?;
         let ctx = self.context(Some(record.estate_id));
         let call = TransitionCall {
             record: record.clone(),
@@ -616,8 +617,9 @@ impl TestHost {
     }
 
     /// The records for a hook's child drafts under `parent`, numbered from `first_id`: each
-    /// draft's kind must hang under `parent_kind`, and its data is type-checked like any input
-    /// (the host does not call `on_create` for drafts: the hook that made them has decided).
+    /// draft's kind must hang under `parent_kind`, and its data is type-checked as the host checks
+    /// data a hook returned, derived fields allowed (the host does not call `on_create` for drafts:
+    /// the hook that made them has decided).
     fn child_records(
         &self,
         parent_kind: &str,
@@ -639,7 +641,8 @@ impl TestHost {
             )?;
             let value: Value = serde_json::from_str(&child.data_json)
                 .map_err(|e| HostError::Contract(format!("child draft data is not JSON: {e}")))?;
-            let (data, _) = check_object(&def.fields, &value, Mode::Create, now.shanghai_date())
+            let data = check_object(&def.fields, &value, Mode::TransitionInput, now.shanghai_date())
+                .map(|c| c.data)
                 .map_err(|v| HostError::Contract(format!("child draft of kind `{}`: {}", child.kind, fmt_v(&v))))?;
             out.push(Record {
                 id: RecordId(first_id + i as i64),
@@ -731,7 +734,7 @@ impl TestHost {
                 let text = data.get(f)?.as_str()?;
                 match text.parse::<Date>() {
                     Ok(d) => d.start_in_shanghai(),
-                    Err(_) => parse_rfc3339(text)?,
+                    Err(_) => Timestamp::parse_rfc3339(text)?,
                 }
             }
         };
@@ -837,7 +840,7 @@ impl TestHost {
                 .map_err(|e| HostError::Contract(format!("{hook} returned data that is not JSON: {e}")))?,
             None => Value::Object(input),
         };
-        check_object(&def.fields, &value, Mode::Stored, self.today()).map(|(data, _)| data).map_err(|v| {
+        check_object(&def.fields, &value, Mode::TransitionInput, self.today()).map(|c| c.data).map_err(|v| {
             HostError::Contract(format!("{hook} returned data of `{}` that breaks its fields: {}", def.id, fmt_v(&v)))
         })
     }
@@ -903,14 +906,11 @@ fn is_terminal(def: &RecordKind, state: &str) -> bool {
     def.workflow.states.iter().any(|s| s.id == state && s.terminal)
 }
 
-/// The indexed text of `field` in a data object: strings as they are, other values as JSON.
+/// The indexed text of key `field` in a data object, as the host's record index stores it.
 fn key_value(data_json: &str, field: &str) -> Option<String> {
-    let data: Value = serde_json::from_str(data_json).ok()?;
-    match data.get(field)? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+    let data: Map<String, Value> = serde_json::from_str(data_json).ok()?;
+    let key = KeyDef { field: field.to_owned(), unique: false };
+    jiayuan_schema::index_entries(std::slice::from_ref(&key), &data).pop().map(|e| e.value)
 }
 
 fn fmt_v(v: &[FieldViolation]) -> String {

@@ -78,7 +78,6 @@ mod host;
 #[cfg(test)]
 mod probe;
 mod story;
-mod typecheck;
 
 pub use host::{
     AlertSource, DEFAULT_QUERY_CAP, FiredDeadline, HostError, LogLine, RaisedAlert, TestClock, TestContext, TestHost,

@@ -5,14 +5,14 @@
 
 use serde::Deserialize;
 
-use jiayuan_domain::RecordId;
+use jiayuan_domain::{RecordId, Timestamp};
 use jiayuan_plugin_api::{
     AlertDraft, CreateCall, HostContext, Label, LogLevel, Outcome, PluginError, Severity, TransitionCall,
 };
 
 use crate::config::PluginConfig;
 use crate::manifest::{kind, transition};
-use crate::support::{parse_rfc3339, typed, violation};
+use crate::support::{typed, violation};
 
 /// Incident kind: a bite.
 const BITE: &str = "bite";
@@ -38,7 +38,7 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
     let data: IncidentData = typed(&call.data_json, "incident")?;
     let config = PluginConfig::parse(ctx.config_json())?;
     let mut v = Vec::new();
-    let occurred = parse_rfc3339(&data.occurred_at)
+    let occurred = Timestamp::parse_rfc3339(&data.occurred_at)
         .ok_or_else(|| PluginError::Internal("occurred_at passed the host's check but does not parse".into()))?;
     if occurred > ctx.clock().now() {
         v.push(violation(

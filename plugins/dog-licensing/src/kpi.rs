@@ -12,10 +12,11 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
+use jiayuan_domain::Timestamp;
 use jiayuan_plugin_api::{HostContext, KpiCall, KpiValue, PluginError, RecordQuery};
 
 use crate::manifest::{kind, kpi, state};
-use crate::support::{parse_rfc3339, query_all, typed};
+use crate::support::{query_all, typed};
 
 #[derive(Debug, Deserialize)]
 struct DogView {
@@ -67,7 +68,7 @@ pub(crate) async fn compute(ctx: &dyn HostContext, call: &KpiCall) -> Result<Vec
     let mut incidents = 0_u32;
     for r in query_all(ctx, query(kind::INCIDENT, call, &[])).await? {
         let view: IncidentView = typed(&r.data_json, "incident")?;
-        let day = parse_rfc3339(&view.occurred_at)
+        let day = Timestamp::parse_rfc3339(&view.occurred_at)
             .ok_or_else(|| PluginError::Internal(format!("incident {} has an unreadable occurred_at", r.id)))?
             .shanghai_date();
         if call.from <= day && day <= call.to {

@@ -1,10 +1,10 @@
-//! Small helpers shared by the hooks: typed views of record data, paged queries, RFC 3339 text.
+//! Small helpers shared by the hooks: typed views of record data, paged queries, birth dates.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use jiayuan_domain::DocKind;
-use jiayuan_domain::{Date, Person, Timestamp};
+use jiayuan_domain::{Date, Person};
 use jiayuan_plugin_api::{FieldViolation, HostContext, PluginError, Record, RecordQuery};
 
 /// Records asked for per page; the host caps pages (at 1000 today), so every read pages.
@@ -51,55 +51,10 @@ pub(crate) fn birth_date(person: &Person) -> Option<Date> {
     })
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` (the host has already checked the shape).
-pub(crate) fn parse_rfc3339(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let day: Date = s.get(..10)?.parse().ok()?;
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) { part.parse().ok() } else { None }
-    };
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut i = 19;
-    let mut millis = 0;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        let frac = s.get(start..i.min(start + 3))?;
-        millis = frac.parse::<i64>().ok()? * 10_i64.pow(3 - frac.len() as u32);
-    }
-    let offset_min = match b.get(i)? {
-        b'Z' | b'z' => 0,
-        sign @ (b'+' | b'-') => {
-            let m = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'-' { -m } else { m }
-        }
-        _ => return None,
-    };
-    let day_ms = i64::from(day.days_since_epoch()) * 86_400_000;
-    Some(Timestamp(day_ms + ((h * 60 + mi - offset_min) * 60 + sec) * 1000 + millis))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use jiayuan_domain::{Hukou, IdentityDoc, PersonId};
-
-    #[test]
-    fn instants_parse_in_any_offset() {
-        let d: Date = "2026-03-02".parse().expect("date");
-        let nine = Timestamp(d.start_in_shanghai().0 + 9 * 3_600_000);
-        assert_eq!(parse_rfc3339("2026-03-02T09:00:00+08:00"), Some(nine));
-        assert_eq!(parse_rfc3339("2026-03-02T01:00:00Z"), Some(nine));
-        assert_eq!(parse_rfc3339("2026-03-01T21:00:00.250-04:00"), Some(Timestamp(nine.0 + 250)));
-        assert_eq!(parse_rfc3339("2026-03-02"), None);
-    }
 
     #[test]
     fn birth_date_falls_back_to_the_identity_number() {

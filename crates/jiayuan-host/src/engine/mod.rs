@@ -1,12 +1,11 @@
 //! The record engine: create, transition and query the records of every plugin.
 //!
 //! One path for every service item. A create runs: scope → enablement → parent → type checks
-//! ([`schema`]) → references → the plugin's hook (under guard and timeout) → one store
+//! ([`jiayuan_schema`]) → references → the plugin's hook (under guard and timeout) → one store
 //! transaction holding the record, its keys, its event, its children and its alerts. Nothing is
 //! written unless every step passed; a refusal that carries alerts writes only the alerts.
 
 pub(crate) mod context;
-pub(crate) mod schema;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,9 +17,10 @@ use serde_json::{Map, Value};
 use jiayuan_domain::calendar::WorkingCalendar;
 use jiayuan_domain::{DivisionCode, EstateId, FirmId, RecordId, Timestamp};
 use jiayuan_plugin_api::{
-    Actor, AlertDraft, CreateCall, FieldViolation, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
+    Actor, AlertDraft, CreateCall, FieldViolation, KeyDef, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
     TransitionCall,
 };
+use jiayuan_schema::{Mode, Reference, check_object};
 use jiayuan_store::{
     AlertFilter, AlertTarget, NewAlert, NewRecord, ParentRef, RecordFilter, RecordUpdate, Store, StoreError,
     StoredAlert, StoredEvent, StoredRecord, WriteBatch,
@@ -30,7 +30,6 @@ use crate::clock::HostClock;
 use crate::enablement::{Enablement, EstatePlace};
 use crate::plugins::{CallError, PluginHandle, PluginRegistry};
 use context::CallContext;
-use schema::{Mode, Reference};
 
 /// Who is calling, as far as the engine cares. Issued by the API layer after authentication;
 /// plugins never see it.
@@ -383,8 +382,7 @@ impl Engine {
         let place = self.admit(caller, &req.plugin, req.estate_id).await?;
         let parent = self.parent_of(&req, kind).await?;
         let today = self.clock.now().shanghai_date();
-        let checked =
-            schema::check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
+        let checked = check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
         let ctx = self.context(&req.plugin, Some(req.estate_id), place.firm);
         self.resolve(&ctx, &req.plugin, req.estate_id, &checked.references).await?;
         let call = CreateCall {
@@ -417,7 +415,7 @@ impl Engine {
             estate_id: req.estate_id,
             parent: parent.as_ref().map(|p| ParentRef::Existing(p.id)),
             state,
-            keys: schema::index_keys(&kind.keys, &data),
+            keys: index_keys(&kind.keys, &data),
             data_json: Value::Object(data).to_string(),
             at: now,
             actor: caller.name.clone(),
@@ -558,7 +556,7 @@ impl Engine {
         let contract = |detail: String| EngineError::PluginContract { plugin: manifest.id.clone(), detail };
         let value: Value = serde_json::from_str(text).map_err(|e| contract(format!("data is not JSON: {e}")))?;
         let today = self.clock.now().shanghai_date();
-        let checked = schema::check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
+        let checked = check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
             contract(v.iter().map(|v| format!("{}: {}", v.field, v.message_en)).collect::<Vec<_>>().join("; "))
         })?;
         Ok(checked.data)
@@ -587,7 +585,7 @@ impl Engine {
             }
             let value: Value =
                 serde_json::from_str(&child.data_json).map_err(|e| contract(format!("child data is not JSON: {e}")))?;
-            let checked = schema::check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
+            let checked = check_object(&kind.fields, &value, Mode::TransitionInput, today).map_err(|v| {
                 contract(v.iter().map(|v| format!("{}: {}", v.field, v.message_en)).collect::<Vec<_>>().join("; "))
             })?;
             batch.creates.push(NewRecord {
@@ -599,7 +597,7 @@ impl Engine {
                     ParentRef::InBatch(i) => ParentRef::InBatch(i),
                 }),
                 state: kind.workflow.initial.clone(),
-                keys: schema::index_keys(&kind.keys, &checked.data),
+                keys: index_keys(&kind.keys, &checked.data),
                 data_json: Value::Object(checked.data).to_string(),
                 at: now,
                 actor: actor.to_owned(),
@@ -674,8 +672,7 @@ impl Engine {
             )));
         }
         let today = self.clock.now().shanghai_date();
-        let input =
-            schema::check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
+        let input = check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
         let ctx = self.context(&req.plugin, Some(record.estate_id), place.firm);
         self.resolve(&ctx, &req.plugin, record.estate_id, &input.references).await?;
         let call = TransitionCall {
@@ -702,7 +699,7 @@ impl Engine {
             expected_version: record.version,
             action: t.id.clone(),
             new_state: t.to.clone(),
-            keys: schema::index_keys(&kind.keys, &data),
+            keys: index_keys(&kind.keys, &data),
             data_json: Value::Object(data).to_string(),
             at: now,
             actor: caller.name.clone(),
@@ -899,6 +896,14 @@ impl Engine {
         )
         .await
     }
+}
+
+/// The store's index keys of a checked data object.
+fn index_keys(keys: &[KeyDef], data: &Map<String, Value>) -> Vec<jiayuan_store::IndexKey> {
+    jiayuan_schema::index_entries(keys, data)
+        .into_iter()
+        .map(|e| jiayuan_store::IndexKey { field: e.field, value: e.value, unique: e.unique })
+        .collect()
 }
 
 fn alert_row(

@@ -1,44 +1,88 @@
-//! Type checks of record data against a manifest's field declarations.
+//! The one implementation of record-data type checks, shared by the host's record engine and the
+//! plugin test kit's `TestHost`: a record's data (or a transition's input) is checked against the
+//! [`FieldDef`]s of a plugin's manifest before any hook sees it, so a hook only ever sees data
+//! whose every field exists, has its declared type and lies within its declared bounds.
 //!
-//! Runs before any plugin hook: a hook only ever sees data whose every field exists, has its
-//! declared type and lies within its declared bounds. Each problem becomes a [`FieldViolation`]
-//! naming the field, a stable code and the reason in Chinese and English.
+//! Each problem becomes a [`FieldViolation`] naming the field, a stable code and the reason in
+//! Chinese and English. The codes: `not_object`, `unknown_field`, `derived_field`, `required`,
+//! `wrong_type`, `too_long`, `control_character`, `out_of_range`, `bad_date`, `bad_datetime`,
+//! `bad_option`, `bad_digits`, `bad_phone`, `bad_resident_id`, `bad_point`. Phones and identity
+//! numbers go through the `jiayuan-domain` validators. Whether a referenced person, house or
+//! record exists is not a type: the checks hand back the [`Reference`]s for the caller to resolve.
+//! [`index_entries`] gives the values of a kind's declared keys, as the record index stores them.
+#![forbid(unsafe_code)]
 
 use serde_json::{Map, Value};
 
-use jiayuan_domain::Date;
-use jiayuan_plugin_api::{FieldDef, FieldType, FieldViolation, KeyDef};
+use jiayuan_domain::{Date, Timestamp};
+use jiayuan_plugin_api::{ChoiceOption, FieldDef, FieldType, FieldViolation, KeyDef};
 
-/// Whether the object is a whole new record or the input of a transition.
+/// What the checked object is, which decides the rule for derived fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// A new record: derived fields may not be supplied.
+pub enum Mode {
+    /// The data of a new record, as a caller supplied it: derived fields may not be supplied.
     Create,
-    /// A transition's input: only the transition's input fields may appear.
+    /// A transition's input (checked against the transition's input fields), or data a hook
+    /// returned (a replacement data object or a child draft): derived fields may appear.
     TransitionInput,
 }
 
-/// A reference that the engine must resolve after the type check (existence is not a type).
+/// A reference that the caller must resolve after the type check (existence is not a type).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reference {
-    Person { field: String, id: i64 },
-    House { field: String, id: i64 },
-    Record { field: String, kind: String, id: i64 },
+pub enum Reference {
+    /// A `PersonRef` field: a person in the registry.
+    Person {
+        /// The field that holds the reference.
+        field: String,
+        /// The person's id.
+        id: i64,
+    },
+    /// A `HouseRef` field: a house in the registry (of the record's estate).
+    House {
+        /// The field that holds the reference.
+        field: String,
+        /// The house's id.
+        id: i64,
+    },
+    /// A `RecordRef` field: a record of the declared kind (in the record's estate).
+    Record {
+        /// The field that holds the reference.
+        field: String,
+        /// The record kind the field declares.
+        kind: String,
+        /// The record's id.
+        id: i64,
+    },
 }
 
 /// The checked object and the references it holds.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Checked {
-    pub(crate) data: Map<String, Value>,
-    pub(crate) references: Vec<Reference>,
+pub struct Checked {
+    /// The normalised data: nulls dropped, phones and identity numbers in canonical form, dates
+    /// as `YYYY-MM-DD`, choices deduplicated.
+    pub data: Map<String, Value>,
+    /// The references to persons, houses and records, in field order.
+    pub references: Vec<Reference>,
+}
+
+/// One value of a record's declared keys, as the record index stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The key field.
+    pub field: String,
+    /// Its value: a string as it is, any other JSON value as JSON text.
+    pub value: String,
+    /// Whether no two live records of the kind may share the value.
+    pub unique: bool,
 }
 
 fn violation(field: &str, code: &str, zh: String, en: String) -> FieldViolation {
     FieldViolation::new(field, code, zh, en)
 }
 
-/// Checks `value` (which must be a JSON object) against `fields`.
-pub(crate) fn check_object(
+/// Checks `value` (which must be a JSON object) against `fields`, as of `today` (a resident
+/// identity number may not encode a birth date after it). Returns every problem, not the first.
+pub fn check_object(
     fields: &[FieldDef],
     value: &Value,
     mode: Mode,
@@ -96,6 +140,20 @@ pub(crate) fn check_object(
         }
     }
     if errors.is_empty() { Ok(Checked { data, references }) } else { Err(errors) }
+}
+
+/// The values of `keys` in a (checked) data object; a key whose field is absent or null has none.
+pub fn index_entries(keys: &[KeyDef], data: &Map<String, Value>) -> Vec<IndexEntry> {
+    keys.iter()
+        .filter_map(|k| {
+            let value = match data.get(&k.field)? {
+                Value::String(s) => s.clone(),
+                Value::Null => return None,
+                other => other.to_string(),
+            };
+            Some(IndexEntry { field: k.field.clone(), value, unique: k.unique })
+        })
+        .collect()
 }
 
 fn field_names(fields: &[FieldDef]) -> String {
@@ -179,7 +237,7 @@ fn check_value(def: &FieldDef, v: &Value, today: Date) -> Result<(Value, Option<
         }
         FieldType::DateTime => {
             let s = v.as_str().ok_or_else(|| type_error(def, "时间（RFC 3339）", "an RFC 3339 date-time string", v))?;
-            parse_rfc3339(s).ok_or_else(|| {
+            Timestamp::parse_rfc3339(s).ok_or_else(|| {
                 violation(
                     name,
                     "bad_datetime",
@@ -295,7 +353,7 @@ fn out_of_range(name: &str, found: &str, min: &str, max: &str) -> FieldViolation
     )
 }
 
-fn bad_option(name: &str, found: &str, options: &[jiayuan_plugin_api::ChoiceOption]) -> FieldViolation {
+fn bad_option(name: &str, found: &str, options: &[ChoiceOption]) -> FieldViolation {
     let list = options.iter().map(|o| o.value.as_str()).collect::<Vec<_>>().join(", ");
     violation(
         name,
@@ -305,72 +363,11 @@ fn bad_option(name: &str, found: &str, options: &[jiayuan_plugin_api::ChoiceOpti
     )
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)` into Unix milliseconds.
-pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[10] != b'T' && b[10] != b't' && b[10] != b' ' {
-        return None;
-    }
-    let date: Date = s.get(..10)?.parse().ok()?;
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
-    };
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0;
-    if b.get(i) == Some(&b'.') {
-        let start = i + 1;
-        i = start;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 3)];
-        millis = frac.parse::<i64>().ok()? * 10_i64.pow(3 - frac.len() as u32);
-    }
-    let offset_min = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let m = oh * 60 + om;
-            if *sign == b'-' { -m } else { m }
-        }
-        _ => return None,
-    };
-    let day_ms = date.days_since_epoch() as i64 * 86_400_000;
-    Some(day_ms + ((h * 60 + mi - offset_min) * 60 + sec) * 1000 + millis)
-}
-
-/// The index keys of a checked data object.
-pub(crate) fn index_keys(keys: &[KeyDef], data: &Map<String, Value>) -> Vec<jiayuan_store::IndexKey> {
-    keys.iter()
-        .filter_map(|k| {
-            let value = match data.get(&k.field)? {
-                Value::String(s) => s.clone(),
-                Value::Null => return None,
-                other => other.to_string(),
-            };
-            Some(jiayuan_store::IndexKey { field: k.field.clone(), value, unique: k.unique })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiayuan_plugin_api::{ChoiceOption, Sensitivity};
+    use jiayuan_plugin_api::Sensitivity;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn fields() -> Vec<FieldDef> {
@@ -388,6 +385,8 @@ mod tests {
             ),
             FieldDef::new("owner", "犬主", "Owner", FieldType::PersonRef).sensitivity(Sensitivity::Personal),
             FieldDef::new("seen_at", "时间", "Seen at", FieldType::DateTime).optional(),
+            FieldDef::new("phone", "电话", "Phone", FieldType::Phone).optional(),
+            FieldDef::new("id_no", "身份证", "ID", FieldType::ResidentId).optional(),
             FieldDef::new("licence_no", "证号", "Licence", FieldType::Text { max_chars: 20 }).derived(),
         ]
     }
@@ -397,7 +396,15 @@ mod tests {
     }
 
     fn codes(r: Result<Checked, Vec<FieldViolation>>) -> Vec<(String, String)> {
-        r.expect_err("must fail").into_iter().map(|v| (v.field, v.code)).collect()
+        let mut got: Vec<_> = r.expect_err("must fail").into_iter().map(|v| (v.field, v.code)).collect();
+        got.sort();
+        got
+    }
+
+    fn pairs(want: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut want: Vec<_> = want.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+        want.sort();
+        want
     }
 
     #[test]
@@ -409,11 +416,21 @@ mod tests {
     }
 
     #[test]
+    fn values_are_normalised_and_nulls_dropped() {
+        let v = json!({"name": "旺财", "sex": "male", "owner": 7, "phone": "+86 138-1234-5678",
+                       "id_no": "11010519491231002x", "chip": null});
+        let c = check_object(&fields(), &v, Mode::Create, today()).expect("valid");
+        assert_eq!(c.data.get("phone"), Some(&json!("13812345678")));
+        assert_eq!(c.data.get("id_no"), Some(&json!("11010519491231002X")));
+        assert!(!c.data.contains_key("chip"), "nulls are dropped");
+    }
+
+    #[test]
     fn each_problem_names_its_field() {
-        let v = json!({"name": "旺财旺财旺", "sex": "cat", "weight": 500, "chip": "123", "colour": "black", "licence_no": "X", "seen_at": "yesterday"});
-        let mut got = codes(check_object(&fields(), &v, Mode::Create, today()));
-        got.sort();
-        let mut want = vec![
+        let v = json!({"name": "旺财旺财旺", "sex": "cat", "weight": 500, "chip": "123", "colour": "black",
+                       "licence_no": "X", "seen_at": "yesterday", "phone": "12345678901", "id_no": "11010519491231002"});
+        let got = codes(check_object(&fields(), &v, Mode::Create, today()));
+        let want = pairs(&[
             ("name", "too_long"),
             ("sex", "bad_option"),
             ("weight", "out_of_range"),
@@ -421,33 +438,95 @@ mod tests {
             ("colour", "unknown_field"),
             ("licence_no", "derived_field"),
             ("seen_at", "bad_datetime"),
+            ("phone", "bad_phone"),
+            ("id_no", "bad_resident_id"),
             ("owner", "required"),
-        ]
-        .into_iter()
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
-        .collect::<Vec<_>>();
-        want.sort();
+        ]);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn messages_name_the_value_and_the_reason() {
+        let v = json!({"name": "旺财", "sex": "cat", "owner": "7", "colour": "black"});
+        let violations = check_object(&fields(), &v, Mode::Create, today()).expect_err("must fail");
+        let en = |field: &str| violations.iter().find(|v| v.field == field).map(|v| v.message_en.clone());
+        assert_eq!(en("sex").as_deref(), Some("field `sex`: `cat` is not one of male, female"));
+        assert_eq!(en("owner").as_deref(), Some("field `owner` must be a positive integer id, found a string"));
+        assert_eq!(
+            en("colour").as_deref(),
+            Some("unknown field `colour`; allowed: name, weight, chip, sex, owner, seen_at, phone, id_no")
+        );
     }
 
     #[test]
     fn non_objects_and_wrong_types_are_refused() {
         assert_eq!(
             codes(check_object(&fields(), &json!([1]), Mode::Create, today())),
-            vec![("data".into(), "not_object".into())]
+            pairs(&[("data", "not_object")])
         );
         let v = json!({"name": 3, "sex": "male", "owner": "7"});
-        let mut got = codes(check_object(&fields(), &v, Mode::Create, today()));
-        got.sort();
-        assert_eq!(got, vec![("name".into(), "wrong_type".into()), ("owner".into(), "wrong_type".into())]);
+        let got = codes(check_object(&fields(), &v, Mode::Create, today()));
+        assert_eq!(got, pairs(&[("name", "wrong_type"), ("owner", "wrong_type")]));
     }
 
     #[test]
-    fn rfc3339_parsing() {
-        assert_eq!(parse_rfc3339("1970-01-01T08:00:00+08:00"), Some(0));
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(parse_rfc3339("2026-11-28T09:30:00"), None);
-        assert_eq!(parse_rfc3339("2026-11-28T25:30:00Z"), None);
-        assert_eq!(parse_rfc3339("2026-02-30T01:00:00Z"), None);
+    fn derived_fields_may_appear_only_outside_a_create() {
+        let v = json!({"name": "旺财", "sex": "male", "owner": 7, "licence_no": "440303-2026-000001"});
+        assert_eq!(
+            codes(check_object(&fields(), &v, Mode::Create, today())),
+            pairs(&[("licence_no", "derived_field")])
+        );
+        let c = check_object(&fields(), &v, Mode::TransitionInput, today()).expect("a hook may set derived fields");
+        assert_eq!(c.data.get("licence_no"), Some(&json!("440303-2026-000001")));
+        // Required non-derived fields are required in every mode.
+        let got = codes(check_object(&fields(), &json!({"sex": "male", "owner": 7}), Mode::TransitionInput, today()));
+        assert_eq!(got, pairs(&[("name", "required")]));
+    }
+
+    #[test]
+    fn future_birth_dates_are_refused() {
+        let field = [FieldDef::new("id_no", "身份证", "ID", FieldType::ResidentId)];
+        // Born 2026-11-29, the day after `today`.
+        let first17 = "44030320261129001";
+        let check = jiayuan_domain::resident_id::resident_id_check_char(first17).expect("17 digits");
+        let born_tomorrow = format!("{first17}{check}");
+        let got = codes(check_object(&field, &json!({ "id_no": born_tomorrow }), Mode::Create, today()));
+        assert_eq!(got, pairs(&[("id_no", "bad_resident_id")]));
+        let ok = check_object(&field, &json!({ "id_no": born_tomorrow }), Mode::Create, today().add_days(1));
+        assert!(ok.is_ok(), "born today is fine: {ok:?}");
+    }
+
+    #[test]
+    fn index_entries_hold_the_key_fields_present() {
+        let keys = [KeyDef { field: "chip".into(), unique: true }, KeyDef { field: "owner".into(), unique: false }];
+        let data = json!({"chip": "900123456789012", "owner": 7});
+        let data = data.as_object().expect("an object");
+        assert_eq!(
+            index_entries(&keys, data),
+            vec![
+                IndexEntry { field: "chip".into(), value: "900123456789012".into(), unique: true },
+                IndexEntry { field: "owner".into(), value: "7".into(), unique: false },
+            ]
+        );
+        let absent = json!({"chip": null});
+        assert_eq!(index_entries(&keys, absent.as_object().expect("an object")), vec![]);
+    }
+
+    proptest! {
+        #[test]
+        fn integers_pass_exactly_within_bounds(n in any::<i64>(), a in -1000i64..1000, b in -1000i64..1000) {
+            let (min, max) = (a.min(b), a.max(b));
+            let field = [FieldDef::new("n", "数", "N", FieldType::Integer { min, max })];
+            let result = check_object(&field, &json!({ "n": n }), Mode::Create, today());
+            prop_assert_eq!(result.is_ok(), (min..=max).contains(&n));
+        }
+
+        #[test]
+        fn every_shanghai_instant_is_a_date_time(ms in 0i64..4_102_444_800_000) {
+            let field = [FieldDef::new("at", "时间", "At", FieldType::DateTime)];
+            let text = Timestamp(ms).to_rfc3339_shanghai();
+            let c = check_object(&field, &json!({ "at": text }), Mode::Create, today());
+            prop_assert_eq!(c.map(|c| c.data.get("at").cloned()), Ok(Some(Value::String(text))));
+        }
     }
 }
