@@ -41,6 +41,7 @@ pub struct LoadedInfo {
     /// When it loaded.
     pub loaded_at: Timestamp,
     /// How long the checks, `dlopen` and the constructor took.
+    #[serde(rename = "load_ms", serialize_with = "millis")]
     pub load_duration: Duration,
 }
 
@@ -686,6 +687,7 @@ mod tests {
         assert_eq!(json[0]["status"]["status"], "loaded");
         assert_eq!(json[0]["status"]["source"]["kind"], "static");
         assert_eq!(json[0]["status"]["version"], "1.0.0");
+        assert!(json[0]["status"]["load_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{json}");
         assert_eq!(json[1]["status"]["status"], "failed");
         assert!(json[1]["status"]["error"].as_str().is_some_and(|e| e.contains("plugin API version")), "{json}");
     }
@@ -696,4 +698,9 @@ mod tests {
         assert!(matches!(&err, LoadError::PluginDir { dir, .. } if dir == Path::new("/nonexistent")), "{err:?}");
         assert!(err.to_string().contains("plugins.dir"), "{err}");
     }
+}
+
+/// Serialises a duration as fractional milliseconds (`"load_ms": 0.42`).
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
