@@ -17,11 +17,21 @@ fn mean_ns(criterion: &Path, group: &str, bench: &str) -> Result<f64> {
     v["mean"]["point_estimate"].as_f64().with_context(|| format!("{} has no mean.point_estimate", path.display()))
 }
 
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative to the workspace root) or `target`.
+/// Criterion writes its results there.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// Runs the benchmarks and prints the ratios.
 pub(crate) fn run() -> Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
-    let plugin_dir = root.join("target").join("bench-plugins");
+    let target = target_dir(&root);
+    let plugin_dir = target.join("bench-plugins");
     plugins::run(PluginsCommand::Build { release: true, out: Some(plugin_dir.clone()), include_fixtures: true })?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     println!("running criterion benchmarks (a few minutes)…");
@@ -34,15 +44,18 @@ pub(crate) fn run() -> Result<()> {
     if !status.success() {
         bail!("the benchmarks failed ({status})");
     }
-    let c = root.join("target").join("criterion");
+    let c = target.join("criterion");
     let stat = mean_ns(&c, "plugin_call", "static")?;
     let dynamic = mean_ns(&c, "plugin_call", "dynamic")?;
     let bare = mean_ns(&c, "create", "bare_insert")?;
     let engine = mean_ns(&c, "create", "engine_dog")?;
+    let bare_concurrent = mean_ns(&c, "create", "bare_insert_concurrent")?;
+    let engine_concurrent = mean_ns(&c, "create", "engine_dog_concurrent")?;
     let load = mean_ns(&c, "load", "all_plugins")?;
 
     let call_ratio = dynamic / stat;
     let create_ratio = bare / engine;
+    let concurrent_ratio = bare_concurrent / engine_concurrent;
     let load_ms = load / 1e6;
     println!();
     println!(
@@ -61,6 +74,13 @@ pub(crate) fn run() -> Result<()> {
         1e9 / bare,
         create_ratio,
         verdict(create_ratio >= 0.5)
+    );
+    println!(
+        "(b') the same, 16 in flight                              {:>8.0}/s vs {:>6.0}/s   {:>6.3}×   ≥ 0.5×   {}",
+        1e9 / engine_concurrent,
+        1e9 / bare_concurrent,
+        concurrent_ratio,
+        verdict(concurrent_ratio >= 0.5)
     );
     println!(
         "(c) load and verify all plugins                          {:>8.2} ms               {:>6.3}×   < 50 ms  {}",

@@ -7,11 +7,15 @@
 //! - `create/{bare_insert,engine_dog}`: a bare single-row sea-orm insert transaction vs a dog
 //!   registered through the full engine path (type checks, hook, record + keys + event in one
 //!   transaction), both on SQLite files with the same settings (WAL, synchronous=NORMAL, IMMEDIATE);
+//! - `create/{bare_insert,engine_dog}_concurrent`: the same two with [`IN_FLIGHT`] operations in
+//!   flight at once (that many tokio tasks sharing the work), reported per operation: the bare
+//!   inserts queue for their single connection, the engine's writes are group-committed;
 //! - `load/all_plugins`: loading and verifying every plugin in the directory (sidecar, sha256,
 //!   dlopen, declaration checks, create, manifest validation).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -155,6 +159,67 @@ async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Es
     (host.engine, estate, pairs)
 }
 
+/// Operations in flight at once in the `*_concurrent` benchmarks.
+const IN_FLIGHT: usize = 16;
+
+/// One bare insert transaction on the baseline connection.
+async fn bare_insert(db: &DatabaseConnection, n: u64) {
+    let txn = db
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .expect("begin");
+    txn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Sqlite,
+        "INSERT INTO bench (data) VALUES (?)",
+        [format!("{{\"n\":{n}}}").into()],
+    ))
+    .await
+    .expect("insert");
+    txn.commit().await.expect("commit");
+}
+
+/// The request registering a dog (chip number `chip`) for an owner and house.
+fn dog_request(estate: EstateId, (house, owner): (i64, i64), chip: u64) -> CreateRequest {
+    CreateRequest {
+        plugin: "dog-licensing".into(),
+        kind: "dog".into(),
+        estate_id: estate,
+        parent_id: None,
+        data: json!({"name": "旺财", "breed": "柯基犬", "sex": "male", "colour": "黄",
+                     "sterilised": true, "chip_no": format!("156{chip:012}"),
+                     "owner_id": owner, "house_id": house}),
+    }
+}
+
+/// Runs `op(0..iters)` with [`IN_FLIGHT`] tokio tasks taking the next index as they finish one.
+async fn in_flight<F, Fut>(iters: u64, op: F)
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        let (op, next) = (op.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= iters {
+                    break;
+                }
+                op(i).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a benchmark task panicked");
+    }
+}
+
 fn create(c: &mut Criterion, rt: &Runtime) {
     let mut g = c.benchmark_group("create");
     g.sample_size(10).measurement_time(Duration::from_secs(8));
@@ -165,24 +230,8 @@ fn create(c: &mut Criterion, rt: &Runtime) {
         b.to_async(rt).iter(|| {
             n += 1;
             let db = &db;
-            let data = format!("{{\"n\":{n}}}");
-            async move {
-                let txn = db
-                    .begin_with_options(sea_orm::TransactionOptions {
-                        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("begin");
-                txn.execute_raw(Statement::from_sql_and_values(
-                    sea_orm::DbBackend::Sqlite,
-                    "INSERT INTO bench (data) VALUES (?)",
-                    [data.into()],
-                ))
-                .await
-                .expect("insert");
-                txn.commit().await.expect("commit");
-            }
+            let n = n;
+            async move { bare_insert(db, n).await }
         })
     });
     let staff = Caller { actor: Actor::FirmStaff, name: "bench".into(), reach: Reach::District };
@@ -194,20 +243,43 @@ fn create(c: &mut Criterion, rt: &Runtime) {
             let (engine, estate, pairs) = rt.block_on(engine_with_houses(dir.path(), iters as usize));
             let start = Instant::now();
             rt.block_on(async {
-                for (house, owner) in &pairs {
+                for &pair in &pairs {
                     chip += 1;
-                    let req = CreateRequest {
-                        plugin: "dog-licensing".into(),
-                        kind: "dog".into(),
-                        estate_id: estate,
-                        parent_id: None,
-                        data: json!({"name": "旺财", "breed": "柯基犬", "sex": "male", "colour": "黄",
-                                     "sterilised": true, "chip_no": format!("156{chip:012}"),
-                                     "owner_id": owner, "house_id": house}),
-                    };
-                    engine.create(&staff, req).await.expect("dog registers");
+                    engine.create(&staff, dog_request(estate, pair, chip)).await.expect("dog registers");
                 }
             });
+            start.elapsed()
+        })
+    });
+    // The same two, IN_FLIGHT at a time: the baseline on the same single-connection database.
+    let base = Arc::new(AtomicU64::new(n));
+    g.bench_function("bare_insert_concurrent", |b| {
+        b.iter_custom(|iters| {
+            let (db, base) = (db.clone(), base.clone());
+            let first = base.fetch_add(iters, Ordering::Relaxed);
+            let start = Instant::now();
+            rt.block_on(in_flight(iters, move |i| {
+                let db = db.clone();
+                async move { bare_insert(&db, first + i).await }
+            }));
+            start.elapsed()
+        })
+    });
+    let chips = Arc::new(AtomicU64::new(chip));
+    g.bench_function("engine_dog_concurrent", |b| {
+        b.iter_custom(|iters| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (engine, estate, pairs) = rt.block_on(engine_with_houses(dir.path(), iters as usize));
+            let (pairs, staff, chips) = (Arc::new(pairs), staff.clone(), chips.clone());
+            let start = Instant::now();
+            rt.block_on(in_flight(iters, move |i| {
+                let (engine, pairs, staff, chips) = (engine.clone(), pairs.clone(), staff.clone(), chips.clone());
+                async move {
+                    let chip = chips.fetch_add(1, Ordering::Relaxed) + 1;
+                    let pair = pairs[i as usize];
+                    engine.create(&staff, dog_request(estate, pair, chip)).await.expect("dog registers");
+                }
+            }));
             start.elapsed()
         })
     });

@@ -7,7 +7,10 @@
 use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 
 /// Everything that can go wrong in the store.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so that one failure of a group commit (e.g. [`StoreError::Busy`] at its start) can
+/// be reported to every caller in the group.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The database could not be opened. The URL is shown with its password replaced by `***`.

@@ -5,16 +5,19 @@
 //! The public API speaks domain types (`jiayuan-domain`) and the plain structs of this crate;
 //! sea-orm and sqlx types never leave it (the entities are private). Every write runs in one
 //! transaction — `BEGIN IMMEDIATE` on SQLite, through a single writer connection — and reads
-//! use a separate pool.
+//! use a separate pool. On SQLite, concurrent record-engine batches share one transaction
+//! (group commit, each batch in its own savepoint and still all-or-nothing).
 //!
 //! Column conventions: instants are BIGINT Unix milliseconds, dates TEXT `YYYY-MM-DD`, enums TEXT
 //! holding their serde (snake_case) names, JSON TEXT.
 #![forbid(unsafe_code)]
 
+mod batch_sql;
 mod convert;
 mod enablement;
 mod entity;
 mod error;
+mod group;
 mod migration;
 mod records;
 mod registry;

@@ -1,12 +1,18 @@
 //! Record-engine storage: generic tables shared by every plugin — records, their indexed keys,
-//! their event history, and alerts — written in batches, one transaction per batch.
+//! their event history, and alerts — written in batches, each all-or-nothing.
 //!
-//! A batch costs few statements: one `INSERT` per created record (its id is needed by children,
-//! keys and events), one `UPDATE … RETURNING` per update (version check, bump and from-state in
-//! one round trip), then one multi-row statement each for deleting replaced keys, inserting keys,
-//! inserting events and inserting alerts. Unique keys and alert dedupe keys use
-//! `INSERT … ON CONFLICT DO NOTHING` and compare row counts, so violations are detected the same
-//! way on both backends without parsing driver messages and without aborting the transaction.
+//! On SQLite concurrent batches are group-committed (`crate::group`): one transaction, one
+//! savepoint per batch, and each batch sent as one string of statements (`crate::batch_sql`)
+//! — one round trip — before falling back to the statement-by-statement form below for the
+//! precise error. On PostgreSQL every batch is its own transaction of the form below.
+//!
+//! The statement-by-statement form costs few statements: one `INSERT` per created record (its id
+//! is needed by children, keys and events), one `UPDATE … RETURNING` per update (version check,
+//! bump and from-state in one round trip), then one multi-row statement each for deleting
+//! replaced keys, inserting keys, inserting events and inserting alerts. Unique keys and alert
+//! dedupe keys use `INSERT … ON CONFLICT DO NOTHING` and compare row counts, so violations are
+//! detected the same way on both backends without parsing driver messages and without aborting
+//! the transaction.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,7 +33,7 @@ use crate::store::{Store, finish};
 pub const MAX_PAGE: u32 = 1000;
 
 /// Rows per multi-row `INSERT` (keeps every statement far below SQLite's 32 766 bind limit).
-const CHUNK: usize = 1000;
+pub(crate) const CHUNK: usize = 1000;
 
 /// A stored record, as the record engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,7 +266,13 @@ pub struct WriteResult {
 }
 
 impl Store {
-    /// Applies a batch in ONE transaction: either everything is written or nothing.
+    /// Applies a batch atomically: either everything is written or nothing.
+    ///
+    /// On PostgreSQL the batch is one transaction. On SQLite it is queued to the store's
+    /// group-commit writer, which commits every batch waiting at that moment in one transaction,
+    /// each batch in a savepoint of its own, so the outcome (ids, errors) is the one the batch
+    /// would have had alone; a lone batch is not delayed. A batch whose caller stops waiting
+    /// before the writer takes it up is not written.
     ///
     /// Each create inserts the record (version 1), its keys, and a `create` event; each update
     /// checks the version, bumps it, sets state, data and `updated_at` (and `state_entered_at`
@@ -275,9 +287,18 @@ impl Store {
         if batch.creates.is_empty() && batch.updates.is_empty() && batch.alerts.is_empty() {
             return Ok(WriteResult::default());
         }
+        if let Some(group) = &self.group {
+            return group.write(batch).await;
+        }
         let txn = self.begin_write(OP).await?;
         let result = write_in(&txn, &batch).await;
         finish(txn, result, OP).await
+    }
+
+    /// What the group-commit writer has done so far (SQLite; `None` on PostgreSQL).
+    #[cfg(test)]
+    pub(crate) fn group_counts(&self) -> Option<crate::group::GroupCounts> {
+        self.group.as_ref().map(|g| g.counts())
     }
 
     /// One record of `plugin` (`None` if it does not exist or belongs to another plugin).
@@ -423,14 +444,15 @@ fn validate(batch: &WriteBatch) -> Result<(), StoreError> {
 }
 
 /// One key row to insert, before it becomes an active model.
-struct KeyRow<'a> {
-    record_id: i64,
-    plugin: &'a str,
-    kind: &'a str,
-    key: &'a IndexKey,
+pub(crate) struct KeyRow<'a> {
+    pub(crate) record_id: i64,
+    pub(crate) plugin: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) key: &'a IndexKey,
 }
 
-async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<WriteResult, StoreError> {
+/// Writes a validated batch in `txn`, statement by statement (see the module comment).
+pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<WriteResult, StoreError> {
     const OP: &str = "write batch";
     check_existing_refs(txn, batch).await?;
 
@@ -535,7 +557,7 @@ async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<Write
 }
 
 /// Existing parents and alert targets must be records of the same plugin: one query for all.
-async fn check_existing_refs(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<(), StoreError> {
+pub(crate) async fn check_existing_refs(txn: &DatabaseTransaction, batch: &WriteBatch) -> Result<(), StoreError> {
     let mut refs: Vec<(&'static str, &str, i64)> = Vec::new();
     for c in &batch.creates {
         if let Some(ParentRef::Existing(id)) = c.parent {
@@ -617,7 +639,13 @@ async fn update_one(txn: &DatabaseTransaction, u: &RecordUpdate) -> Result<(Stri
 }
 
 /// Adds a record's keys, merging repeats of the same (field, value) (unique if any says so).
-fn push_keys<'a>(rows: &mut Vec<KeyRow<'a>>, record_id: i64, plugin: &'a str, kind: &'a str, keys: &'a [IndexKey]) {
+pub(crate) fn push_keys<'a>(
+    rows: &mut Vec<KeyRow<'a>>,
+    record_id: i64,
+    plugin: &'a str,
+    kind: &'a str,
+    keys: &'a [IndexKey],
+) {
     let start = rows.len();
     for key in keys {
         match rows[start..].iter_mut().find(|r| r.key.field == key.field && r.key.value == key.value) {

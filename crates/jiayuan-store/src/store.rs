@@ -1,7 +1,13 @@
 //! [`Store`]: opening the database (one writer + a read pool on SQLite, one pool on PostgreSQL),
 //! running the migrations, and the write-transaction discipline every write goes through.
+//!
+//! On SQLite the record engine's writes ([`Store::write`]) do not take the writer connection
+//! themselves: they queue to the group-commit writer task (`crate::group`), which applies
+//! every batch waiting in one transaction. The other writes (registry, enablement, migrations)
+//! take the writer connection directly, one transaction each.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -13,6 +19,7 @@ use sea_orm_migration::MigratorTrait;
 use serde::Deserialize;
 
 use crate::error::{StoreError, connect_err, db, db_err, is_busy, redact_url};
+use crate::group::GroupWriter;
 use crate::migration::Migrator;
 
 /// How many times a write retries a BUSY `BEGIN IMMEDIATE` (each attempt already waits up to
@@ -36,8 +43,9 @@ pub struct DatabaseSettings {
     #[serde(default = "default_busy_timeout_ms")]
     pub busy_timeout_ms: u64,
     /// How long to wait for a pooled connection (including opening one), in milliseconds.
-    /// On SQLite this also bounds how long a write queues for the single writer connection;
-    /// running out is [`StoreError::Busy`] (or [`StoreError::Connect`] while connecting).
+    /// On SQLite this also bounds how long a write queues for the single writer connection (or,
+    /// for [`Store::write`], for the group-commit writer to take it up); running out is
+    /// [`StoreError::Busy`] (or [`StoreError::Connect`] while connecting).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
 }
@@ -103,11 +111,16 @@ pub struct MigrationReport {
 ///
 /// Cheap to clone (the pools are shared). On SQLite every write goes through one writer
 /// connection in a `BEGIN IMMEDIATE` transaction and reads use a separate pool of `query_only`
-/// connections; on PostgreSQL both share one pool.
+/// connections; record-engine batches ([`Store::write`]) are group-committed by one writer task
+/// (several concurrent batches in one transaction, each in its own savepoint). On PostgreSQL
+/// both share one pool and every write is its own transaction.
 #[derive(Clone)]
 pub struct Store {
     pub(crate) writer: DatabaseConnection,
     pub(crate) reader: DatabaseConnection,
+    /// The group-commit writer (SQLite only). The task ends when the last clone of the store is
+    /// dropped, or at [`Store::close`].
+    pub(crate) group: Option<Arc<GroupWriter>>,
     backend: Backend,
 }
 
@@ -175,7 +188,8 @@ impl Store {
                 .map_sqlx_sqlite_opts(move |o| o.foreign_keys(true).busy_timeout(busy).pragma("query_only", "ON"));
             Database::connect(reader_options).await.map_err(|e| connect_err(url, e))?
         };
-        Ok(Store { writer, reader, backend: Backend::Sqlite })
+        let group = GroupWriter::start(writer.clone(), settings.acquire_timeout());
+        Ok(Store { writer, reader, group: Some(Arc::new(group)), backend: Backend::Sqlite })
     }
 
     async fn connect_postgres(settings: &DatabaseSettings) -> Result<Store, StoreError> {
@@ -187,12 +201,19 @@ impl Store {
             .sqlx_logging(false)
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
         let pool = Database::connect(options).await.map_err(|e| connect_err(url, e))?;
-        Ok(Store { writer: pool.clone(), reader: pool, backend: Backend::Postgres })
+        Ok(Store { writer: pool.clone(), reader: pool, group: None, backend: Backend::Postgres })
     }
 
     /// The database engine.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The same database with every [`Store::write`] in a transaction of its own, statement by
+    /// statement (what PostgreSQL does), to compare group commit against.
+    #[cfg(test)]
+    pub(crate) fn without_group_commit(&self) -> Store {
+        Store { group: None, ..self.clone() }
     }
 
     /// Checks that the database answers (for health endpoints). Uses the read pool, so it does
@@ -202,7 +223,13 @@ impl Store {
     }
 
     /// Closes the pools (on SQLite this checkpoints the WAL). Other clones become unusable.
+    ///
+    /// On SQLite the group-commit writer first finishes the batches queued before this call,
+    /// then stops; later [`Store::write`] calls on other clones fail.
     pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(group) = &self.group {
+            group.shut_down().await;
+        }
         if self.backend == Backend::Sqlite {
             self.reader.close_by_ref().await.map_err(db("close"))?;
         }
@@ -246,25 +273,35 @@ impl Store {
     /// front and the busy handler applies), retried a few times while another process holds
     /// the lock.
     pub(crate) async fn begin_write(&self, operation: &'static str) -> Result<DatabaseTransaction, StoreError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        let mut attempt = 0;
-        loop {
-            match self.writer.begin_with_options(options).await {
-                Ok(txn) => return Ok(txn),
-                Err(e) if self.backend == Backend::Sqlite && is_busy(&e) && !is_pool_timeout(&e) => {
-                    attempt += 1;
-                    if attempt > BUSY_RETRIES {
-                        tracing::warn!(operation, attempts = attempt, "database stayed busy, giving up");
-                        return Err(StoreError::Busy);
-                    }
-                    tracing::debug!(operation, attempt, "database busy at begin, retrying");
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+        begin_write_on(&self.writer, operation).await
+    }
+}
+
+/// [`Store::begin_write`] on a given writer connection (the group-commit task holds its own
+/// clone of it, so that it does not keep the [`Store`] alive).
+pub(crate) async fn begin_write_on(
+    writer: &DatabaseConnection,
+    operation: &'static str,
+) -> Result<DatabaseTransaction, StoreError> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    let sqlite = writer.get_database_backend() == DbBackend::Sqlite;
+    let mut attempt = 0;
+    loop {
+        match writer.begin_with_options(options).await {
+            Ok(txn) => return Ok(txn),
+            Err(e) if sqlite && is_busy(&e) && !is_pool_timeout(&e) => {
+                attempt += 1;
+                if attempt > BUSY_RETRIES {
+                    tracing::warn!(operation, attempts = attempt, "database stayed busy, giving up");
+                    return Err(StoreError::Busy);
                 }
-                Err(e) => return Err(db_err(operation, e)),
+                tracing::debug!(operation, attempt, "database busy at begin, retrying");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
             }
+            Err(e) => return Err(db_err(operation, e)),
         }
     }
 }

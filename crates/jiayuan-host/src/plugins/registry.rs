@@ -410,6 +410,11 @@ pub(crate) fn now_timestamp() -> Timestamp {
     Timestamp(ms)
 }
 
+/// Serialises a duration as fractional milliseconds (`"load_ms": 0.42`).
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use std::ptr;
@@ -698,9 +703,4 @@ mod tests {
         assert!(matches!(&err, LoadError::PluginDir { dir, .. } if dir == Path::new("/nonexistent")), "{err:?}");
         assert!(err.to_string().contains("plugins.dir"), "{err}");
     }
-}
-
-/// Serialises a duration as fractional milliseconds (`"load_ms": 0.42`).
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64() * 1000.0)
 }

@@ -1,0 +1,580 @@
+//! Tests of group commit on SQLite: concurrent batches share commits and still each get their own
+//! outcome; the one-round-trip form writes and refuses exactly what the statement-by-statement
+//! form does; cancelled callers, BUSY from another process, dropping and closing the store.
+
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use tokio::task::JoinSet;
+
+use jiayuan_domain::{Division, DivisionCode, DivisionLevel, EstateId, ManagementStatus, RecordId, Timestamp};
+
+use super::{MAX_GROUP_BATCHES, MAX_GROUP_ROWS};
+use crate::entity::{alert, record, record_event, record_key};
+use crate::*;
+
+fn code(s: &str) -> DivisionCode {
+    DivisionCode::parse(s).expect("test division codes are 12 digits")
+}
+
+fn key(field: &str, value: &str, unique: bool) -> IndexKey {
+    IndexKey { field: field.into(), value: value.into(), unique }
+}
+
+fn create(plugin: &str, kind: &str, estate: EstateId, keys: Vec<IndexKey>, at: i64) -> NewRecord {
+    NewRecord {
+        plugin: plugin.into(),
+        kind: kind.into(),
+        estate_id: estate,
+        parent: None,
+        state: "open".into(),
+        data_json: format!(r#"{{"at":{at}}}"#),
+        keys,
+        at: Timestamp(at),
+        actor: "user:1".into(),
+    }
+}
+
+fn update(plugin: &str, id: RecordId, expected: i64, state: &str, keys: Vec<IndexKey>, at: i64) -> RecordUpdate {
+    RecordUpdate {
+        plugin: plugin.into(),
+        id,
+        expected_version: expected,
+        action: format!("to-{state}"),
+        new_state: state.into(),
+        data_json: format!(r#"{{"at":{at},"state":"{state}"}}"#),
+        keys,
+        at: Timestamp(at),
+        actor: "user:2".into(),
+    }
+}
+
+fn alert(plugin: &str, record: Option<AlertTarget>, dedupe: &str, at: i64) -> NewAlert {
+    NewAlert {
+        plugin: plugin.into(),
+        record,
+        estate_id: None,
+        rule: "overdue".into(),
+        dedupe_key: dedupe.into(),
+        severity: "warning".into(),
+        message_zh: "已逾期".into(),
+        message_en: "overdue".into(),
+        due_at: Some(Timestamp(at + 1000)),
+        at: Timestamp(at),
+    }
+}
+
+fn creates(records: Vec<NewRecord>) -> WriteBatch {
+    WriteBatch { creates: records, ..WriteBatch::default() }
+}
+
+/// A migrated store on a fresh SQLite file, with one estate.
+async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: u64) -> (Store, EstateId) {
+    let settings = DatabaseSettings {
+        busy_timeout_ms,
+        ..DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display()))
+    };
+    let store = Store::connect(&settings).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .upsert_division(&Division {
+            code: code("440303004001"),
+            level: DivisionLevel::Community,
+            name_zh: "翠竹社区".into(),
+            parent: None,
+            valid_from: jiayuan_domain::Date::from_ymd(2005, 1, 1).expect("a date"),
+            valid_to: None,
+        })
+        .await
+        .expect("division");
+    let estate = store
+        .insert_estate(&NewEstate {
+            name: "翠竹苑".into(),
+            community: code("440303004001"),
+            address: "翠竹路".into(),
+            management: ManagementStatus::PropertyManaged,
+            onboarding: None,
+            households: 10,
+        })
+        .await
+        .expect("estate");
+    (store, estate)
+}
+
+fn counts(store: &Store) -> super::GroupCounts {
+    store.group_counts().expect("SQLite stores group-commit")
+}
+
+/// Rows in (records, record_keys, record_events, alerts).
+async fn table_counts(store: &Store) -> (u64, u64, u64, u64) {
+    let db = &store.reader;
+    (
+        record::Entity::find().count(db).await.expect("count records"),
+        record_key::Entity::find().count(db).await.expect("count keys"),
+        record_event::Entity::find().count(db).await.expect("count events"),
+        alert::Entity::find().count(db).await.expect("count alerts"),
+    )
+}
+
+/// Every row of the record engine's tables, in key order.
+async fn dump(
+    store: &Store,
+) -> (Vec<record::Model>, Vec<record_key::Model>, Vec<record_event::Model>, Vec<alert::Model>) {
+    let db = &store.reader;
+    (
+        record::Entity::find().order_by_asc(record::Column::Id).all(db).await.expect("records"),
+        record_key::Entity::find()
+            .order_by_asc(record_key::Column::RecordId)
+            .order_by_asc(record_key::Column::Field)
+            .order_by_asc(record_key::Column::Value)
+            .all(db)
+            .await
+            .expect("keys"),
+        record_event::Entity::find().order_by_asc(record_event::Column::Seq).all(db).await.expect("events"),
+        alert::Entity::find().order_by_asc(alert::Column::Id).all(db).await.expect("alerts"),
+    )
+}
+
+/// Polls `fut` once (so a write is queued) and reports whether it is still waiting.
+fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(std::pin::Pin::new(fut).poll(&mut cx), Poll::Pending)
+}
+
+#[derive(Debug)]
+enum Expect {
+    /// Creates one record with this unique `n` key, and raises its alert.
+    Created(String),
+    /// Updates the record to version 2.
+    Updated(RecordId),
+    UniqueKey(&'static str),
+    VersionConflict(RecordId),
+    NotFound,
+    MissingReference,
+    Invalid,
+    /// One of a pair racing for the same unique value or alert dedupe key.
+    Race(&'static str),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_each_get_their_own_outcome() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    // Existing state: a record holding the unique value "taken", and ten records to update.
+    store
+        .write(creates(vec![create("load", "case", estate, vec![key("n", "taken", true)], 0)]))
+        .await
+        .expect("the holder of `taken`");
+    let mut targets = Vec::new();
+    for i in 0..10 {
+        targets.push(
+            store.write(creates(vec![create("load", "case", estate, vec![], i)])).await.expect("target").created[0],
+        );
+    }
+    let before = table_counts(&store).await;
+    assert_eq!(before, (11, 1, 11, 0));
+
+    let mut jobs: Vec<(Expect, WriteBatch)> = Vec::new();
+    for i in 0..30 {
+        let n = format!("ok-{i}");
+        jobs.push((
+            Expect::Created(n.clone()),
+            WriteBatch {
+                creates: vec![create("load", "note", estate, vec![key("n", &n, true), key("tag", "x", false)], i)],
+                updates: vec![],
+                alerts: vec![alert("load", Some(AlertTarget::InBatch(0)), &format!("alert-{i}"), i)],
+            },
+        ));
+    }
+    for &t in &targets[..5] {
+        jobs.push((
+            Expect::Updated(t),
+            WriteBatch {
+                updates: vec![update("load", t, 1, "closed", vec![key("u", "1", false)], 9)],
+                ..WriteBatch::default()
+            },
+        ));
+    }
+    for &t in &targets[5..] {
+        jobs.push((
+            Expect::VersionConflict(t),
+            WriteBatch { updates: vec![update("load", t, 0, "closed", vec![], 9)], ..WriteBatch::default() },
+        ));
+    }
+    for i in 0..4 {
+        jobs.push((
+            Expect::UniqueKey("taken"),
+            creates(vec![create("load", "case", estate, vec![key("n", "taken", true)], 100 + i)]),
+        ));
+    }
+    // A batch whose first create is fine and whose second takes a used value: none of it lands.
+    jobs.push((
+        Expect::UniqueKey("taken"),
+        WriteBatch {
+            creates: vec![
+                create("load", "case", estate, vec![key("n", "half-way", true)], 200),
+                create("load", "case", estate, vec![key("n", "taken", true)], 200),
+            ],
+            updates: vec![],
+            alerts: vec![alert("load", Some(AlertTarget::InBatch(0)), "half-way", 200)],
+        },
+    ));
+    for i in 0..3 {
+        jobs.push((
+            Expect::MissingReference,
+            creates(vec![create("load", "case", EstateId(estate.0 + 99), vec![], i)]),
+        ));
+    }
+    jobs.push((
+        Expect::NotFound,
+        WriteBatch { updates: vec![update("other", targets[0], 1, "closed", vec![], 9)], ..WriteBatch::default() },
+    ));
+    jobs.push((
+        Expect::Invalid,
+        WriteBatch {
+            alerts: vec![alert("load", Some(AlertTarget::InBatch(3)), "nowhere", 0)],
+            ..WriteBatch::default()
+        },
+    ));
+    for _ in 0..2 {
+        jobs.push((
+            Expect::Race("race"),
+            creates(vec![create("load", "case", estate, vec![key("n", "race", true)], 300)]),
+        ));
+        jobs.push((
+            Expect::Race("shared-alert"),
+            WriteBatch { alerts: vec![alert("load", None, "shared-alert", 300)], ..WriteBatch::default() },
+        ));
+    }
+    let total = jobs.len();
+
+    let mut set = JoinSet::new();
+    for (expect, batch) in jobs {
+        let store = store.clone();
+        set.spawn(async move { (expect, store.write(batch).await) });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(done) = set.join_next().await {
+        outcomes.push(done.expect("writer task ran"));
+    }
+    assert_eq!(outcomes.len(), total);
+
+    let mut race_wins = 0;
+    let mut shared_alerts = 0;
+    let mut created_ids = Vec::new();
+    for (expect, outcome) in &outcomes {
+        match (expect, outcome) {
+            (Expect::Created(n), Ok(res)) => {
+                assert_eq!(res.alerts_raised, 1, "{n}");
+                let [id] = res.created[..] else { panic!("one create: {res:?}") };
+                // The id returned is this caller's own record.
+                let mine = RecordFilter {
+                    plugin: "load".into(),
+                    key: Some(("n".into(), n.clone())),
+                    ..RecordFilter::default()
+                };
+                let found: Vec<RecordId> = store.records(&mine).await.expect("records").iter().map(|r| r.id).collect();
+                assert_eq!(found, vec![id], "{n}");
+                let alerts = store.alerts(&AlertFilter { record_id: Some(id), ..AlertFilter::default() }).await;
+                assert_eq!(alerts.expect("alerts").len(), 1, "{n}");
+                created_ids.push(id);
+            }
+            (Expect::Updated(id), Ok(res)) => {
+                assert_eq!(res, &WriteResult::default());
+                let stored = store.record("load", *id).await.expect("record").expect("target exists");
+                assert_eq!((stored.version, stored.state.as_str()), (2, "closed"));
+            }
+            (Expect::VersionConflict(id), Err(StoreError::VersionConflict { id: got, expected: 0, found: 1 })) => {
+                assert_eq!(got, id);
+            }
+            (Expect::UniqueKey(v), Err(StoreError::UniqueKey { field, value })) => {
+                assert_eq!((field.as_str(), value.as_str()), ("n", *v));
+            }
+            (Expect::NotFound, Err(StoreError::NotFound { what: "record", .. }))
+            | (Expect::MissingReference, Err(StoreError::MissingReference { .. }))
+            | (Expect::Invalid, Err(StoreError::InvalidBatch(_))) => {}
+            (Expect::Race("race"), Ok(res)) => {
+                race_wins += 1;
+                created_ids.push(res.created[0]);
+            }
+            (Expect::Race("race"), Err(StoreError::UniqueKey { value, .. })) => assert_eq!(value, "race"),
+            (Expect::Race("shared-alert"), Ok(res)) => shared_alerts += res.alerts_raised,
+            (expect, outcome) => panic!("expected {expect:?}, got {outcome:?}"),
+        }
+    }
+    assert_eq!((race_wins, shared_alerts), (1, 1), "exactly one of each racing pair wins");
+    created_ids.sort();
+    created_ids.dedup();
+    assert_eq!(created_ids.len(), 31, "every create got an id of its own");
+    for &t in &targets[5..] {
+        assert_eq!(store.record("load", t).await.expect("record").map(|r| r.version), Some(1));
+    }
+    let half_way =
+        RecordFilter { plugin: "load".into(), key: Some(("n".into(), "half-way".into())), ..RecordFilter::default() };
+    assert_eq!(store.count_records(&half_way).await.expect("count"), 0);
+
+    // Records: 30 notes + the race winner. Keys: 2 per note + the winner's + 1 per updated
+    // target. Events: one per create + one per update. Alerts: 30 + the shared one.
+    let (records, keys, events, alerts) = table_counts(&store).await;
+    assert_eq!(
+        (records, keys, events, alerts),
+        (before.0 + 31, before.1 + 60 + 1 + 5, before.2 + 31 + 5, before.3 + 31)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_batches_share_commits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let start = counts(&store);
+
+    // 50 writers at once (on this one-thread runtime they are all queued before the writer
+    // task runs again).
+    const WRITES: usize = 50;
+    let mut set = JoinSet::new();
+    for i in 0..WRITES {
+        let store = store.clone();
+        set.spawn(async move {
+            store.write(creates(vec![create("load", "case", estate, vec![key("n", &i.to_string(), true)], 0)])).await
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(done) = set.join_next().await {
+        ids.push(done.expect("writer ran").expect("every write succeeds").created[0]);
+    }
+    let grouped = counts(&store);
+    let commits = grouped.commits - start.commits;
+    assert!(commits >= 1 && commits < WRITES as u64, "{WRITES} writes took {commits} commits");
+    assert_eq!(grouped.one_trip - start.one_trip, WRITES as u64, "each small batch is one round trip");
+    assert_eq!(grouped.replayed, start.replayed);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), WRITES);
+    assert_eq!(table_counts(&store).await, (WRITES as u64, WRITES as u64, WRITES as u64, 0));
+
+    // A lone writer is committed alone, without waiting for company.
+    store.write(creates(vec![create("load", "case", estate, vec![], 1)])).await.expect("lone write");
+    assert_eq!(counts(&store).commits, grouped.commits + 1);
+
+    // More writers than a group holds: several groups, every batch written.
+    let mut set = JoinSet::new();
+    for _ in 0..MAX_GROUP_BATCHES + 6 {
+        let store = store.clone();
+        set.spawn(async move { store.write(creates(vec![create("load", "case", estate, vec![], 2)])).await });
+    }
+    let before = counts(&store).commits;
+    while let Some(done) = set.join_next().await {
+        done.expect("writer ran").expect("every write succeeds");
+    }
+    let commits = counts(&store).commits - before;
+    assert!(commits >= 2 && commits < (MAX_GROUP_BATCHES + 6) as u64, "{commits} commits");
+
+    // Batches too large to share the row budget: the one that does not fit waits for the next
+    // group; all three are written (statement by statement: they are too large for one trip).
+    let big = MAX_GROUP_ROWS / 3 + 100;
+    let mut set = JoinSet::new();
+    for b in 0..3 {
+        let store = store.clone();
+        let batch = creates((0..big).map(|i| create("bulk", "row", estate, vec![], (b * big + i) as i64)).collect());
+        set.spawn(async move { store.write(batch).await });
+    }
+    let before = counts(&store);
+    while let Some(done) = set.join_next().await {
+        assert_eq!(done.expect("writer ran").expect("bulk write").created.len(), big);
+    }
+    let after = counts(&store);
+    assert_eq!((after.commits - before.commits, after.replayed - before.replayed), (2, 3));
+    let bulk = RecordFilter { plugin: "bulk".into(), ..RecordFilter::default() };
+    assert_eq!(store.count_records(&bulk).await.expect("count"), 3 * big as u64);
+}
+
+/// The one-round-trip form must write exactly the rows the statement-by-statement form writes
+/// (ids, seqs, every column) and refuse exactly the same batches with the same errors.
+#[tokio::test]
+async fn one_round_trip_writes_what_statement_by_statement_writes() {
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let (grouped, estate) = store_with_estate(&dir_a, 5_000).await;
+    let (plain, estate_b) = store_with_estate(&dir_b, 5_000).await;
+    assert_eq!(estate, estate_b);
+    let plain = plain.without_group_commit();
+    let r = RecordId;
+
+    let mut licence = create("dog", "licence", estate, vec![key("no", "L-1", true), key("owner", "p1", false)], 10);
+    licence.keys.push(key("owner", "p1", true)); // repeated keys merge, unique wins
+    let mut vaccination = create("dog", "vaccination", estate, vec![key("no", "L-1", true)], 10);
+    vaccination.parent = Some(ParentRef::InBatch(0));
+    let mut child = create("dog", "vaccination", estate, vec![key("batch", "B7", false)], 40);
+    child.parent = Some(ParentRef::Existing(r(1)));
+    let mut foreign_child = create("cat", "x", estate, vec![], 40);
+    foreign_child.parent = Some(ParentRef::Existing(r(1)));
+    let batches: Vec<WriteBatch> = vec![
+        WriteBatch {
+            creates: vec![licence, vaccination],
+            updates: vec![],
+            alerts: vec![alert("dog", Some(AlertTarget::InBatch(0)), "a1", 10), alert("dog", None, "a2", 10)],
+        },
+        // A transition, replacing keys; one alert new and one already raised.
+        WriteBatch {
+            creates: vec![],
+            updates: vec![update(
+                "dog",
+                r(1),
+                1,
+                "approved",
+                vec![key("no", "L-1X", true), key("owner", "p2", false)],
+                20,
+            )],
+            alerts: vec![alert("dog", Some(AlertTarget::Existing(r(1))), "a1", 20), alert("dog", None, "a3", 20)],
+        },
+        // An edit that keeps the state (state_entered_at stays), and a create, together.
+        WriteBatch {
+            creates: vec![create("dog", "licence", estate, vec![key("no", "L-1", true)], 30)],
+            updates: vec![update("dog", r(1), 2, "approved", vec![key("no", "L-1X", true)], 30)],
+            alerts: vec![alert("dog", Some(AlertTarget::InBatch(0)), "a4", 30), alert("dog", None, "a4", 30)],
+        },
+        WriteBatch { creates: vec![child], ..WriteBatch::default() },
+        // Refused: a taken unique key (by a create, by an update), twins in one batch.
+        creates(vec![create("dog", "licence", estate, vec![key("no", "L-1X", true)], 50)]),
+        WriteBatch {
+            updates: vec![update("dog", r(3), 1, "approved", vec![key("no", "L-1X", true)], 50)],
+            ..WriteBatch::default()
+        },
+        creates(vec![
+            create("dog", "licence", estate, vec![key("no", "T", true)], 50),
+            create("dog", "licence", estate, vec![key("no", "T", true)], 50),
+        ]),
+        // Refused: stale version, another plugin's record, an unknown record.
+        WriteBatch {
+            creates: vec![create("dog", "licence", estate, vec![], 50)],
+            updates: vec![update("dog", r(1), 1, "revoked", vec![], 50)],
+            alerts: vec![],
+        },
+        WriteBatch { updates: vec![update("cat", r(1), 3, "x", vec![], 50)], ..WriteBatch::default() },
+        WriteBatch { updates: vec![update("dog", r(999), 1, "x", vec![], 50)], ..WriteBatch::default() },
+        // Refused: an unknown estate, a parent or alert target of another plugin.
+        creates(vec![create("dog", "licence", EstateId(estate.0 + 7), vec![], 50)]),
+        WriteBatch { creates: vec![foreign_child], ..WriteBatch::default() },
+        WriteBatch { alerts: vec![alert("cat", Some(AlertTarget::Existing(r(1))), "c1", 50)], ..WriteBatch::default() },
+        // Fine again: ids go on without a gap after the refused creates.
+        WriteBatch {
+            creates: vec![create("dog", "licence", estate, vec![key("no", "L-9", true)], 60)],
+            updates: vec![
+                update("dog", r(1), 3, "revoked", vec![], 60),
+                update("dog", r(3), 1, "approved", vec![key("no", "L-3", true)], 60),
+            ],
+            alerts: vec![alert("dog", Some(AlertTarget::Existing(r(3))), "a5", 60)],
+        },
+    ];
+    let start = counts(&grouped);
+    let mut ok = 0;
+    for (i, batch) in batches.into_iter().enumerate() {
+        let a = grouped.write(batch.clone()).await;
+        let b = plain.write(batch).await;
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "batch {i}");
+        ok += usize::from(a.is_ok());
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(dump(&grouped).await, dump(&plain).await);
+    let (records, _, events, _) = dump(&grouped).await;
+    assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        events.iter().map(|e| (e.record_id, e.action.as_str())).collect::<Vec<_>>(),
+        vec![
+            (1, "create"),
+            (2, "create"),
+            (1, "to-approved"),
+            (3, "create"),
+            (1, "to-approved"),
+            (4, "create"),
+            (5, "create"),
+            (1, "to-revoked"),
+            (3, "to-approved")
+        ]
+    );
+    // The five accepted batches went in one round trip; the refused ones were replayed for their
+    // error, except the two refused by the reference check that comes first.
+    let end = counts(&grouped);
+    assert_eq!((end.one_trip - start.one_trip, end.replayed - start.replayed), (5, 7));
+}
+
+#[tokio::test]
+async fn a_cancelled_write_is_not_applied_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let mut cancelled = Box::pin(store.write(creates(vec![create("load", "case", estate, vec![], 1)])));
+    assert!(poll_once(&mut cancelled), "the write is queued and waiting");
+    drop(cancelled);
+    let kept = store.write(creates(vec![create("load", "case", estate, vec![], 2)])).await.expect("next write");
+    assert_eq!(kept.created, vec![RecordId(1)]);
+    assert_eq!(table_counts(&store).await, (1, 0, 1, 0));
+    let all = store.records(&RecordFilter { plugin: "load".into(), ..RecordFilter::default() }).await;
+    assert_eq!(all.expect("records")[0].created_at, Timestamp(2));
+}
+
+#[tokio::test]
+async fn a_write_that_waited_past_the_acquire_timeout_is_busy_and_not_applied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (setup, estate) = store_with_estate(&dir, 5_000).await;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display());
+    let store = Store::connect(&DatabaseSettings { acquire_timeout_ms: 200, ..DatabaseSettings::new(url) })
+        .await
+        .expect("connect");
+    let mut late = Box::pin(store.write(creates(vec![create("load", "case", estate, vec![], 1)])));
+    assert!(poll_once(&mut late), "the write is queued and waiting");
+    // Block this (only) runtime thread: the writer task cannot take the write up in time.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let late = late.await;
+    assert!(matches!(late, Err(StoreError::Busy)), "{late:?}");
+    assert_eq!(table_counts(&setup).await, (0, 0, 0, 0));
+    assert_eq!(counts(&store).commits, 0, "the late write never reached a transaction");
+    store.write(creates(vec![create("load", "case", estate, vec![], 2)])).await.expect("a timely write");
+    assert_eq!(table_counts(&setup).await.0, 1);
+}
+
+#[tokio::test]
+async fn busy_from_another_process_is_busy_after_retries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (holder, estate) = store_with_estate(&dir, 5_000).await;
+    let (impatient, _) = store_with_estate(&dir, 1).await;
+    let before = table_counts(&holder).await;
+    let lock = holder.begin_write("hold the lock").await.expect("begin immediate");
+    let blocked = impatient.write(creates(vec![create("load", "case", estate, vec![], 1)])).await;
+    assert!(matches!(blocked, Err(StoreError::Busy)), "{blocked:?}");
+    lock.rollback().await.expect("release the lock");
+    assert_eq!(table_counts(&holder).await, before);
+    impatient
+        .write(creates(vec![create("load", "case", estate, vec![], 1)]))
+        .await
+        .expect("write once the lock is free");
+}
+
+#[tokio::test]
+async fn the_writer_task_ends_with_the_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let task = store.group.as_ref().and_then(|g| g.take_task()).expect("a SQLite store has a writer task");
+    store.write(creates(vec![create("load", "case", estate, vec![], 1)])).await.expect("write");
+    let clone = store.clone();
+    drop(store);
+    clone.write(creates(vec![create("load", "case", estate, vec![], 2)])).await.expect("a clone keeps the writer");
+    drop(clone);
+    task.await.expect("the writer task ends cleanly once every clone is gone");
+}
+
+#[tokio::test]
+async fn close_finishes_queued_writes_then_refuses_more() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let other = store.clone();
+    let mut queued = Box::pin(other.write(creates(vec![create("load", "case", estate, vec![], 1)])));
+    assert!(poll_once(&mut queued), "the write is queued and waiting");
+    store.close().await.expect("close");
+    assert_eq!(queued.await.expect("a write queued before the close is applied").created, vec![RecordId(1)]);
+    let after = other.write(creates(vec![create("load", "case", estate, vec![], 2)])).await;
+    assert!(matches!(&after, Err(StoreError::Database { detail, .. }) if detail == "the store is closed"), "{after:?}");
+    // What was committed before the close is in the file.
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display());
+    let reopened = Store::connect(&DatabaseSettings::new(url)).await.expect("reopen");
+    assert_eq!(table_counts(&reopened).await.0, 1);
+}
