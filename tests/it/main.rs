@@ -7,5 +7,7 @@ mod support;
 
 /// Misbehaving plugins behind the engine: panics, hangs, quarantine.
 mod misbehaviour;
+/// Canary identity numbers and phones never reach logs or response bodies; data comes back masked.
+mod privacy;
 /// Dogs registered, refused, licensed and expired through the HTTP API; deadlines; enablement.
 mod story;

@@ -2,6 +2,11 @@
 //!
 //! 4xx bodies name the field and the reason in Chinese and English and are not logged as errors;
 //! 5xx bodies are generic and the cause is logged with the request id.
+//!
+//! No error body and no logged cause carries personal data: every text is passed through
+//! [`privacy::scrub`] (identity-number- and phone-shaped runs masked) when the answer is built or
+//! the cause is logged, and what serde or axum quote back from a rejected request is masked with
+//! [`privacy::redact_echoed`].
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -12,6 +17,8 @@ use serde::Serialize;
 use jiayuan_host::engine::EngineError;
 use jiayuan_host::plugins::CallError;
 use jiayuan_plugin_api::{FieldViolation, PluginError};
+
+use crate::privacy;
 
 /// An error answer.
 #[derive(Debug)]
@@ -67,7 +74,7 @@ impl ApiError {
 
     /// 500: the body says nothing; the cause is logged here.
     pub fn internal(cause: &dyn std::fmt::Display) -> ApiError {
-        tracing::error!(error = %cause, "request failed");
+        tracing::error!(error = %privacy::scrub(&cause.to_string()), "request failed");
         ApiError::client(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -83,14 +90,21 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The JSON answer, with every text [`privacy::scrub`]bed.
     fn into_response(self) -> Response {
+        let violations: Vec<FieldViolation> = self
+            .violations
+            .iter()
+            .map(|v| FieldViolation {
+                field: privacy::scrub(&v.field),
+                code: privacy::scrub(&v.code),
+                message_zh: privacy::scrub(&v.message_zh),
+                message_en: privacy::scrub(&v.message_en),
+            })
+            .collect();
+        let (message_zh, message_en) = (privacy::scrub(&self.message_zh), privacy::scrub(&self.message_en));
         let body = Body {
-            error: Inner {
-                code: self.code,
-                message_zh: &self.message_zh,
-                message_en: &self.message_en,
-                violations: &self.violations,
-            },
+            error: Inner { code: self.code, message_zh: &message_zh, message_en: &message_en, violations: &violations },
         };
         (self.status, Json(body)).into_response()
     }
@@ -104,7 +118,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => ("content_type", "请求需要 Content-Type: application/json"),
             _ => ("unreadable_body", "无法读取请求体"),
         };
-        let mut e = ApiError::bad_request("body", code, zh.to_owned(), r.body_text());
+        let mut e = ApiError::bad_request("body", code, zh.to_owned(), privacy::redact_echoed(&r.body_text()));
         if matches!(r, JsonRejection::MissingJsonContentType(_)) {
             e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         }
@@ -114,13 +128,13 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> ApiError {
-        ApiError::bad_request("query", "bad_query", "查询参数有误".to_owned(), r.body_text())
+        ApiError::bad_request("query", "bad_query", "查询参数有误".to_owned(), privacy::redact_echoed(&r.body_text()))
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> ApiError {
-        ApiError::bad_request("path", "bad_path", "路径参数有误".to_owned(), r.body_text())
+        ApiError::bad_request("path", "bad_path", "路径参数有误".to_owned(), privacy::redact_echoed(&r.body_text()))
     }
 }
 
@@ -182,7 +196,7 @@ impl From<EngineError> for ApiError {
                     ApiError::client(S::NOT_FOUND, "not_found", format!("未找到：{m}"), m)
                 }
                 other @ (CallError::Timeout { .. } | CallError::Quarantined { .. }) => {
-                    tracing::error!(error = %other, "plugin unavailable");
+                    tracing::error!(error = %privacy::scrub(&other.to_string()), "plugin unavailable");
                     ApiError::client(
                         S::SERVICE_UNAVAILABLE,
                         "item_unavailable",

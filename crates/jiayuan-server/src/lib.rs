@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod privacy;
 mod routes;
 
 use std::sync::Arc;

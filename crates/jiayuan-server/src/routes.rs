@@ -1,4 +1,9 @@
 //! Route handlers: health, plugins, records, alerts, KPIs, registry reads, enablement.
+//!
+//! Every record `data` object (get, list, create, transition, history events) leaves through
+//! [`privacy::mask_view`] / [`privacy::mask_data_of`]: fields the manifest marks personal or
+//! sensitive are masked. There is no unmasked read yet: unmasking will need an account, a
+//! permission, a typed reason and an audit event (secure-API work still to come).
 
 use std::sync::Arc;
 
@@ -15,6 +20,7 @@ use jiayuan_store::{EnablementOverride, EnablementScope};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{CallerExt, Json, Path, Query};
+use crate::privacy;
 
 type Res<T> = Result<T, ApiError>;
 
@@ -64,7 +70,8 @@ pub(crate) struct CreateBody {
     data: Value,
 }
 
-/// `POST /api/items/{plugin}/records`.
+/// `POST /api/items/{plugin}/records`. The answer's `data` is masked (personal and sensitive
+/// fields of the manifest), as in every record read.
 pub(crate) async fn create(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -78,7 +85,8 @@ pub(crate) async fn create(
         parent_id: body.parent_id.map(RecordId),
         data: body.data,
     };
-    let view = s.engine.create(&caller, req).await?;
+    let mut view = s.engine.create(&caller, req).await?;
+    privacy::mask_view(&s.engine, &mut view);
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -95,7 +103,8 @@ pub(crate) struct ListQuery {
     limit: Option<u32>,
 }
 
-/// `GET /api/items/{plugin}/records`.
+/// `GET /api/items/{plugin}/records`. Each record's `data` is masked; there is no unmasked
+/// listing (unmasking needs accounts, a permission, a reason and audit, which come later).
 pub(crate) async fn list(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -130,16 +139,23 @@ pub(crate) async fn list(
         after: q.after.map(RecordId),
         limit: q.limit,
     };
-    Ok(axum::Json(s.engine.list(&caller, &plugin, req).await?))
+    let mut page = s.engine.list(&caller, &plugin, req).await?;
+    for view in &mut page.records {
+        privacy::mask_view(&s.engine, view);
+    }
+    Ok(axum::Json(page))
 }
 
-/// `GET /api/items/{plugin}/records/{id}`.
+/// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; unmasking is not offered yet
+/// (it needs accounts, a permission, a typed reason and an audit event).
 pub(crate) async fn get(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
     Path((plugin, id)): Path<(String, i64)>,
 ) -> Res<impl IntoResponse> {
-    Ok(axum::Json(s.engine.get(&caller, &plugin, RecordId(id)).await?))
+    let mut view = s.engine.get(&caller, &plugin, RecordId(id)).await?;
+    privacy::mask_view(&s.engine, &mut view);
+    Ok(axum::Json(view))
 }
 
 #[derive(Serialize)]
@@ -153,12 +169,15 @@ struct EventView {
     data: Value,
 }
 
-/// `GET /api/items/{plugin}/records/{id}/history`.
+/// `GET /api/items/{plugin}/records/{id}/history`. Each event's `data` (the record data after the
+/// change) is masked like the record itself.
 pub(crate) async fn history(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
     Path((plugin, id)): Path<(String, i64)>,
 ) -> Res<impl IntoResponse> {
+    // The record's kind drives the masking of its events (and the read checks the caller's reach).
+    let record = s.engine.get(&caller, &plugin, RecordId(id)).await?;
     let events = s.engine.history(&caller, &plugin, RecordId(id)).await?;
     let events: Vec<EventView> = events
         .into_iter()
@@ -169,7 +188,11 @@ pub(crate) async fn history(
             action: e.action,
             from_state: e.from_state,
             to_state: e.to_state,
-            data: serde_json::from_str(&e.data_json).unwrap_or(Value::Null),
+            data: {
+                let mut data = serde_json::from_str(&e.data_json).unwrap_or(Value::Null);
+                privacy::mask_data_of(&s.engine, &plugin, &record.kind, &mut data);
+                data
+            },
         })
         .collect();
     Ok(axum::Json(json!({ "events": events })))
@@ -184,7 +207,7 @@ pub(crate) struct TransitionBody {
     expected_version: Option<i64>,
 }
 
-/// `POST /api/items/{plugin}/records/{id}/transitions/{transition}`.
+/// `POST /api/items/{plugin}/records/{id}/transitions/{transition}`. The answer's `data` is masked.
 pub(crate) async fn transition(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -196,7 +219,12 @@ pub(crate) async fn transition(
         TransitionBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("body", "malformed_json", "请求体不是有效的 JSON 或结构不正确".into(), e.to_string())
+            ApiError::bad_request(
+                "body",
+                "malformed_json",
+                "请求体不是有效的 JSON 或结构不正确".into(),
+                privacy::redact_echoed(&e.to_string()),
+            )
         })?
     };
     let req = TransitionRequest {
@@ -206,7 +234,9 @@ pub(crate) async fn transition(
         input: body.input.unwrap_or_else(|| json!({})),
         expected_version: body.expected_version,
     };
-    Ok(axum::Json(s.engine.transition(&caller, req).await?))
+    let mut view = s.engine.transition(&caller, req).await?;
+    privacy::mask_view(&s.engine, &mut view);
+    Ok(axum::Json(view))
 }
 
 #[derive(Deserialize)]
@@ -294,9 +324,11 @@ pub(crate) async fn estates(State(s): State<Arc<AppState>>) -> Res<impl IntoResp
     Ok(axum::Json(json!({ "estates": e })))
 }
 
-/// `GET /api/registry/firms`.
+/// `GET /api/registry/firms`. The legal representative and the contact phone are personal
+/// information and masked; there is no unmasked read yet.
 pub(crate) async fn firms(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
     let f = s.engine.store().firms().await.map_err(|e| ApiError::internal(&e))?;
+    let f: Vec<Value> = f.iter().map(privacy::firm_view).collect();
     Ok(axum::Json(json!({ "firms": f })))
 }
 

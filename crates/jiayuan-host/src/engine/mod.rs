@@ -143,8 +143,11 @@ pub enum EngineError {
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> EngineError {
         match e {
+            // The value may be personal (a key on a phone or identity number): the message, which
+            // reaches error bodies and logs, carries it masked only.
             StoreError::UniqueKey { field, value } => EngineError::Conflict(format!(
-                "`{field}` {value} is already registered to another record (唯一字段 {field} 已被占用)"
+                "`{field}` {} is already registered to another record (唯一字段 {field} 已被占用)",
+                jiayuan_domain::mask(&value, jiayuan_domain::Sensitivity::Personal)
             )),
             StoreError::VersionConflict { id, expected, found } => EngineError::Conflict(format!(
                 "record {id} changed meanwhile (expected version {expected}, found {found}); reload and retry"

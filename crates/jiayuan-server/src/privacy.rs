@@ -1,0 +1,223 @@
+//! 个人信息保护 masking of personal data on its way out of the API.
+//!
+//! Everything here goes through [`jiayuan_domain::mask`], the one masking function:
+//! - record data (get, list, create, transition, history events) is masked field by field, driven
+//!   only by the plugin's manifest ([`mask_record_data`]);
+//! - registry answers mask what the registry marks personal (a firm's contact phone and legal
+//!   representative, [`firm_view`]);
+//! - every error body and every logged error cause is scrubbed of identity-number- and
+//!   phone-shaped digit runs ([`scrub`]), and values that serde or axum quote back from a
+//!   malformed request are masked ([`redact_echoed`]).
+//!
+//! There is no unmasking yet: it needs accounts, a permission, a typed reason and an audit event,
+//! which come with the rest of the secure-API work.
+
+use serde_json::{Value, json};
+
+use jiayuan_domain::{PropertyFirm, Sensitivity, mask};
+use jiayuan_host::engine::{Engine, RecordView};
+use jiayuan_plugin_api::RecordKind;
+
+/// The sensitivity the manifest declares for `name` in records of `kind`: the strictest class
+/// among the kind's fields and its transitions' inputs (transition input is merged into the
+/// record data), or `None` when nothing declares it.
+pub fn field_sensitivity(kind: &RecordKind, name: &str) -> Option<Sensitivity> {
+    kind.fields
+        .iter()
+        .chain(kind.workflow.transitions.iter().flat_map(|t| t.input.iter()))
+        .filter(|f| f.name == name)
+        .map(|f| f.sensitivity)
+        .max()
+}
+
+/// Masks, in place, every field of a record's `data` object that the manifest of its kind marks
+/// [`Sensitivity::Personal`] or [`Sensitivity::Sensitive`], when the value is a JSON string.
+///
+/// Numbers stay as they are: a `PersonRef` or `HouseRef` holds a registry id, a reference to the
+/// person rather than personal text, and the registry masks what it shows of that person. A field
+/// the manifest does not declare (data written under an older manifest) is treated as sensitive:
+/// masking fails closed. Data that is not an object is left alone.
+pub fn mask_record_data(kind: &RecordKind, data: &mut Value) {
+    let Value::Object(map) = data else { return };
+    for (name, value) in map.iter_mut() {
+        let sensitivity = field_sensitivity(kind, name).unwrap_or(Sensitivity::Sensitive);
+        mask_string(value, sensitivity);
+    }
+}
+
+/// Masks every string field of `data`: for records whose kind the loaded manifest no longer
+/// declares.
+fn mask_all(data: &mut Value) {
+    if let Value::Object(map) = data {
+        for value in map.values_mut() {
+            mask_string(value, Sensitivity::Sensitive);
+        }
+    }
+}
+
+fn mask_string(value: &mut Value, sensitivity: Sensitivity) {
+    if let Value::String(s) = value
+        && sensitivity.is_masked()
+    {
+        *s = mask(s, sensitivity);
+    }
+}
+
+/// Masks the `data` of a record of `plugin`'s `kind` by the loaded manifest (everything personal
+/// when the plugin or the kind is unknown).
+pub(crate) fn mask_data_of(engine: &Engine, plugin: &str, kind: &str, data: &mut Value) {
+    let handle = engine.plugins().handle(plugin);
+    match handle.as_ref().and_then(|h| h.manifest().kind(kind)) {
+        Some(k) => mask_record_data(k, data),
+        None => mask_all(data),
+    }
+}
+
+/// Masks a [`RecordView`] on its way out.
+pub(crate) fn mask_view(engine: &Engine, view: &mut RecordView) {
+    mask_data_of(engine, &view.plugin, &view.kind, &mut view.data);
+}
+
+/// A firm as the registry endpoint shows it: the 法定代表人 legal representative and the contact
+/// phone are personal information and masked.
+pub(crate) fn firm_view(f: &PropertyFirm) -> Value {
+    json!({
+        "id": f.id,
+        "name": f.name,
+        "credit_code": f.credit_code,
+        "credit_code_override": f.credit_code_override,
+        "kind": f.kind,
+        "legal_representative": f.legal_representative.as_deref().map(|v| mask(v, Sensitivity::Personal)),
+        "contact_phone": f.contact_phone.as_deref().map(|v| mask(v, Sensitivity::Personal)),
+    })
+}
+
+/// Fewest consecutive digits [`scrub`] treats as an identifier: landline numbers have 7 or 8,
+/// mobiles 11, identity numbers 15 or 18. Dates, record ids and limits stay readable.
+const MIN_ID_DIGITS: usize = 7;
+
+/// Masks every identifier-shaped run in free text: at least [`MIN_ID_DIGITS`] consecutive ASCII
+/// digits, together with the ASCII letters glued to them (`44030319900304123X`, `E12345678`).
+///
+/// For error bodies and logged causes, whose text may echo input from anywhere (a choice value,
+/// an unknown field name, a unique key). Applied on top of, never instead of, field masking.
+pub fn scrub(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_alphanumeric() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let token: String = chars[start..i].iter().collect();
+        if longest_digit_run(&token) >= MIN_ID_DIGITS {
+            out.push_str(&mask(&token, Sensitivity::Sensitive));
+        } else {
+            out.push_str(&token);
+        }
+    }
+    out
+}
+
+fn longest_digit_run(token: &str) -> usize {
+    token.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0)
+}
+
+/// Masks the input values that serde and axum quote back in their rejection texts: string
+/// literals (`invalid type: string "…"`) and the names after `unknown variant` / `unknown field`.
+/// Then [`scrub`]s the rest.
+pub fn redact_echoed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let (before, after_open) = rest.split_at(open);
+        let after_open = &after_open[1..];
+        let Some(close) = after_open.find(quote) else {
+            // An unterminated quote: mask whatever follows it.
+            out.push_str(before);
+            out.push(quote);
+            out.push_str(&mask(after_open, Sensitivity::Sensitive));
+            rest = "";
+            break;
+        };
+        let inner = &after_open[..close];
+        let echoes_input = quote == '"' || before.ends_with("unknown variant ") || before.ends_with("unknown field ");
+        out.push_str(before);
+        out.push(quote);
+        out.push_str(&if echoes_input { mask(inner, Sensitivity::Sensitive) } else { inner.to_owned() });
+        out.push(quote);
+        rest = &after_open[close + 1..];
+    }
+    out.push_str(rest);
+    scrub(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiayuan_plugin_api::{Actor, FieldDef, FieldType, StateDef, TransitionDef, Workflow};
+
+    fn kind() -> RecordKind {
+        let text = FieldType::Text { max_chars: 100 };
+        RecordKind {
+            id: "case".into(),
+            label: jiayuan_plugin_api::Label::new("案件", "Case"),
+            fields: vec![
+                FieldDef::new("title", "标题", "Title", text.clone()),
+                FieldDef::new("phone", "电话", "Phone", FieldType::Phone).sensitivity(Sensitivity::Personal),
+                FieldDef::new("id_no", "身份证", "ID", FieldType::ResidentId).sensitivity(Sensitivity::Sensitive),
+                FieldDef::new("note", "备注", "Note", text.clone()).sensitivity(Sensitivity::Internal),
+                FieldDef::new("owner", "人员", "Owner", FieldType::PersonRef).sensitivity(Sensitivity::Personal),
+            ],
+            parent: None,
+            workflow: Workflow {
+                initial: "open".into(),
+                states: vec![StateDef::new("open", "处理中", "Open")],
+                transitions: vec![
+                    TransitionDef::new("close", "办结", "Close", &["open"], "open", &[Actor::FirmStaff]).with_input(
+                        vec![FieldDef::new("reason", "原因", "Reason", text).sensitivity(Sensitivity::Personal)],
+                    ),
+                ],
+            },
+            keys: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn masks_by_the_manifest_and_keeps_references() {
+        let mut data = json!({
+            "title": "楼道堆物", "phone": "13812345678", "id_no": "440303199003041234",
+            "note": "内部", "owner": 42, "reason": "张三丰投诉", "legacy": "13900001111"
+        });
+        mask_record_data(&kind(), &mut data);
+        assert_eq!(
+            data,
+            json!({
+                "title": "楼道堆物", "phone": "138****5678", "id_no": "440***********1234",
+                "note": "内部", "owner": 42, "reason": "张****", "legacy": "139****1111"
+            })
+        );
+    }
+
+    #[test]
+    fn scrubs_identifier_runs_only() {
+        assert_eq!(scrub("`13812345678` is not one of a, b"), "`138****5678` is not one of a, b");
+        assert_eq!(scrub("id 44030319900304123X taken"), "id 440***********123X taken");
+        assert_eq!(scrub("estate 12 on 2026-11-30, limit 1..=200"), "estate 12 on 2026-11-30, limit 1..=200");
+    }
+
+    #[test]
+    fn redacts_what_serde_echoes() {
+        let text = r#"data.name: invalid type: string "张三丰", expected i64; unknown variant `13812345678`, expected one of `resident_id`, `passport`"#;
+        let red = redact_echoed(text);
+        assert!(!red.contains("张三丰") && !red.contains("13812345678"), "{red}");
+        assert!(red.contains("`resident_id`") && red.contains("data.name"), "{red}");
+    }
+}
