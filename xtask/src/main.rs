@@ -6,6 +6,8 @@
 mod bench;
 mod demo;
 mod plugins;
+#[cfg(test)]
+mod tidy;
 
 use clap::{Parser, Subcommand};
 
