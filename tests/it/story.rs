@@ -110,6 +110,7 @@ async fn story(backend: Backend) {
 
     // Bad input: each refusal names the field and the reason, and writes no record.
     let before = record_count(&app).await;
+    let audited_before = app.engine.store().audit_events(0, 0).await.expect("audit").len();
     let (status, body) = app.call("POST", DOGS, Some("firm_staff"), Some(&dog(&ha, 2, "西藏獒犬"))).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(violations(&body), vec!["breed:banned_breed"]);
@@ -148,6 +149,8 @@ async fn story(backend: Backend) {
     assert_eq!((status.as_u16(), violations(&body)), (422, vec!["doc_number:bad_document".to_owned()]), "{body}");
     assert!(!body.to_string().contains(&bad), "the refused number is not echoed back");
     assert_eq!(record_count(&app).await, before, "no refusal wrote a record");
+    let audited = app.engine.store().audit_events(0, 0).await.expect("audit").len();
+    assert_eq!(audited, audited_before, "no refusal wrote an audit event");
 
     // The licence workflow: a transition the workflow forbids, a role that may not fire one.
     let licence =
@@ -238,6 +241,24 @@ async fn story(backend: Backend) {
     let all = alerts(&app).await;
     assert_eq!(alerts_for(&all, licence_c, "licence_expiry_reminder_t30"), 1, "{all:?}");
     assert_eq!(alerts_for(&all, licence_c, "licence_expiry_reminder_t7"), 1, "{all:?}");
+
+    // Every change above was audited in its transaction, in one unbroken chain.
+    let store = app.engine.store();
+    let report = store.verify_audit().await.expect("verify the audit log");
+    assert!(report.is_ok(), "{report:?}");
+    let events = store.audit_events(0, 0).await.expect("audit events");
+    assert_eq!(report.events, events.len() as u64);
+    let has = |action: &str, actor: Option<&str>| {
+        events.iter().any(|e| e.action == action && actor.is_none_or(|a| e.actor == a))
+    };
+    for action in ["record.create", "record.transition:submit", "record.transition:approve"] {
+        assert!(has(action, None), "{action} audited");
+    }
+    assert!(has("enablement.set", None) && has("enablement.clear", None), "enablement changes audited");
+    assert!(
+        events.iter().any(|e| e.actor == "system:scheduler" && e.action.starts_with("record.transition:")),
+        "system transitions audited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

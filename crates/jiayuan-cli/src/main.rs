@@ -1,4 +1,4 @@
-//! `jiayuan`: the host binary — serve, migrate, plugins, config, demo.
+//! `jiayuan`: the host binary — serve, migrate, plugins, config, audit, demo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,9 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Inspect the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Create a demo database (Luohu streets, estates, firms, residents, dogs) and serve it.
     Demo(jiayuan_cli::demo::DemoArgs),
 }
@@ -47,6 +50,12 @@ enum PluginsCommand {
     /// Load every plugin in plugins.dir and show what loaded and what failed.
     List,
     /// Like `list`, but exit with status 1 if any plugin failed to load.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit log's hash chain; exit with status 1 naming the first bad seq.
     Verify,
 }
 
@@ -135,6 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Plugins(cmd) => plugins(settings, cmd).await,
+            Command::Audit(AuditCommand::Verify) => audit_verify(settings).await,
             Command::Demo(args) => jiayuan_cli::demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
@@ -146,6 +156,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("starting the host")?;
     jiayuan_cli::run_host(host, None).await
+}
+
+async fn audit_verify(settings: Settings) -> anyhow::Result<ExitCode> {
+    let store = jiayuan_store::Store::connect(&settings.database).await.context("connecting to the database")?;
+    let report = store.verify_audit().await.context("reading the audit log")?;
+    let code = match &report.fault {
+        None => {
+            println!("audit log OK: {} events, head {}", report.events, report.head.get(..16).unwrap_or(&report.head));
+            ExitCode::SUCCESS
+        }
+        Some(fault) => {
+            println!("audit log BROKEN at seq {}: {}", fault.seq, fault.reason);
+            ExitCode::FAILURE
+        }
+    };
+    store.close().await.context("closing the database")?;
+    Ok(code)
 }
 
 async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<ExitCode> {

@@ -489,6 +489,46 @@ fn demo_seeds_a_fresh_database_on_every_run() {
 }
 
 #[test]
+fn audit_verify_passes_on_the_demo_and_names_the_row_after_a_hand_edit() {
+    let plugins = built_plugins();
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("demo.sqlite");
+    run(sandbox
+        .jiayuan(&["demo", "--no-serve", "--database", db.to_str().expect("a UTF-8 path")])
+        .env("JIAYUAN_PLUGINS__DIR", plugins))
+    .assert_success();
+    let verify = || run(sandbox.jiayuan(&["audit", "verify"]).env("JIAYUAN_DATABASE__URL", sqlite_url(&db)));
+
+    let ok = verify();
+    ok.assert_success();
+    let line =
+        ok.stdout.lines().find(|l| l.starts_with("audit log OK: ")).unwrap_or_else(|| panic!("{}", ok.describe()));
+    let events: usize = line["audit log OK: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an event count\n{}", ok.describe()));
+    assert!(events > 3, "plugin load and the seeded creates are audited\n{}", ok.describe());
+    assert!(line.contains(", head "), "{}", ok.describe());
+
+    // A hand edit of one row's actor.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(sqlite_url(&db)).await.expect("open the demo database");
+        let changed = conn
+            .execute_unprepared("UPDATE audit_events SET actor = 'user:mallory' WHERE seq = 3")
+            .await
+            .expect("edit a row");
+        assert_eq!(changed.rows_affected(), 1);
+        conn.close().await.expect("close");
+    });
+    let broken = verify();
+    assert_eq!(broken.code, Some(1), "{}", broken.describe());
+    assert!(broken.stdout.contains("audit log BROKEN at seq 3: hash mismatch"), "{}", broken.describe());
+}
+
+#[test]
 fn demo_without_plugins_seeds_the_registry_and_says_how_to_build_them() {
     let sandbox = Sandbox::new();
     let db = sandbox.path().join("data").join("demo.sqlite");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use jiayuan_domain::{DivisionCode, EstateId, FirmId};
+use jiayuan_domain::{DivisionCode, EstateId, FirmId, Timestamp};
 use jiayuan_store::{EnablementOverride, EnablementScope, Store, StoreError};
 
 use crate::settings::{EnablementSettings, ItemSwitches};
@@ -100,15 +100,23 @@ impl Enablement {
         Ok(decide(&self.file, &guard.0, item, place))
     }
 
-    /// Stores a run-time override and refreshes the cache.
+    /// Stores a run-time override (audited as done by `o.changed_by`) and refreshes the cache.
     pub async fn set_override(&self, store: &Store, o: &EnablementOverride) -> Result<(), StoreError> {
         store.set_enablement(o).await?;
         self.refresh(store).await
     }
 
-    /// Removes a run-time override (the file decides again) and refreshes the cache.
-    pub async fn clear_override(&self, store: &Store, item: &str, scope: &EnablementScope) -> Result<bool, StoreError> {
-        let removed = store.clear_enablement(item, scope).await?;
+    /// Removes a run-time override (the file decides again) and refreshes the cache; the removal
+    /// is audited as done by `changed_by` at `at`.
+    pub async fn clear_override(
+        &self,
+        store: &Store,
+        item: &str,
+        scope: &EnablementScope,
+        changed_by: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let removed = store.clear_enablement(item, scope, changed_by, at).await?;
         self.refresh(store).await?;
         Ok(removed)
     }

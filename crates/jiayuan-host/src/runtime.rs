@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiayuan_domain::Timestamp;
 use jiayuan_domain::calendar::{CalendarError, WorkingCalendar};
 use jiayuan_plugin_api::PluginDeclaration;
-use jiayuan_store::{MigrationReport, Store, StoreError};
+use jiayuan_store::{AuditTarget, MigrationReport, NewAudit, Store, StoreError, WriteBatch};
 
 use crate::clock::{HostClock, SystemClock};
 use crate::enablement::Enablement;
 use crate::engine::Engine;
-use crate::plugins::PluginRegistry;
+use crate::plugins::{PluginRegistry, PluginSource, PluginStatus};
 use crate::settings::Settings;
 
 /// How often run-time enablement overrides are re-read from the database, so a change made on
@@ -56,7 +57,8 @@ pub struct Host {
     pub migrations: MigrationReport,
 }
 
-/// Connects, migrates, loads plugins (failures are reported, not fatal) and builds the engine.
+/// Connects, migrates, loads plugins (failures are reported, not fatal; each loaded plugin is
+/// audited as `plugin.load` by `system:host`) and builds the engine.
 pub async fn start(settings: Settings, options: Options) -> Result<Host, StartError> {
     let calendar = WorkingCalendar::new(settings.calendar.clone())?;
     let store = Store::connect(&settings.database).await?;
@@ -79,6 +81,7 @@ pub async fn start(settings: Settings, options: Options) -> Result<Host, StartEr
             tracing::error!(plugin = %entry, "plugin not loaded");
         }
     }
+    audit_plugin_loads(&store, &registry, options.clock.now()).await?;
     let registry = Arc::new(registry);
     let enablement = Enablement::new(settings.enablement.clone(), ENABLEMENT_REFRESH);
     let engine = Engine::new(
@@ -90,4 +93,36 @@ pub async fn start(settings: Settings, options: Options) -> Result<Host, StartEr
         settings.plugin_config.iter().map(|(k, v)| (k.clone(), v.clone())),
     );
     Ok(Host { settings, engine: Arc::new(engine), migrations })
+}
+
+/// Appends one `plugin.load` audit event per loaded plugin (id, version, sha256, source), in one
+/// transaction.
+async fn audit_plugin_loads(store: &Store, registry: &PluginRegistry, now: Timestamp) -> Result<(), StoreError> {
+    let audit: Vec<NewAudit> = registry
+        .report()
+        .into_iter()
+        .filter_map(|entry| {
+            let PluginStatus::Loaded(info) = &entry.status else { return None };
+            let source = match &info.source {
+                PluginSource::Dynamic { path } => path.display().to_string(),
+                PluginSource::Static => "static".to_owned(),
+            };
+            let detail = serde_json::json!({
+                "plugin": entry.id,
+                "version": info.version,
+                "api_version": info.api_version,
+                "sha256": info.sha256,
+                "source": source,
+            });
+            Some(NewAudit {
+                at: now,
+                actor: "system:host".into(),
+                action: "plugin.load".into(),
+                target: AuditTarget::Object(format!("plugin/{}", entry.id)),
+                estate_id: None,
+                detail_json: detail.to_string(),
+            })
+        })
+        .collect();
+    store.write(WriteBatch { audit, ..WriteBatch::default() }).await.map(drop)
 }

@@ -164,11 +164,7 @@ async fn apply(
                 due_at: Some(due),
                 at: now,
             };
-            match engine
-                .store()
-                .write(WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: vec![alert] })
-                .await
-            {
+            match engine.store().write(WriteBatch { alerts: vec![alert], ..WriteBatch::default() }).await {
                 Ok(r) => report.alerts_raised += r.alerts_raised as u64,
                 Err(e) => report.errors.push(format!("{}/{} record {}: {e}", record.plugin, rule.id, record.id)),
             }

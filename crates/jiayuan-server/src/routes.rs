@@ -461,7 +461,7 @@ pub(crate) async fn clear_enablement(
     let removed = s
         .engine
         .enablement()
-        .clear_override(s.engine.store(), &item, &scope)
+        .clear_override(s.engine.store(), &item, &scope, &caller.name, s.engine.clock().now())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     if removed {

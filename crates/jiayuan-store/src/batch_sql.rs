@@ -11,6 +11,8 @@
 //! INSERT INTO record_events (…) VALUES (CASE WHEN changes() = 1 THEN ? END, …);
 //! DELETE FROM record_keys WHERE record_id IN (…);       -- the updated records' old keys
 //! INSERT INTO record_keys (…) VALUES …;                 -- every key of the batch
+//! INSERT INTO audit_events (…) VALUES …;                -- hash-chained after the head the
+//! UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1;  -- writer carries (crate::audit)
 //! INSERT INTO alerts (…) VALUES … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id;
 //! RELEASE jiayuan_batch
 //! ```
@@ -22,7 +24,8 @@
 //! these statements fail instead — a taken unique key violates the unique index (no
 //! `ON CONFLICT` on keys here), an unknown estate or parent a foreign key, and an update that
 //! matches no row (wrong plugin, id or version) leaves `changes()` at 0, so its event's
-//! `record_id` is NULL and violates `NOT NULL`. The statements stop at the first failure, before
+//! `record_id` is NULL and violates `NOT NULL`; audit rows chained after a stale head would repeat
+//! a `seq` and violate its primary key. The statements stop at the first failure, before
 //! `RELEASE`; the writer then rolls back to the savepoint and replays the batch statement by
 //! statement for the exact error. The only rows returned are those of newly raised alerts.
 //!
@@ -31,6 +34,7 @@
 
 use sea_orm::{DbBackend, Statement, Value};
 
+use crate::audit::{self, Head};
 use crate::records::{AlertTarget, CHUNK, KeyRow, ParentRef, WriteBatch, push_keys};
 
 /// Opens the batch's savepoint. Between batches no savepoint of this name is open, so a
@@ -57,12 +61,19 @@ pub(crate) struct OneTrip {
     pub(crate) created: Vec<i64>,
     /// The id the next create after this batch gets.
     pub(crate) next_id: i64,
+    /// The audit chain head after this batch.
+    pub(crate) head: Option<Head>,
 }
 
-/// The batch as one statement string, its creates taking ids from `first_id` on; `None` when
-/// the batch is too large for it.
-pub(crate) fn build(batch: &WriteBatch, first_id: i64) -> Option<OneTrip> {
-    if batch.creates.len() > CHUNK || batch.updates.len() > MAX_UPDATES || batch.alerts.len() > CHUNK {
+/// The batch as one statement string, its creates taking ids from `first_id` on and its audit
+/// events chained after `head`; `None` when the batch is too large for it, or has audit events
+/// and the head is unknown.
+pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> Option<OneTrip> {
+    if batch.creates.len() > CHUNK
+        || batch.updates.len() > MAX_UPDATES
+        || batch.alerts.len() > CHUNK
+        || batch.audit.len() > CHUNK
+    {
         return None;
     }
     let n = i64::try_from(batch.creates.len()).ok()?;
@@ -189,6 +200,33 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64) -> Option<OneTrip> {
         }
     }
 
+    let head = if batch.audit.is_empty() {
+        head.cloned()
+    } else {
+        let (rows, after) = audit::chain(batch, &created, head?)?;
+        sql.push_str(
+            "; INSERT INTO audit_events (seq, at, actor, action, object, estate_id, detail_json, prev_hash, hash) \
+             VALUES ",
+        );
+        push_rows(&mut sql, rows.len(), |_| "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        for r in rows {
+            values.extend([
+                r.seq.into(),
+                r.at.into(),
+                r.actor.into(),
+                r.action.into(),
+                r.object.into(),
+                r.estate_id.into(),
+                r.detail_json.into(),
+                r.prev_hash.into(),
+                r.hash.into(),
+            ]);
+        }
+        sql.push_str("; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1");
+        values.extend([after.seq.into(), after.hash.clone().into()]);
+        Some(after)
+    };
+
     if !batch.alerts.is_empty() {
         sql.push_str(
             "; INSERT INTO alerts (plugin, record_id, estate_id, rule, dedupe_key, severity, message_zh, message_en, \
@@ -219,7 +257,7 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64) -> Option<OneTrip> {
 
     sql.push_str("; ");
     sql.push_str(RELEASE);
-    Some(OneTrip { statement: Statement::from_sql_and_values(DbBackend::Sqlite, sql, values), created, next_id })
+    Some(OneTrip { statement: Statement::from_sql_and_values(DbBackend::Sqlite, sql, values), created, next_id, head })
 }
 
 /// Appends `n` comma-separated value rows, row `i` being `row(i)`.

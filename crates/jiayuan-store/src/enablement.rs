@@ -12,9 +12,11 @@ use sea_orm::{
 
 use jiayuan_domain::{DivisionCode, EstateId, FirmId, Timestamp};
 
+use crate::audit::{self, AuditTarget, NewAudit};
 use crate::convert::parse_code;
 use crate::entity::enablement;
 use crate::error::{StoreError, db};
+use crate::records::WriteBatch;
 use crate::store::{Store, finish};
 
 /// Where an enablement override applies.
@@ -75,7 +77,8 @@ pub struct EnablementOverride {
 }
 
 impl Store {
-    /// Stores an override, replacing the one for the same item and scope.
+    /// Stores an override, replacing the one for the same item and scope, and appends an
+    /// `enablement.set` audit event by `o.changed_by` in the same transaction.
     pub async fn set_enablement(&self, o: &EnablementOverride) -> Result<(), StoreError> {
         const OP: &str = "set enablement override";
         let (scope_kind, scope_code) = o.scope.to_columns();
@@ -109,11 +112,30 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(db(OP));
+        let result = match result {
+            Ok(()) => {
+                let detail = serde_json::json!({ "enabled": o.enabled });
+                audit::append(
+                    &txn,
+                    &audit_batch("enablement.set", &o.item, &o.scope, &o.changed_by, o.changed_at, detail),
+                    &[],
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         finish(txn, result, OP).await
     }
 
-    /// Removes the override for `item` in `scope`; `false` if there was none.
-    pub async fn clear_enablement(&self, item: &str, scope: &EnablementScope) -> Result<bool, StoreError> {
+    /// Removes the override for `item` in `scope`; `false` if there was none. A removal appends an
+    /// `enablement.clear` audit event by `actor` in the same transaction.
+    pub async fn clear_enablement(
+        &self,
+        item: &str,
+        scope: &EnablementScope,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
         const OP: &str = "clear enablement override";
         let (scope_kind, scope_code) = scope.to_columns();
         let txn = self.begin_write(OP).await?;
@@ -125,6 +147,13 @@ impl Store {
             .await
             .map(|r| r.rows_affected > 0)
             .map_err(db(OP));
+        let result = match result {
+            Ok(true) => {
+                let batch = audit_batch("enablement.clear", item, scope, actor, at, serde_json::json!({}));
+                audit::append(&txn, &batch, &[]).await.map(|()| true)
+            }
+            other => other,
+        };
         finish(txn, result, OP).await
     }
 
@@ -149,6 +178,40 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// A batch holding only the audit event of an enablement change (its reason is free text, so it
+/// stays out of the audit detail).
+fn audit_batch(
+    action: &str,
+    item: &str,
+    scope: &EnablementScope,
+    actor: &str,
+    at: Timestamp,
+    mut detail: serde_json::Value,
+) -> WriteBatch {
+    let (kind, code) = scope.to_columns();
+    if let Some(map) = detail.as_object_mut() {
+        map.insert("item".into(), item.into());
+        map.insert("scope".into(), kind.into());
+        map.insert("code".into(), code.clone().into());
+    }
+    let object =
+        if code.is_empty() { format!("enablement/{item}/{kind}") } else { format!("enablement/{item}/{kind}/{code}") };
+    WriteBatch {
+        audit: vec![NewAudit {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: AuditTarget::Object(object),
+            estate_id: match scope {
+                EnablementScope::Estate(e) => Some(*e),
+                _ => None,
+            },
+            detail_json: detail.to_string(),
+        }],
+        ..WriteBatch::default()
     }
 }
 

@@ -22,6 +22,10 @@
 //! back, the commit fails), nothing of it is kept and each of its batches runs again alone, in
 //! a transaction of its own.
 //!
+//! Audit events are chained after the head (`crate::audit`) that the writer reads inside the
+//! group's transaction when a batch first needs it and carries from batch to batch; a batch
+//! refused in its savepoint leaves the head where it was, a replayed batch moves it itself.
+//!
 //! A batch is first tried in one round trip ([`crate::batch_sql`]); if that statement fails
 //! for any reason, the batch is rolled back to its savepoint and replayed statement by statement
 //! ([`write_in`], the PostgreSQL path), whose result — usually the precise error, such as which
@@ -41,6 +45,7 @@ use tokio::task::JoinHandle;
 
 use jiayuan_domain::RecordId;
 
+use crate::audit::{self, Head};
 use crate::batch_sql::{self, OneTrip};
 use crate::error::{StoreError, db_err};
 use crate::records::{WriteBatch, WriteResult, check_existing_refs, write_in};
@@ -282,7 +287,7 @@ impl WriterTask {
 fn weight(batch: &WriteBatch) -> usize {
     let keys: usize = batch.creates.iter().map(|c| c.keys.len()).sum::<usize>()
         + batch.updates.iter().map(|u| u.keys.len()).sum::<usize>();
-    batch.creates.len() + batch.updates.len() + batch.alerts.len() + keys
+    batch.creates.len() + batch.updates.len() + batch.alerts.len() + batch.audit.len() + keys
 }
 
 /// Applies every batch of the group in `txn`, each in its own savepoint, and returns each one's
@@ -293,9 +298,12 @@ async fn apply_group(
     stats: &Stats,
 ) -> Result<Vec<Result<WriteResult, StoreError>>, Broken> {
     let mut next_id = next_record_id(txn).await;
+    // The audit chain head, read inside this transaction when a batch first needs it and carried
+    // from batch to batch (under the write lock no other process can move it meanwhile).
+    let mut head: Option<Head> = None;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        results.push(apply_batch(txn, &job.batch, &mut next_id, stats).await?);
+        results.push(apply_batch(txn, &job.batch, &mut next_id, &mut head, stats).await?);
     }
     Ok(results)
 }
@@ -319,19 +327,26 @@ async fn apply_batch(
     txn: &DatabaseTransaction,
     batch: &WriteBatch,
     next_id: &mut Option<i64>,
+    head: &mut Option<Head>,
     stats: &Stats,
 ) -> Result<Result<WriteResult, StoreError>, Broken> {
     // A read only: nothing to roll back when it refuses the batch.
     if let Err(e) = check_existing_refs(txn, batch).await {
         return Ok(Err(e));
     }
+    if !batch.audit.is_empty() && head.is_none() {
+        // Unreadable: the batch is replayed, and meets the same error a lone write would.
+        *head = audit::read_head(txn, true).await.ok();
+    }
     if let Some(first) = *next_id
-        && let Some(OneTrip { statement, created, next_id: after }) = batch_sql::build(batch, first)
+        && let Some(OneTrip { statement, created, next_id: after, head: head_after }) =
+            batch_sql::build(batch, first, head.as_ref())
     {
         match txn.query_all_raw(statement).await {
             Ok(rows) => {
                 stats.one_trip.fetch_add(1, Ordering::Relaxed);
                 *next_id = Some(after);
+                *head = head_after;
                 return Ok(Ok(WriteResult {
                     created: created.into_iter().map(RecordId).collect(),
                     alerts_raised: rows.len(),
@@ -350,6 +365,10 @@ async fn apply_batch(
             execute(txn, batch_sql::RELEASE).await?;
             if let (Some(next), Some(last)) = (next_id.as_mut(), result.created.last()) {
                 *next = (*next).max(last.0.saturating_add(1));
+            }
+            if !batch.audit.is_empty() {
+                // Moved by the replay: read again when next needed.
+                *head = None;
             }
             Ok(Ok(result))
         }

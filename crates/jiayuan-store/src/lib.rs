@@ -12,6 +12,7 @@
 //! holding their serde (snake_case) names, JSON TEXT.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod batch_sql;
 mod convert;
 mod enablement;
@@ -23,6 +24,7 @@ mod records;
 mod registry;
 mod store;
 
+pub use audit::{AuditFault, AuditReport, AuditTarget, NewAudit, StoredAudit};
 pub use enablement::{EnablementOverride, EnablementScope};
 pub use error::{StoreError, redact_url};
 pub use records::{

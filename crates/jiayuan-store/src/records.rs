@@ -25,6 +25,7 @@ use sea_orm::{
 
 use jiayuan_domain::{AlertId, EstateId, RecordId, Timestamp};
 
+use crate::audit::{self, AuditTarget, NewAudit};
 use crate::entity::{alert, record, record_event, record_key};
 use crate::error::{StoreError, db};
 use crate::store::{Store, finish};
@@ -154,6 +155,8 @@ pub struct WriteBatch {
     pub updates: Vec<RecordUpdate>,
     /// Alerts to raise (deduplicated by `dedupe_key`).
     pub alerts: Vec<NewAlert>,
+    /// Audit events to append to the hash chain, after everything else (see `crate::audit`).
+    pub audit: Vec<NewAudit>,
 }
 
 /// A record to create.
@@ -277,14 +280,15 @@ impl Store {
     /// Each create inserts the record (version 1), its keys, and a `create` event; each update
     /// checks the version, bumps it, sets state, data and `updated_at` (and `state_entered_at`
     /// when the state changes), replaces the keys and appends an event; alerts are inserted
-    /// unless their dedupe key is already stored. Errors: [`StoreError::VersionConflict`],
+    /// unless their dedupe key is already stored; audit events are appended to the hash chain in
+    /// the same transaction (a refused batch appends none, and leaves no gap). Errors: [`StoreError::VersionConflict`],
     /// [`StoreError::UniqueKey`], [`StoreError::NotFound`] (update target, or an existing
     /// parent/alert record of another plugin), [`StoreError::MissingReference`] (unknown estate),
     /// [`StoreError::InvalidBatch`], [`StoreError::Busy`].
     pub async fn write(&self, batch: WriteBatch) -> Result<WriteResult, StoreError> {
         const OP: &str = "write batch";
         validate(&batch)?;
-        if batch.creates.is_empty() && batch.updates.is_empty() && batch.alerts.is_empty() {
+        if batch.creates.is_empty() && batch.updates.is_empty() && batch.alerts.is_empty() && batch.audit.is_empty() {
             return Ok(WriteResult::default());
         }
         if let Some(group) = &self.group {
@@ -440,6 +444,16 @@ fn validate(batch: &WriteBatch) -> Result<(), StoreError> {
             )));
         }
     }
+    for (i, a) in batch.audit.iter().enumerate() {
+        if let AuditTarget::InBatch(r) = a.target
+            && r >= batch.creates.len()
+        {
+            return Err(StoreError::InvalidBatch(format!(
+                "audit event {i} targets create {r}, but the batch has {} creates",
+                batch.creates.len()
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -549,6 +563,9 @@ pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> R
             .await
             .map_err(db(OP))?;
     }
+
+    // Audit: last, so that on PostgreSQL the chain head is locked for as short a time as possible.
+    audit::append(txn, batch, &created).await?;
 
     Ok(WriteResult {
         created: created.into_iter().map(RecordId).collect(),

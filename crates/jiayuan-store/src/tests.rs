@@ -14,8 +14,12 @@ use crate::entity::{alert, record, record_event, record_key};
 use crate::migration::Migrator;
 use crate::*;
 
-const MIGRATIONS: [&str; 3] =
-    ["m20261128_000001_create_registry", "m20261128_000002_create_records", "m20261128_000003_create_enablement"];
+const MIGRATIONS: [&str; 4] = [
+    "m20261128_000001_create_registry",
+    "m20261128_000002_create_records",
+    "m20261128_000003_create_enablement",
+    "m20261128_000004_create_audit",
+];
 
 fn code(s: &str) -> DivisionCode {
     DivisionCode::parse(s).expect("test division codes are 12 digits")
@@ -354,6 +358,7 @@ async fn story(store: Store) {
             creates: vec![parent, child],
             updates: vec![],
             alerts: vec![new_alert("dog", Some(AlertTarget::InBatch(0)), Some(e1), "dog:L-001:overdue", at0)],
+            audit: vec![],
         })
         .await
         .expect("first batch");
@@ -424,6 +429,7 @@ async fn story(store: Store) {
             ],
             updates: vec![],
             alerts: vec![new_alert("dog", Some(AlertTarget::InBatch(0)), None, "dog:L-002:new", at0 + 1)],
+            audit: vec![],
         })
         .await;
     assert!(
@@ -526,6 +532,7 @@ async fn story(store: Store) {
             creates: vec![new_record("dog", "licence", e1, "submitted", vec![], at2)],
             updates: vec![update("dog", lic, 1, "revoke", "revoked", vec![], at2)],
             alerts: vec![],
+            audit: vec![],
         })
         .await;
     assert!(matches!(stale, Err(StoreError::VersionConflict { id, expected: 1, found: 3 }) if id == lic), "{stale:?}");
@@ -666,10 +673,37 @@ async fn story(store: Store) {
             over(EnablementScope::Street(street.code.clone()), true, "street pilot", at0),
         ]
     );
-    assert!(store.clear_enablement("dog-licensing", &EnablementScope::Estate(e1)).await.expect("clear"));
-    assert!(!store.clear_enablement("dog-licensing", &EnablementScope::Estate(e1)).await.expect("clear again"));
-    assert!(!store.clear_enablement("waste-sorting", &EnablementScope::District).await.expect("clear other item"));
+    assert!(
+        store
+            .clear_enablement("dog-licensing", &EnablementScope::Estate(e1), "admin", Timestamp(at1))
+            .await
+            .expect("clear")
+    );
+    assert!(
+        !store
+            .clear_enablement("dog-licensing", &EnablementScope::Estate(e1), "admin", Timestamp(at1))
+            .await
+            .expect("clear again")
+    );
+    assert!(
+        !store
+            .clear_enablement("waste-sorting", &EnablementScope::District, "admin", Timestamp(at1))
+            .await
+            .expect("clear other item")
+    );
     assert_eq!(store.enablement_overrides().await.expect("overrides").len(), 3);
+    // Each change (not the no-op clears) appended its audit event in its transaction.
+    let report = store.verify_audit().await.expect("verify");
+    assert_eq!((report.events, report.fault), (6, None));
+    let actions: Vec<String> = crate::entity::audit_event::Entity::find()
+        .all(&store.reader)
+        .await
+        .expect("audit rows")
+        .into_iter()
+        .map(|r| format!("{} {} {}", r.actor, r.action, r.object))
+        .collect();
+    assert_eq!(actions[0], "admin:1 enablement.set enablement/dog-licensing/district");
+    assert_eq!(actions[5], format!("admin enablement.clear enablement/dog-licensing/estate/{}", e1.0));
 
     // --- The migrations also go down and up again cleanly.
     Migrator::down(&store.writer, None).await.expect("migrate down");
@@ -815,6 +849,7 @@ async fn concurrent_writers_on_sqlite_all_succeed() {
                             &format!("load:{t}:{i}"),
                             i,
                         )],
+                        audit: vec![],
                     })
                     .await?;
             }
@@ -895,5 +930,5 @@ fn store_futures_are_send(store: &Store, batch: WriteBatch, filter: &RecordFilte
     send(&store.estates());
     send(&store.firm_serving(EstateId(1), day(2026, 1, 1)));
     send(&store.enablement_overrides());
-    send(&store.clear_enablement("i", &EnablementScope::District));
+    send(&store.clear_enablement("i", &EnablementScope::District, "admin", Timestamp(0)));
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use jiayuan_domain::calendar::WorkingCalendar;
 use jiayuan_domain::{DivisionCode, EstateId, FirmId, RecordId, Timestamp};
@@ -22,8 +22,8 @@ use jiayuan_plugin_api::{
 };
 use jiayuan_schema::{Mode, Reference, check_object};
 use jiayuan_store::{
-    AlertFilter, AlertTarget, NewAlert, NewRecord, ParentRef, RecordFilter, RecordUpdate, Store, StoreError,
-    StoredAlert, StoredEvent, StoredRecord, WriteBatch,
+    AlertFilter, AlertTarget, AuditTarget, NewAlert, NewAudit, NewRecord, ParentRef, RecordFilter, RecordUpdate, Store,
+    StoreError, StoredAlert, StoredEvent, StoredRecord, WriteBatch,
 };
 
 use crate::clock::HostClock;
@@ -411,7 +411,7 @@ impl Engine {
             }
             None => kind.workflow.initial.clone(),
         };
-        let mut batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: Vec::new() };
+        let mut batch = WriteBatch::default();
         batch.creates.push(NewRecord {
             plugin: req.plugin.clone(),
             kind: kind.id.clone(),
@@ -444,6 +444,7 @@ impl Engine {
             ));
         }
         let first = batch.creates.first().map(|r| (r.state.clone(), r.data_json.clone()));
+        audit_changes(&mut batch, None);
         let result = self.store.write(batch).await?;
         let (Some(id), Some((state, data_json))) = (result.created.first().copied(), first) else {
             return Err(EngineError::PluginContract {
@@ -625,7 +626,7 @@ impl Engine {
             .iter()
             .map(|a| alert_row(plugin, None, estate, a, format!("{plugin}/refused/{place}/{}", a.key), now))
             .collect();
-        self.store.write(WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: rows }).await?;
+        self.store.write(WriteBatch { alerts: rows, ..WriteBatch::default() }).await?;
         Ok(())
     }
 
@@ -695,7 +696,7 @@ impl Engine {
             Some(text) => self.final_data(manifest, kind, Some(text), Map::new())?,
             None => merged,
         };
-        let mut batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: Vec::new() };
+        let mut batch = WriteBatch::default();
         batch.updates.push(RecordUpdate {
             plugin: req.plugin.clone(),
             id: record.id,
@@ -728,6 +729,7 @@ impl Engine {
             ));
         }
         let update = batch.updates.first().map(|u| (u.new_state.clone(), u.data_json.clone()));
+        audit_changes(&mut batch, Some((&record.state, record.estate_id)));
         self.store.write(batch).await?;
         let Some((state, data_json)) = update else {
             return Err(EngineError::NotFound { what: "record", id: req.id.0 });
@@ -873,7 +875,7 @@ impl Engine {
                 due_at: None,
                 at: self.clock.now(),
             };
-            let batch = WriteBatch { creates: Vec::new(), updates: Vec::new(), alerts: vec![alert] };
+            let batch = WriteBatch { alerts: vec![alert], ..WriteBatch::default() };
             if let Err(e) = self.store.write(batch).await {
                 tracing::error!(plugin, error = %e, "could not record the quarantine alert");
             }
@@ -899,6 +901,46 @@ impl Engine {
         )
         .await
     }
+}
+
+/// Appends one audit event per create (each child too) and per update of `batch`, written in the
+/// batch's transaction. Ids, kinds, states and transition ids only — never record data.
+/// `updated` is the updated record's state as read (the store checks the version, so it is the
+/// state the update leaves) and its estate.
+fn audit_changes(batch: &mut WriteBatch, updated: Option<(&str, EstateId)>) {
+    let mut rows = Vec::with_capacity(batch.creates.len() + batch.updates.len());
+    for (i, c) in batch.creates.iter().enumerate() {
+        let parent = match c.parent {
+            Some(ParentRef::Existing(id)) => json!({ "existing": id.0 }),
+            Some(ParentRef::InBatch(j)) => json!({ "in_batch": j }),
+            None => Value::Null,
+        };
+        rows.push(NewAudit {
+            at: c.at,
+            actor: c.actor.clone(),
+            action: "record.create".into(),
+            target: AuditTarget::InBatch(i),
+            estate_id: Some(c.estate_id),
+            detail_json: json!({ "kind": c.kind, "state": c.state, "parent": parent }).to_string(),
+        });
+    }
+    for u in &batch.updates {
+        rows.push(NewAudit {
+            at: u.at,
+            actor: u.actor.clone(),
+            action: format!("record.transition:{}", u.action),
+            target: AuditTarget::Object(format!("{}/record/{}", u.plugin, u.id.0)),
+            estate_id: updated.map(|(_, e)| e),
+            detail_json: json!({
+                "transition": u.action,
+                "from": updated.map(|(s, _)| s),
+                "to": u.new_state,
+                "version": u.expected_version + 1,
+            })
+            .to_string(),
+        });
+    }
+    batch.audit.extend(rows);
 }
 
 /// The store's index keys of a checked data object.

@@ -4,6 +4,7 @@
 
 pub(crate) mod alert;
 pub(crate) mod assignment;
+pub(crate) mod audit_event;
 pub(crate) mod building;
 pub(crate) mod division;
 pub(crate) mod enablement;

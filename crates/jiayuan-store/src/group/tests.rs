@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use jiayuan_domain::{Division, DivisionCode, DivisionLevel, EstateId, ManagementStatus, RecordId, Timestamp};
 
 use super::{MAX_GROUP_BATCHES, MAX_GROUP_ROWS};
-use crate::entity::{alert, record, record_event, record_key};
+use crate::entity::{alert, audit_event, record, record_event, record_key};
 use crate::*;
 
 fn code(s: &str) -> DivisionCode {
@@ -63,6 +63,33 @@ fn alert(plugin: &str, record: Option<AlertTarget>, dedupe: &str, at: i64) -> Ne
         due_at: Some(Timestamp(at + 1000)),
         at: Timestamp(at),
     }
+}
+
+fn audit_row(object: &str, action: &str, at: i64) -> NewAudit {
+    NewAudit {
+        at: Timestamp(at),
+        actor: "user:1".into(),
+        action: action.into(),
+        target: AuditTarget::Object(object.into()),
+        estate_id: None,
+        detail_json: format!(r#"{{"at":{at}}}"#),
+    }
+}
+
+/// The batch with one audit event per create (named in-batch) and per update.
+fn audited(mut batch: WriteBatch) -> WriteBatch {
+    for (i, c) in batch.creates.iter().enumerate() {
+        batch.audit.push(NewAudit {
+            target: AuditTarget::InBatch(i),
+            estate_id: Some(c.estate_id),
+            ..audit_row("", "record.create", c.at.0)
+        });
+    }
+    for u in &batch.updates {
+        let action = format!("record.transition:{}", u.action);
+        batch.audit.push(audit_row(&format!("{}/record/{}", u.plugin, u.id.0), &action, u.at.0));
+    }
+    batch
 }
 
 fn creates(records: Vec<NewRecord>) -> WriteBatch {
@@ -184,6 +211,7 @@ async fn concurrent_writers_each_get_their_own_outcome() {
                 creates: vec![create("load", "note", estate, vec![key("n", &n, true), key("tag", "x", false)], i)],
                 updates: vec![],
                 alerts: vec![alert("load", Some(AlertTarget::InBatch(0)), &format!("alert-{i}"), i)],
+                audit: vec![],
             },
         ));
     }
@@ -218,6 +246,7 @@ async fn concurrent_writers_each_get_their_own_outcome() {
             ],
             updates: vec![],
             alerts: vec![alert("load", Some(AlertTarget::InBatch(0)), "half-way", 200)],
+            audit: vec![],
         },
     ));
     for i in 0..3 {
@@ -413,6 +442,7 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
             creates: vec![licence, vaccination],
             updates: vec![],
             alerts: vec![alert("dog", Some(AlertTarget::InBatch(0)), "a1", 10), alert("dog", None, "a2", 10)],
+            audit: vec![],
         },
         // A transition, replacing keys; one alert new and one already raised.
         WriteBatch {
@@ -426,12 +456,14 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
                 20,
             )],
             alerts: vec![alert("dog", Some(AlertTarget::Existing(r(1))), "a1", 20), alert("dog", None, "a3", 20)],
+            audit: vec![],
         },
         // An edit that keeps the state (state_entered_at stays), and a create, together.
         WriteBatch {
             creates: vec![create("dog", "licence", estate, vec![key("no", "L-1", true)], 30)],
             updates: vec![update("dog", r(1), 2, "approved", vec![key("no", "L-1X", true)], 30)],
             alerts: vec![alert("dog", Some(AlertTarget::InBatch(0)), "a4", 30), alert("dog", None, "a4", 30)],
+            audit: vec![],
         },
         WriteBatch { creates: vec![child], ..WriteBatch::default() },
         // Refused: a taken unique key (by a create, by an update), twins in one batch.
@@ -449,6 +481,7 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
             creates: vec![create("dog", "licence", estate, vec![], 50)],
             updates: vec![update("dog", r(1), 1, "revoked", vec![], 50)],
             alerts: vec![],
+            audit: vec![],
         },
         WriteBatch { updates: vec![update("cat", r(1), 3, "x", vec![], 50)], ..WriteBatch::default() },
         WriteBatch { updates: vec![update("dog", r(999), 1, "x", vec![], 50)], ..WriteBatch::default() },
@@ -464,8 +497,12 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
                 update("dog", r(3), 1, "approved", vec![key("no", "L-3", true)], 60),
             ],
             alerts: vec![alert("dog", Some(AlertTarget::Existing(r(3))), "a5", 60)],
+            audit: vec![],
         },
     ];
+    // Every batch audits its changes (creates by in-batch reference); one batch is audit only.
+    let mut batches: Vec<WriteBatch> = batches.into_iter().map(audited).collect();
+    batches.insert(4, WriteBatch { audit: vec![audit_row("plugin/dog", "plugin.load", 35)], ..WriteBatch::default() });
     let start = counts(&grouped);
     let mut ok = 0;
     for (i, batch) in batches.into_iter().enumerate() {
@@ -474,8 +511,33 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "batch {i}");
         ok += usize::from(a.is_ok());
     }
-    assert_eq!(ok, 5);
+    assert_eq!(ok, 6);
     assert_eq!(dump(&grouped).await, dump(&plain).await);
+    // The same audit chain, unbroken: refused batches left no row and no gap.
+    let chain = |store: Store| async move {
+        audit_event::Entity::find().order_by_asc(audit_event::Column::Seq).all(&store.reader).await.expect("audit")
+    };
+    let audit = chain(grouped.clone()).await;
+    assert_eq!(audit, chain(plain.clone()).await);
+    assert_eq!(
+        audit.iter().map(|r| (r.seq, r.action.as_str(), r.object.as_str())).collect::<Vec<_>>(),
+        vec![
+            (1, "record.create", "dog/record/1"),
+            (2, "record.create", "dog/record/2"),
+            (3, "record.transition:to-approved", "dog/record/1"),
+            (4, "record.create", "dog/record/3"),
+            (5, "record.transition:to-approved", "dog/record/1"),
+            (6, "record.create", "dog/record/4"),
+            (7, "plugin.load", "plugin/dog"),
+            (8, "record.create", "dog/record/5"),
+            (9, "record.transition:to-revoked", "dog/record/1"),
+            (10, "record.transition:to-approved", "dog/record/3"),
+        ]
+    );
+    for store in [&grouped, &plain] {
+        let report = store.verify_audit().await.expect("verify");
+        assert_eq!((report.events, report.fault), (10, None));
+    }
     let (records, _, events, _) = dump(&grouped).await;
     assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
     assert_eq!(
@@ -495,7 +557,7 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
     // The five accepted batches went in one round trip; the refused ones were replayed for their
     // error, except the two refused by the reference check that comes first.
     let end = counts(&grouped);
-    assert_eq!((end.one_trip - start.one_trip, end.replayed - start.replayed), (5, 7));
+    assert_eq!((end.one_trip - start.one_trip, end.replayed - start.replayed), (6, 7));
 }
 
 #[tokio::test]

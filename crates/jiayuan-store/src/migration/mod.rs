@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_registry;
 mod m20261128_000002_create_records;
 mod m20261128_000003_create_enablement;
+mod m20261128_000004_create_audit;
 
 /// The store's migrations, in order.
 pub(crate) struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_registry::Migration),
             Box::new(m20261128_000002_create_records::Migration),
             Box::new(m20261128_000003_create_enablement::Migration),
+            Box::new(m20261128_000004_create_audit::Migration),
         ]
     }
 }
