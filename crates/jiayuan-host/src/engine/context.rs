@@ -63,6 +63,12 @@ impl CallContext {
         self.registry.person_cached(id).await
     }
 
+    /// Seeds the call's registry cache with an estate the engine has already read.
+    pub(crate) fn remember_estate(&self, estate: Estate) {
+        let id = estate.id;
+        remember(&self.registry.estates, id, &Some(estate));
+    }
+
     /// A house, read once per call.
     pub(crate) async fn house(&self, id: HouseId) -> Result<Option<House>, StoreError> {
         self.registry.house_cached(id).await

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use jiayuan_domain::calendar::WorkingCalendar;
-use jiayuan_domain::{DivisionCode, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_domain::{DivisionCode, Estate, EstateId, FirmId, RecordId, Timestamp};
 use jiayuan_plugin_api::{
     Actor, AlertDraft, CreateCall, FieldViolation, KeyDef, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
     TransitionCall,
@@ -266,7 +266,7 @@ pub struct Engine {
     clock: Arc<dyn HostClock>,
     calendar: Arc<WorkingCalendar>,
     plugin_config: HashMap<String, Arc<str>>,
-    places: RwLock<HashMap<EstateId, (EstatePlace, String, Instant)>>,
+    places: RwLock<HashMap<EstateId, (EstatePlace, Estate, Instant)>>,
 }
 
 /// How long an estate's street and firm are cached for enablement decisions.
@@ -330,10 +330,17 @@ impl Engine {
 
     /// Where an estate sits (street, serving firm) and its name; cached briefly.
     pub async fn place(&self, estate: EstateId) -> Result<(EstatePlace, String), EngineError> {
-        if let Some((p, name, at)) = self.places.read().unwrap_or_else(|p| p.into_inner()).get(&estate)
+        let (place, e) = self.place_and_estate(estate).await?;
+        Ok((place, e.name))
+    }
+
+    /// The estate's place and the estate itself, cached briefly (the estate also primes each
+    /// call's registry cache, so a hook reading it costs no query).
+    async fn place_and_estate(&self, estate: EstateId) -> Result<(EstatePlace, Estate), EngineError> {
+        if let Some((p, e, at)) = self.places.read().unwrap_or_else(|p| p.into_inner()).get(&estate)
             && at.elapsed() < PLACE_TTL
         {
-            return Ok((p.clone(), name.clone()));
+            return Ok((p.clone(), e.clone()));
         }
         let e = self.store.estate(estate).await?.ok_or(EngineError::NotFound { what: "estate", id: estate.0 })?;
         let firm = self.store.firm_serving(estate, self.clock.now().shanghai_date()).await?;
@@ -341,8 +348,8 @@ impl Engine {
         self.places
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(estate, (place.clone(), e.name.clone(), Instant::now()));
-        Ok((place, e.name))
+            .insert(estate, (place.clone(), e.clone(), Instant::now()));
+        Ok((place, e))
     }
 
     /// Forgets cached estate places (after registry changes).
@@ -363,16 +370,16 @@ impl Engine {
     }
 
     /// Checks the caller reaches the estate and the item is enabled there.
-    async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<EstatePlace, EngineError> {
-        let (place, name) = self.place(estate).await?;
+    async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<(EstatePlace, Estate), EngineError> {
+        let (place, e) = self.place_and_estate(estate).await?;
         if !self.reach_covers(caller, &place).await? {
             return Err(EngineError::NotFound { what: "estate", id: estate.0 });
         }
         let decision = self.enablement.decide(&self.store, item, &place).await?;
         if !decision.enabled {
-            return Err(EngineError::Disabled { item: item.to_owned(), estate, estate_name: name });
+            return Err(EngineError::Disabled { item: item.to_owned(), estate, estate_name: e.name });
         }
-        Ok(place)
+        Ok((place, e))
     }
 
     /// Creates a record.
@@ -382,11 +389,12 @@ impl Engine {
         let kind = manifest
             .kind(&req.kind)
             .ok_or_else(|| EngineError::UnknownKind { plugin: req.plugin.clone(), kind: req.kind.clone() })?;
-        let place = self.admit(caller, &req.plugin, req.estate_id).await?;
+        let (place, estate) = self.admit(caller, &req.plugin, req.estate_id).await?;
         let parent = self.parent_of(&req, kind).await?;
         let today = self.clock.now().shanghai_date();
         let checked = check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
         let ctx = self.context(&req.plugin, Some(req.estate_id), place.firm);
+        ctx.remember_estate(estate);
         self.resolve(&ctx, &req.plugin, req.estate_id, &checked.references).await?;
         let call = CreateCall {
             kind: req.kind.clone(),
@@ -639,7 +647,7 @@ impl Engine {
             .record(&req.plugin, req.id)
             .await?
             .ok_or(EngineError::NotFound { what: "record", id: req.id.0 })?;
-        let place = self.admit(caller, &req.plugin, record.estate_id).await.map_err(|e| match e {
+        let (place, estate) = self.admit(caller, &req.plugin, record.estate_id).await.map_err(|e| match e {
             EngineError::NotFound { what: "estate", .. } => EngineError::NotFound { what: "record", id: req.id.0 },
             other => other,
         })?;
@@ -678,6 +686,7 @@ impl Engine {
         let today = self.clock.now().shanghai_date();
         let input = check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
         let ctx = self.context(&req.plugin, Some(record.estate_id), place.firm);
+        ctx.remember_estate(estate);
         self.resolve(&ctx, &req.plugin, record.estate_id, &input.references).await?;
         let call = TransitionCall {
             record: context::to_record(record.clone()),
