@@ -21,6 +21,9 @@ const MIGRATIONS: [&str; 4] = [
     "m20261128_000004_create_audit",
 ];
 
+/// The SQLite file every test store lives in, inside its own temp dir.
+pub(crate) const TEST_DB: &str = "jiayuan.db";
+
 fn code(s: &str) -> DivisionCode {
     DivisionCode::parse(s).expect("test division codes are 12 digits")
 }
@@ -711,8 +714,41 @@ async fn story(store: Store) {
     assert!(store.estates().await.expect("estates").is_empty());
 }
 
+/// A migrated store on a fresh SQLite file, with one estate.
+pub(crate) async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: u64) -> (Store, EstateId) {
+    let settings = DatabaseSettings {
+        busy_timeout_ms,
+        ..DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
+    };
+    let store = Store::connect(&settings).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .upsert_division(&Division {
+            code: code("440303004001"),
+            level: DivisionLevel::Community,
+            name_zh: "翠竹社区".into(),
+            parent: None,
+            valid_from: day(2005, 1, 1),
+            valid_to: None,
+        })
+        .await
+        .expect("division");
+    let estate = store
+        .insert_estate(&NewEstate {
+            name: "翠竹苑".into(),
+            community: code("440303004001"),
+            address: "翠竹路".into(),
+            management: ManagementStatus::PropertyManaged,
+            onboarding: None,
+            households: 10,
+        })
+        .await
+        .expect("estate");
+    (store, estate)
+}
+
 fn sqlite_settings(dir: &tempfile::TempDir) -> DatabaseSettings {
-    DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join("jiayuan.db").display()))
+    DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
 }
 
 #[tokio::test]
@@ -790,30 +826,7 @@ async fn concurrent_writers_on_sqlite_all_succeed() {
     const TASKS: usize = 8;
     const WRITES: i64 = 50;
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::connect(&sqlite_settings(&dir)).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    store
-        .upsert_division(&Division {
-            code: code("440303004001"),
-            level: DivisionLevel::Community,
-            name_zh: "翠竹社区".into(),
-            parent: None,
-            valid_from: day(2005, 1, 1),
-            valid_to: None,
-        })
-        .await
-        .expect("division");
-    let estate = store
-        .insert_estate(&NewEstate {
-            name: "翠竹苑".into(),
-            community: code("440303004001"),
-            address: "翠竹路".into(),
-            management: ManagementStatus::PropertyManaged,
-            onboarding: None,
-            households: 10,
-        })
-        .await
-        .expect("estate");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
 
     let mut tasks = Vec::new();
     for t in 0..TASKS {

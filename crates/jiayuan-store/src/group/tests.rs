@@ -8,15 +8,12 @@ use std::task::{Context, Poll, Waker};
 use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
 use tokio::task::JoinSet;
 
-use jiayuan_domain::{Division, DivisionCode, DivisionLevel, EstateId, ManagementStatus, RecordId, Timestamp};
+use jiayuan_domain::{EstateId, RecordId, Timestamp};
 
 use super::{MAX_GROUP_BATCHES, MAX_GROUP_ROWS};
 use crate::entity::{alert, audit_event, record, record_event, record_key};
+use crate::tests::{TEST_DB, store_with_estate};
 use crate::*;
-
-fn code(s: &str) -> DivisionCode {
-    DivisionCode::parse(s).expect("test division codes are 12 digits")
-}
 
 fn key(field: &str, value: &str, unique: bool) -> IndexKey {
     IndexKey { field: field.into(), value: value.into(), unique }
@@ -94,39 +91,6 @@ fn audited(mut batch: WriteBatch) -> WriteBatch {
 
 fn creates(records: Vec<NewRecord>) -> WriteBatch {
     WriteBatch { creates: records, ..WriteBatch::default() }
-}
-
-/// A migrated store on a fresh SQLite file, with one estate.
-async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: u64) -> (Store, EstateId) {
-    let settings = DatabaseSettings {
-        busy_timeout_ms,
-        ..DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display()))
-    };
-    let store = Store::connect(&settings).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    store
-        .upsert_division(&Division {
-            code: code("440303004001"),
-            level: DivisionLevel::Community,
-            name_zh: "翠竹社区".into(),
-            parent: None,
-            valid_from: jiayuan_domain::Date::from_ymd(2005, 1, 1).expect("a date"),
-            valid_to: None,
-        })
-        .await
-        .expect("division");
-    let estate = store
-        .insert_estate(&NewEstate {
-            name: "翠竹苑".into(),
-            community: code("440303004001"),
-            address: "翠竹路".into(),
-            management: ManagementStatus::PropertyManaged,
-            onboarding: None,
-            households: 10,
-        })
-        .await
-        .expect("estate");
-    (store, estate)
 }
 
 fn counts(store: &Store) -> super::GroupCounts {
@@ -578,7 +542,7 @@ async fn a_cancelled_write_is_not_applied_and_the_writer_goes_on() {
 async fn a_write_that_waited_past_the_acquire_timeout_is_busy_and_not_applied() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (setup, estate) = store_with_estate(&dir, 5_000).await;
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display());
     let store = Store::connect(&DatabaseSettings { acquire_timeout_ms: 200, ..DatabaseSettings::new(url) })
         .await
         .expect("connect");
@@ -636,7 +600,7 @@ async fn close_finishes_queued_writes_then_refuses_more() {
     let after = other.write(creates(vec![create("load", "case", estate, vec![], 2)])).await;
     assert!(matches!(&after, Err(StoreError::Database { detail, .. }) if detail == "the store is closed"), "{after:?}");
     // What was committed before the close is in the file.
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("group.db").display());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display());
     let reopened = Store::connect(&DatabaseSettings::new(url)).await.expect("reopen");
     assert_eq!(table_counts(&reopened).await.0, 1);
 }
