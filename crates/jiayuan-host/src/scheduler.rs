@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use jiayuan_domain::{Date, EstateId, Timestamp};
-use jiayuan_plugin_api::{Anchor, DeadlineAction, DeadlineRule, Offset};
+use jiayuan_domain::{EstateId, Timestamp};
+use jiayuan_plugin_api::{DeadlineAction, DeadlineRule};
+use jiayuan_schema::deadline::Anchors;
 use jiayuan_store::{AlertTarget, NewAlert, RecordFilter, StoredRecord, WriteBatch};
 
 use crate::engine::{Engine, EngineError, severity_text};
@@ -43,27 +44,12 @@ pub fn due_at(
     record: &StoredRecord,
     calendar: &jiayuan_domain::calendar::WorkingCalendar,
 ) -> Option<Timestamp> {
-    let anchor = match &rule.anchor {
-        Anchor::Created => record.created_at,
-        Anchor::StateEntered => record.state_entered_at,
-        Anchor::Field(f) => {
-            let data: serde_json::Value = serde_json::from_str(&record.data_json).ok()?;
-            let text = data.get(f)?.as_str()?;
-            match text.parse::<Date>() {
-                Ok(d) => d.start_in_shanghai(),
-                Err(_) => Timestamp::parse_rfc3339(text)?,
-            }
-        }
+    let anchors = Anchors {
+        created_at: record.created_at,
+        state_entered_at: record.state_entered_at,
+        data_json: &record.data_json,
     };
-    Some(match rule.offset {
-        Offset::Hours(h) => anchor.add_hours(h),
-        Offset::CalendarDays(n) => anchor.add_hours(24 * i64::from(n)),
-        Offset::WorkingDays(n) => {
-            let date = anchor.shanghai_date();
-            let time_of_day = anchor.0 - date.start_in_shanghai().0;
-            Timestamp(calendar.add_working_days(date, n).start_in_shanghai().0 + time_of_day)
-        }
-    })
+    jiayuan_schema::deadline::due_at(rule, anchors, |d, n| calendar.add_working_days(d, n))
 }
 
 /// Runs every deadline rule of every active plugin once, as of the engine clock's now.

@@ -12,6 +12,8 @@
 //! [`index_entries`] gives the values of a kind's declared keys, as the record index stores them.
 #![forbid(unsafe_code)]
 
+pub mod deadline;
+
 use serde_json::{Map, Value};
 
 use jiayuan_domain::{Date, Timestamp};

@@ -17,10 +17,9 @@ use jiayuan_domain::{
     CalendarEntry, Date, DayKind, Estate, EstateId, FirmId, House, HouseId, Person, PersonId, RecordId, Timestamp,
     WorkingCalendar,
 };
-use jiayuan_plugin_api::manifest::Offset;
 use jiayuan_plugin_api::{
-    Actor, AlertDraft, Anchor, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KeyDef,
-    KpiCall, KpiValue, Label, LogLevel, Manifest, Outcome, PluginError, Record, RecordKind, RecordQuery, RecordReader,
+    Actor, AlertDraft, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KeyDef, KpiCall,
+    KpiValue, Label, LogLevel, Manifest, Outcome, PluginError, Record, RecordKind, RecordQuery, RecordReader,
     RegistryReader, Scope, ServicePlugin, Severity, TransitionCall,
 };
 use jiayuan_schema::{Checked, Mode, Reference, check_object};
@@ -726,27 +725,12 @@ impl TestHost {
         if record.kind != rule.kind || terminal || !rule.in_states.contains(&record.state) {
             return None;
         }
-        let anchor = match &rule.anchor {
-            Anchor::Created => record.created_at,
-            Anchor::StateEntered => record.state_entered_at,
-            Anchor::Field(f) => {
-                let data: Value = serde_json::from_str(&record.data_json).ok()?;
-                let text = data.get(f)?.as_str()?;
-                match text.parse::<Date>() {
-                    Ok(d) => d.start_in_shanghai(),
-                    Err(_) => Timestamp::parse_rfc3339(text)?,
-                }
-            }
+        let anchors = jiayuan_schema::deadline::Anchors {
+            created_at: record.created_at,
+            state_entered_at: record.state_entered_at,
+            data_json: &record.data_json,
         };
-        Some(match rule.offset {
-            Offset::Hours(h) => anchor.add_hours(h),
-            Offset::CalendarDays(n) => Timestamp(anchor.0 + i64::from(n) * DAY_MS),
-            Offset::WorkingDays(n) => {
-                let day = anchor.shanghai_date();
-                let time_of_day = anchor.0 - day.start_in_shanghai().0;
-                Timestamp(self.clock.add_working_days(day, n).start_in_shanghai().0 + time_of_day)
-            }
-        })
+        jiayuan_schema::deadline::due_at(rule, anchors, |d, n| self.clock.add_working_days(d, n))
     }
 
     /// Asks the plugin for its KPIs for `estate` over `from..=to`, with the estate's households
