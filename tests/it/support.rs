@@ -114,6 +114,19 @@ pub(crate) struct App {
     pub(crate) clock: Arc<ManualClock>,
     pub(crate) ids: jiayuan_cli::demo::IdMap,
     pub(crate) db: TestDb,
+    /// The demo account token of each role, by role name (`firm_staff`, …).
+    pub(crate) tokens: std::collections::HashMap<String, String>,
+}
+
+/// Authentication with cheap Argon2 parameters (tests hash many passwords) and no `Secure`
+/// cookie requirement.
+pub(crate) fn fast_auth() -> jiayuan_server::AuthConfig {
+    jiayuan_server::AuthConfig {
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
+        cookie_secure: false,
+        ..jiayuan_server::AuthConfig::default()
+    }
 }
 
 /// A house of an estate with an adult resident, as store ids.
@@ -130,8 +143,13 @@ impl App {
         let clock = Arc::new(ManualClock::new(start_time()));
         let engine = start_engine(&db.url, clock.clone()).await;
         let seeded = jiayuan_cli::demo::seed(&engine, false).await.expect("demo registry seeds");
-        let router = jiayuan_server::router(engine.clone());
-        App { engine, router, clock, ids: seeded.ids, db }
+        let config = fast_auth();
+        let first = seeded.first_estate.expect("the demo seeds estates");
+        let accounts = jiayuan_cli::demo::accounts(&engine, &config, first).await.expect("demo accounts");
+        let tokens = accounts.into_iter().map(|a| (a.role.as_str().to_owned(), a.token)).collect();
+        let auth = jiayuan_server::Auth::new(engine.store().clone(), clock.clone(), config).await.expect("auth");
+        let router = jiayuan_server::router(engine.clone(), auth);
+        App { engine, router, clock, ids: seeded.ids, db, tokens }
     }
 
     /// Households (one per house with an adult) of the `n`-th demo estate (0-based).
@@ -156,7 +174,8 @@ impl App {
             .collect()
     }
 
-    /// Sends a request through the router; `actor` fills `x-jiayuan-actor`.
+    /// Sends a request through the router as the demo account of role `actor` (default
+    /// `district_admin`), authenticated by its API token.
     pub(crate) async fn call(
         &self,
         method: &str,
@@ -177,8 +196,10 @@ impl App {
         body: Option<&str>,
     ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
-        if let Some(a) = actor {
-            req = req.header("x-jiayuan-actor", a);
+        let role = actor.unwrap_or("district_admin");
+        if role != "anonymous" {
+            let token = self.tokens.get(role).unwrap_or_else(|| panic!("no demo account for role `{role}`"));
+            req = req.header("authorization", format!("Bearer {token}"));
         }
         let req = match body {
             Some(b) => req.header("content-type", "application/json").body(Body::from(b.to_owned())),

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use jiayuan_domain::{BuildingId, Date, EstateId, FirmId, HouseId, PersonId, RecordId};
+use jiayuan_domain::{BuildingId, Date, EstateId, FirmId, HouseId, PersonId, RecordId, Role};
 use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach, TransitionRequest};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::Settings;
-use jiayuan_plugin_api::Actor;
 use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson, Store};
 use jiayuan_test_support::fixtures::{self, DemoRegistry};
 
@@ -249,8 +248,10 @@ const COLOURS: [&str; 4] = ["黄", "白", "黑", "棕"];
 const NAMES: [&str; 8] = ["旺财", "豆豆", "球球", "小白", "来福", "多多", "阿黄", "毛毛"];
 
 async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut Seeded) -> anyhow::Result<()> {
-    let staff = Caller { actor: Actor::FirmStaff, name: "demo:firm-staff".into(), reach: Reach::District };
-    let agency = Caller { actor: Actor::AgencyOfficer, name: "demo:chengguan".into(), reach: Reach::District };
+    let staff =
+        Caller { role: Some(Role::FirmStaff), name: "demo:firm-staff".into(), reach: Reach::District, items: None };
+    let agency =
+        Caller { role: Some(Role::AgencyOfficer), name: "demo:chengguan".into(), reach: Reach::District, items: None };
     let today = engine.clock().now().shanghai_date();
     let mut n = 0_u64;
     for house in &reg.houses {
@@ -385,4 +386,74 @@ async fn fire(engine: &Engine, caller: &Caller, id: RecordId, transition: &str) 
         .await
         .with_context(|| format!("firing `{transition}` on demo record {id}"))?;
     Ok(())
+}
+
+/// The password of every demo account (demo databases only; never use it elsewhere).
+pub const DEMO_PASSWORD: &str = "jiayuan-demo-2026";
+
+/// One demo account per role, with its API token.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    /// The role.
+    pub role: Role,
+    /// Login name.
+    pub login: String,
+    /// Its scope, as `jiayuan users` spells it.
+    pub scope: String,
+    /// An API token issued for it (shown once).
+    pub token: String,
+}
+
+/// Creates one account per role around the estate `estate` (its street, its community, the firm
+/// serving it; firm staff and the agency officer get dog licensing), each with the password
+/// [`DEMO_PASSWORD`] and an API token. The estate must be seeded.
+pub async fn accounts(
+    engine: &Engine,
+    config: &jiayuan_server::AuthConfig,
+    estate: EstateId,
+) -> anyhow::Result<Vec<DemoAccount>> {
+    use jiayuan_domain::AccountScope;
+    use jiayuan_server::accounts::{self, AccountDraft};
+    let store = engine.store();
+    let e = store.estate(estate).await?.with_context(|| format!("demo estate {estate} is not seeded"))?;
+    let now = engine.clock().now();
+    let firm = store
+        .firm_serving(estate, now.shanghai_date())
+        .await?
+        .with_context(|| format!("no firm serves demo estate {estate}"))?;
+    let street = e.street().with_context(|| format!("demo estate {estate} has no street"))?;
+    let items = Some(vec![DOGS.to_owned()]);
+    let known: Vec<String> = engine.plugins().handles().map(|h| h.id().to_owned()).collect();
+    let plan = [
+        (Role::DistrictAdmin, "admin", "区管理员（演示）", AccountScope::District, None),
+        (Role::StreetOfficer, "street", "街道工作人员（演示）", AccountScope::Division(street.clone()), None),
+        (Role::CommunityWorker, "community", "社区工作者（演示）", AccountScope::Division(e.community.clone()), None),
+        (Role::FirmManager, "manager", "物业项目经理（演示）", AccountScope::Firm(firm), None),
+        (Role::FirmStaff, "staff", "物业员工（演示）", AccountScope::Firm(firm), items.clone()),
+        (Role::AgencyOfficer, "agency", "城管执法人员（演示）", AccountScope::Division(street), items),
+        (Role::Auditor, "auditor", "审计员（演示）", AccountScope::District, None),
+    ];
+    let mut out = Vec::with_capacity(plan.len());
+    for (role, login, display_name, scope, items) in plan {
+        if items.is_some() && !known.iter().any(|k| k == DOGS) {
+            eprintln!("note: no `{login}` demo account: its role works on dog licensing, which is not loaded");
+            continue;
+        }
+        let draft = AccountDraft {
+            login: login.to_owned(),
+            display_name: display_name.to_owned(),
+            role,
+            scope: scope.clone(),
+            items,
+            password: Some(DEMO_PASSWORD.to_owned()),
+        };
+        let account = accounts::create_account(store, config, draft, &known, "system:demo", now)
+            .await
+            .with_context(|| format!("creating demo account `{login}`"))?;
+        let token = accounts::issue_token(store, account.id, "demo", None, "system:demo", now)
+            .await
+            .with_context(|| format!("issuing a token for demo account `{login}`"))?;
+        out.push(DemoAccount { role, login: login.to_owned(), scope: scope.to_string(), token: token.token });
+    }
+    Ok(out)
 }

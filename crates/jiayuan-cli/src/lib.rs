@@ -30,8 +30,15 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
             .await
         })
     });
+    let auth = jiayuan_server::Auth::new(
+        host.engine.store().clone(),
+        host.engine.clock().clone(),
+        jiayuan_server::AuthConfig::default(),
+    )
+    .await
+    .context("preparing authentication")?;
     let mut rx = stop_rx.clone();
-    let server = jiayuan_server::serve(listener, host.engine.clone(), async move {
+    let server = jiayuan_server::serve(listener, host.engine.clone(), auth, async move {
         let _ = rx.wait_for(|stop| *stop).await;
     });
     let ctrl_c = async {

@@ -57,3 +57,7 @@ id_type!(
     /// Id of an alert raised by a deadline rule or a plugin hook.
     AlertId
 );
+id_type!(
+    /// Id of an 账号 account.
+    AccountId
+);

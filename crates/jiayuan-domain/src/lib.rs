@@ -9,6 +9,7 @@
 //! date not in the future) takes `today` as a parameter.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod calendar;
 pub mod credit_code;
 pub mod division;
@@ -24,6 +25,7 @@ pub mod resident_id;
 pub mod sensitivity;
 pub mod time;
 
+pub use account::{AccountError, AccountScope, Role, check_login};
 pub use calendar::{CalendarEntry, CalendarError, DayKind, WorkingCalendar, china_2025};
 pub use credit_code::{
     CreditCodeCheck, CreditCodeError, CreditCodeInfo, RegistrationAuthority, check_credit_code, credit_code_check_char,
@@ -33,7 +35,7 @@ pub use division::{Division, DivisionCode, DivisionLevel, GridCell, GridKind};
 pub use estate::{Building, Estate, House, HouseUse, ManagementStatus, OnboardingStage};
 pub use firm::{FirmKind, PropertyFirm, ServiceAssignment};
 pub use identity::{DocError, DocInfo, normalise_doc_number, validate_doc};
-pub use ids::{AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, PersonId, RecordId};
+pub use ids::{AccountId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, PersonId, RecordId};
 pub use luohu::{LUOHU_DISTRICT_CODE, luohu_divisions};
 pub use money::{Fen, MoneyParseError, MoneyProblem};
 pub use person::{DocKind, Hukou, IdentityDoc, Person, Sex};

@@ -23,13 +23,13 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Sta
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-use jiayuan_domain::{DocKind, EstateId, Hukou, IdentityDoc, ManagementStatus, Sex};
+use jiayuan_domain::{DocKind, EstateId, Hukou, IdentityDoc, ManagementStatus, Role, Sex};
 use jiayuan_host::clock::SystemClock;
 use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach};
 use jiayuan_host::plugins::{PluginRegistry, PluginSettings};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::{self, Layers};
-use jiayuan_plugin_api::{Actor, CreateCall};
+use jiayuan_plugin_api::CreateCall;
 use jiayuan_store::{NewBuilding, NewEstate, NewHouse, NewPerson, Store};
 use jiayuan_test_support::TestHost;
 use jiayuan_test_support::fixtures;
@@ -234,7 +234,7 @@ fn create(c: &mut Criterion, rt: &Runtime) {
             async move { bare_insert(db, n).await }
         })
     });
-    let staff = Caller { actor: Actor::FirmStaff, name: "bench".into(), reach: Reach::District };
+    let staff = Caller { role: Some(Role::FirmStaff), name: "bench".into(), reach: Reach::District, items: None };
     let mut chip = 0_u64;
     g.bench_function("engine_dog", |b| {
         b.iter_custom(|iters| {

@@ -23,6 +23,8 @@ pub struct EstatePlace {
     pub estate_id: EstateId,
     /// Its 街道 street.
     pub street: Option<DivisionCode>,
+    /// Its 社区 community.
+    pub community: DivisionCode,
     /// The firm serving it today, if any.
     pub firm: Option<FirmId>,
 }
@@ -183,8 +185,17 @@ mod tests {
         DivisionCode::parse("440303004000").expect("valid")
     }
 
+    fn community() -> DivisionCode {
+        DivisionCode::parse("440303004001").expect("valid")
+    }
+
     fn place(estate: i64, firm: Option<i64>) -> EstatePlace {
-        EstatePlace { estate_id: EstateId(estate), street: Some(street()), firm: firm.map(FirmId) }
+        EstatePlace {
+            estate_id: EstateId(estate),
+            street: Some(street()),
+            community: community(),
+            firm: firm.map(FirmId),
+        }
     }
 
     fn over(item: &str, scope: EnablementScope, enabled: bool) -> EnablementOverride {

@@ -4,6 +4,7 @@
 //! Request flow: caller → reach → enablement → type checks → the plugin's hook (guarded, under a
 //! timeout) → one store transaction. Time flows through [`scheduler::tick`].
 
+pub mod access;
 pub mod clock;
 pub mod enablement;
 pub mod engine;

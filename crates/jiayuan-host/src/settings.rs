@@ -4,6 +4,11 @@
 //! [`load`] is the one pure function that turns those layers into [`Settings`]: it reads the two
 //! files, takes the variables it is *given* (the CLI passes the process environment; this crate
 //! never reads it) and validates everything, naming the key of any bad value.
+//!
+//! The data key (`[security]`, which encrypts identity-document numbers and phones at rest) is
+//! parsed by [`load`] when given inline, but a key *file* is only read — or, for an embedded
+//! SQLite database, created — by [`Settings::resolve_data_key`], which the host calls right
+//! before it opens the database.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +20,7 @@ use serde::Deserialize;
 
 use jiayuan_domain::calendar::CalendarEntry;
 use jiayuan_domain::{DivisionCode, EstateId, FirmId};
-use jiayuan_store::{DatabaseSettings, redact_url};
+use jiayuan_store::{DatabaseSettings, FieldKeys, redact_url};
 
 use crate::plugins::PluginSettings;
 
@@ -45,8 +50,10 @@ pub enum SettingsError {
 pub struct Settings {
     /// HTTP listener.
     pub server: ServerSettings,
-    /// Database.
+    /// Database. Its `field_keys` are filled in by [`Settings::resolve_data_key`].
     pub database: DatabaseSettings,
+    /// Where the data key comes from.
+    pub security: SecuritySettings,
     /// Logging.
     pub log: LogSettings,
     /// Plugin loading.
@@ -59,6 +66,49 @@ pub struct Settings {
     pub calendar: Vec<CalendarEntry>,
     /// Each plugin's own configuration, as JSON text, by plugin id.
     pub plugin_config: BTreeMap<String, String>,
+}
+
+/// Where the data key comes from (`[security]`). `Debug` never shows the key.
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySettings {
+    /// `security.data_key`: the key itself (64 hex characters or base64 of 32 bytes), already
+    /// parsed. Normally set through `JIAYUAN_SECURITY__DATA_KEY`, never in a committed file.
+    pub data_key: Option<FieldKeys>,
+    /// `security.data_key_file`: a file holding the key. When neither this nor `data_key` is
+    /// set, an embedded SQLite database uses [`SecuritySettings::DEFAULT_KEY_EXTENSION`] next to
+    /// its file (see [`SecuritySettings::key_file`]).
+    pub data_key_file: Option<PathBuf>,
+}
+
+impl SecuritySettings {
+    /// Extension of the default key file next to an embedded SQLite database
+    /// (`data/jiayuan.sqlite` → `data/jiayuan.key`).
+    pub const DEFAULT_KEY_EXTENSION: &'static str = "key";
+
+    /// The key file in use for `database`: the configured one, or — when no key is configured at
+    /// all — the default next to an embedded SQLite database file. `None` when the key is
+    /// given inline, or for PostgreSQL and in-memory SQLite without a configured file.
+    pub fn key_file(&self, database: &DatabaseSettings) -> Option<PathBuf> {
+        if self.data_key.is_some() {
+            return None;
+        }
+        self.data_key_file
+            .clone()
+            .or_else(|| database.sqlite_path().map(|db| db.with_extension(Self::DEFAULT_KEY_EXTENSION)))
+    }
+}
+
+/// Where [`Settings::resolve_data_key`] found the data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataKeySource {
+    /// Already in `database.field_keys` (set by the caller, e.g. a test).
+    Given,
+    /// `security.data_key`.
+    Inline,
+    /// Read from this key file.
+    File(PathBuf),
+    /// Created in this key file (embedded SQLite, first start).
+    Created(PathBuf),
 }
 
 /// HTTP listener settings.
@@ -128,6 +178,8 @@ pub struct ItemSwitches {
 struct Raw {
     server: RawServer,
     database: RawDatabase,
+    #[serde(default)]
+    security: RawSecurity,
     log: RawLog,
     plugins: RawPlugins,
     scheduler: RawScheduler,
@@ -151,6 +203,16 @@ struct RawDatabase {
     max_connections: u32,
     busy_timeout_ms: u64,
     acquire_timeout_ms: u64,
+}
+
+/// `[security]`. A `Debug` impl would print the key: there is none.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    #[serde(default)]
+    data_key: Option<String>,
+    #[serde(default)]
+    data_key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +312,7 @@ impl Settings {
             "server.listen            {}\n\
              database.url             {}\n\
              database.max_connections {}\n\
+             security                 {}\n\
              log                      {:?} {}\n\
              plugins.dir              {}\n\
              plugins.allow            {:?}\n\
@@ -262,6 +325,7 @@ impl Settings {
             self.server.listen,
             redact_url(&self.database.url),
             self.database.max_connections,
+            self.security_summary(),
             self.log.format,
             self.log.filter,
             self.plugins.dir.display(),
@@ -286,6 +350,122 @@ impl Settings {
         }
         out
     }
+}
+
+impl Settings {
+    /// One line on where the data key comes from; never the key.
+    fn security_summary(&self) -> String {
+        if self.database.field_keys.is_some() || self.security.data_key.is_some() {
+            return "data_key *** (set)".into();
+        }
+        match self.security.key_file(&self.database) {
+            Some(file) if self.security.data_key_file.is_some() => format!("data_key_file {}", file.display()),
+            Some(file) => format!("data_key_file {} (default: next to the SQLite database)", file.display()),
+            None => "NO DATA KEY: set JIAYUAN_SECURITY__DATA_KEY or security.data_key_file".into(),
+        }
+    }
+
+    /// Puts the data key into `database.field_keys`, so [`jiayuan_store::Store::connect`] can
+    /// use it. Keys already there are kept ([`DataKeySource::Given`]); otherwise
+    /// `security.data_key`, else the key file ([`SecuritySettings::key_file`]) is read.
+    ///
+    /// For an embedded SQLite database whose key file and database file both do not exist yet,
+    /// a new random key is written to the key file (64 hex characters, mode 0600) and one info
+    /// line says where it is and to back it up. A missing key file next to an *existing*
+    /// database is an error: a new key could not read what the old one encrypted.
+    pub fn resolve_data_key(&mut self) -> Result<DataKeySource, SettingsError> {
+        if self.database.field_keys.is_some() {
+            return Ok(DataKeySource::Given);
+        }
+        if let Some(keys) = &self.security.data_key {
+            self.database.field_keys = Some(keys.clone());
+            return Ok(DataKeySource::Inline);
+        }
+        let Some(file) = self.security.key_file(&self.database) else {
+            return Err(invalid(
+                "security.data_key",
+                format!(
+                    "no data key for the database `{}`: set JIAYUAN_SECURITY__DATA_KEY (64 hexadecimal \
+                     characters, e.g. from `openssl rand -hex 32`) or security.data_key_file",
+                    redact_url(&self.database.url)
+                ),
+            ));
+        };
+        let (keys, source) = match read_key_file(&file)? {
+            Some(keys) => (keys, DataKeySource::File(file)),
+            None => (self.create_key_file(&file)?, DataKeySource::Created(file)),
+        };
+        self.database.field_keys = Some(keys);
+        Ok(source)
+    }
+
+    /// Creates `file` with a new random key, if the database is an embedded SQLite file that
+    /// does not exist yet.
+    fn create_key_file(&self, file: &Path) -> Result<FieldKeys, SettingsError> {
+        const KEY: &str = "security.data_key_file";
+        let Some(db) = self.database.sqlite_path() else {
+            return Err(invalid(KEY, format!("the key file {} does not exist", file.display())));
+        };
+        if db.exists() {
+            return Err(invalid(
+                KEY,
+                format!(
+                    "the key file {} does not exist but the database {} does: restore the key file it \
+                     was written with from your backup (a new key cannot read its encrypted data)",
+                    file.display(),
+                    db.display()
+                ),
+            ));
+        }
+        let text = FieldKeys::generate_master_hex().map_err(|e| invalid(KEY, e.to_string()))?;
+        let keys = FieldKeys::parse(&text).map_err(|e| invalid(KEY, e.to_string()))?;
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| invalid(KEY, format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(file).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        });
+        match written {
+            Ok(()) => {
+                tracing::info!(
+                    key_file = %file.display(),
+                    "created a new data key for the database; back this file up with the database \
+                     (without it the encrypted registry data cannot be read)"
+                );
+                Ok(keys)
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(file)?
+                .ok_or_else(|| invalid(KEY, format!("the key file {} vanished while starting", file.display()))),
+            Err(e) => Err(invalid(KEY, format!("cannot write the key file {}: {e}", file.display()))),
+        }
+    }
+}
+
+/// Reads and parses a key file; `None` when it does not exist.
+fn read_key_file(file: &Path) -> Result<Option<FieldKeys>, SettingsError> {
+    const KEY: &str = "security.data_key_file";
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => zeroize::Zeroizing::new(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(invalid(KEY, format!("cannot read the key file {}: {e}", file.display()))),
+    };
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(file) {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(key_file = %file.display(), "the data key file is readable by other users: chmod 600 it");
+        }
+    }
+    FieldKeys::parse(&text).map(Some).map_err(|e| invalid(KEY, format!("the key file {}: {e}", file.display())))
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> SettingsError {
@@ -350,6 +530,18 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
         switches(&key, &s)?;
         firms.insert(FirmId(n), s);
     }
+    let data_key = raw
+        .security
+        .data_key
+        .map(|text| {
+            let text = zeroize::Zeroizing::new(text);
+            FieldKeys::parse(&text).map_err(|e| invalid("security.data_key", e.to_string()))
+        })
+        .transpose()?;
+    if data_key.is_some() && raw.security.data_key_file.is_some() {
+        return Err(invalid("security", "set `data_key` or `data_key_file`, not both"));
+    }
+    let security = SecuritySettings { data_key, data_key_file: raw.security.data_key_file };
     let plugin_config = raw.plugin_config.into_iter().map(|(id, v)| (id, v.to_string())).collect();
     Ok(Settings {
         server: ServerSettings { listen },
@@ -358,7 +550,9 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
             max_connections: raw.database.max_connections,
             busy_timeout_ms: raw.database.busy_timeout_ms,
             acquire_timeout_ms: raw.database.acquire_timeout_ms,
+            field_keys: None,
         },
+        security,
         log: LogSettings { format: raw.log.format, filter: raw.log.filter },
         plugins: PluginSettings {
             dir: raw.plugins.dir,

@@ -10,7 +10,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -28,6 +28,7 @@ pub struct ApiError {
     message_zh: String,
     message_en: String,
     violations: Vec<FieldViolation>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 #[derive(Serialize)]
@@ -47,7 +48,14 @@ struct Inner<'a> {
 impl ApiError {
     /// A client error.
     pub fn client(status: StatusCode, code: &'static str, zh: impl Into<String>, en: impl Into<String>) -> ApiError {
-        ApiError { status, code, message_zh: zh.into(), message_en: en.into(), violations: Vec::new() }
+        ApiError {
+            status,
+            code,
+            message_zh: zh.into(),
+            message_en: en.into(),
+            violations: Vec::new(),
+            headers: Vec::new(),
+        }
     }
 
     /// 422 with field violations.
@@ -58,6 +66,7 @@ impl ApiError {
             message_zh: "输入有误，请按字段说明修改".into(),
             message_en: "the input is invalid; see the field violations".into(),
             violations,
+            headers: Vec::new(),
         }
     }
 
@@ -69,6 +78,7 @@ impl ApiError {
             message_zh: zh.clone(),
             message_en: en.clone(),
             violations: vec![FieldViolation::new(field, code, zh, en)],
+            headers: Vec::new(),
         }
     }
 
@@ -86,6 +96,12 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
+    }
+
+    /// Adds a response header (`Retry-After`, `WWW-Authenticate`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
+        self.headers.push((name, value));
+        self
     }
 }
 
@@ -106,7 +122,11 @@ impl IntoResponse for ApiError {
         let body = Body {
             error: Inner { code: self.code, message_zh: &message_zh, message_en: &message_en, violations: &violations },
         };
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        for (name, value) in self.headers {
+            res.headers_mut().insert(name, value);
+        }
+        res
     }
 }
 

@@ -1,9 +1,17 @@
 //! The HTTP surface of Jiayuan (家园): an axum [`router`] over the host's record engine.
 //!
+//! Every route is declared once in [`routes::table`] with the access it needs ([`Access`]); the
+//! router and the route inventory ([`inventory`]) are both built from that table, so no route can
+//! exist without an access rule. Authentication ([`auth`]) and the role half of
+//! [`jiayuan_host::access::authorize`] run in a layer before any handler; the scope half runs
+//! in the engine (or the handler) once the estate and the item are known.
+//!
 //! Every error is an [`ApiError`]: 4xx bodies name the field and the reason in Chinese and
 //! English; 5xx bodies are generic and the cause is logged. No HTTP type reaches below this crate.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod privacy;
@@ -12,15 +20,16 @@ mod routes;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::{Extension, Router};
 
+use jiayuan_host::access::{Action, Denied, Target, authorize};
 use jiayuan_host::engine::Engine;
 
+pub use auth::{Auth, AuthConfig, Authenticated};
 pub use error::ApiError;
 
 /// What every handler shares.
@@ -28,33 +37,79 @@ pub use error::ApiError;
 pub struct AppState {
     /// The record engine (and through it the store, plugins and enablement).
     pub engine: Arc<Engine>,
+    /// Logins, sessions and tokens.
+    pub auth: Auth,
     /// When the server started.
     pub started: Instant,
 }
 
-/// The whole API. Paths use axum 0.8 syntax.
-pub fn router(engine: Arc<Engine>) -> Router {
-    let state = Arc::new(AppState { engine, started: Instant::now() });
-    Router::new()
-        .route("/api/health", get(routes::health))
-        .route("/api/plugins", get(routes::plugins))
-        .route("/api/plugins/{id}/manifest", get(routes::manifest))
-        .route("/api/items/{plugin}/records", post(routes::create).get(routes::list))
-        .route("/api/items/{plugin}/records/{id}", get(routes::get))
-        .route("/api/items/{plugin}/records/{id}/history", get(routes::history))
-        .route("/api/items/{plugin}/records/{id}/transitions/{transition}", post(routes::transition))
-        .route("/api/items/{plugin}/kpis", get(routes::kpis))
-        .route("/api/alerts", get(routes::alerts))
-        .route("/api/registry/divisions", get(routes::divisions))
-        .route("/api/registry/estates", get(routes::estates))
-        .route("/api/registry/firms", get(routes::firms))
-        .route("/api/registry/persons", post(routes::create_person))
-        .route("/api/enablement/overrides", get(routes::enablement_overrides))
-        .route("/api/enablement/{item}", put(routes::set_enablement).delete(routes::clear_enablement))
-        .route("/api/enablement/{item}/estates/{id}", get(routes::enablement_decision))
-        .fallback(not_found)
-        .layer(middleware::from_fn(log_request))
-        .with_state(state)
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Anyone, without credentials (health, login, the OpenAPI document).
+    Public,
+    /// Any authenticated account (who am I, logout).
+    Authenticated,
+    /// An account whose role may do this action ([`jiayuan_host::access::permits`]).
+    Action(Action),
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, in axum / OpenAPI template syntax (`/api/items/{plugin}/records`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// Every route the API serves, with its access rule: the inventory the access-matrix and
+/// OpenAPI tests check against.
+pub fn inventory() -> Vec<RouteInfo> {
+    routes::table().into_iter().map(|(info, _)| info).collect()
+}
+
+/// The whole API over `engine`, authenticating with `auth`.
+pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
+    let state = Arc::new(AppState { engine, auth, started: Instant::now() });
+    let mut router: Router<Arc<AppState>> = Router::new();
+    for (info, handler) in routes::table() {
+        let handler = match info.access {
+            Access::Public => handler,
+            access => handler.route_layer(middleware::from_fn(move |req, next| guard(access, req, next))),
+        };
+        router = router.route(info.path, handler);
+    }
+    router.fallback(not_found).layer(middleware::from_fn(log_request)).layer(Extension(state.clone())).with_state(state)
+}
+
+/// Authenticates the request and checks the role may do the route's action (403 otherwise);
+/// the [`Authenticated`] caller goes into the request's extensions for the handler.
+async fn guard(access: Access, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let state = req
+        .extensions()
+        .get::<Arc<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(&"the application state is missing from the request"))?;
+    let who = state.auth.authenticate(req.headers()).await?;
+    if let Access::Action(action) = access {
+        match authorize(&who.caller, action, Target::default()) {
+            Ok(()) => {}
+            Err(Denied::Forbidden { role, .. }) => {
+                return Err(ApiError::client(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("{}无权执行此操作", role.name_zh()),
+                    format!("a {role} may not do this"),
+                ));
+            }
+            Err(_) => return Err(not_found().await),
+        }
+    }
+    req.extensions_mut().insert(who);
+    Ok(next.run(req).await)
 }
 
 async fn not_found() -> ApiError {
@@ -77,11 +132,15 @@ async fn log_request(req: Request, next: Next) -> Response {
     res
 }
 
-/// Serves the router on `listener` until `shutdown` resolves.
+/// Serves the router on `listener` until `shutdown` resolves. Client addresses reach the login
+/// rate limiter.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
+    auth: Auth,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine, auth).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

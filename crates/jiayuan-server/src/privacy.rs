@@ -9,12 +9,17 @@
 //!   phone-shaped digit runs ([`scrub`]), and values that serde or axum quote back from a
 //!   malformed request are masked ([`redact_echoed`]).
 //!
-//! There is no unmasking yet: it needs accounts, a permission, a typed reason and an audit event,
-//! which come with the rest of the secure-API work.
+//! Unmasking is a separate, audited request: [`UnmaskRequest`] carries a typed reason
+//! ([`UnmaskReason`]) and an optional short note; the route needs the unmask permission, and the
+//! audit event (who, what, why, which fields; never the values) commits before the clear answer.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use jiayuan_domain::{PropertyFirm, Sensitivity, mask};
+use jiayuan_domain::{EstateId, PropertyFirm, Sensitivity, Timestamp, mask};
+use jiayuan_store::{AuditTarget, NewAudit};
+
+use crate::error::ApiError;
 use jiayuan_host::engine::{Engine, RecordView};
 use jiayuan_plugin_api::RecordKind;
 
@@ -219,5 +224,88 @@ mod tests {
         let red = redact_echoed(text);
         assert!(!red.contains("张三丰") && !red.contains("13812345678"), "{red}");
         assert!(red.contains("`resident_id`") && red.contains("data.name"), "{red}");
+    }
+}
+
+/// 查看原因 why someone needs personal data in clear. PIPL asks that processing be necessary for
+/// a stated purpose: each unmask names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmaskReason {
+    /// 联系当事人 contacting the person about this matter.
+    ContactPerson,
+    /// 办理业务 handling this record's case (inspection, mediation, licensing).
+    CaseHandling,
+    /// 更正数据 checking or correcting the data.
+    DataCorrection,
+    /// 依法调取 a lawful request by police, court or another authority.
+    LawfulRequest,
+}
+
+/// Longest note accepted with an unmask.
+pub const MAX_UNMASK_NOTE_CHARS: usize = 200;
+
+/// The body of an unmask request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnmaskRequest {
+    /// Why.
+    pub reason: UnmaskReason,
+    /// A short note (case number, whom it was requested by); digit runs shaped like identity
+    /// or phone numbers are masked before it is stored.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl UnmaskRequest {
+    /// Checks the note's length.
+    pub fn check(&self) -> Result<(), ApiError> {
+        if self.note.as_deref().is_some_and(|n| n.chars().count() > MAX_UNMASK_NOTE_CHARS) {
+            return Err(ApiError::bad_request(
+                "note",
+                "too_long",
+                format!("备注不能超过 {MAX_UNMASK_NOTE_CHARS} 个字"),
+                format!("`note` must be at most {MAX_UNMASK_NOTE_CHARS} characters"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The audit event of this unmask: action, object, the reason, the scrubbed note and the
+    /// names (never the values) of the fields shown in clear.
+    pub fn audit_event(
+        &self,
+        actor: &str,
+        action: &str,
+        object: String,
+        estate_id: Option<EstateId>,
+        fields: &[&str],
+        at: Timestamp,
+    ) -> NewAudit {
+        NewAudit {
+            at,
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: AuditTarget::Object(object),
+            estate_id,
+            detail_json: json!({
+                "reason": self.reason,
+                "note": self.note.as_deref().map(scrub),
+                "fields": fields,
+            })
+            .to_string(),
+        }
+    }
+}
+
+/// The names of the fields of `data` that [`mask_record_data`] would mask for `kind`.
+pub fn masked_fields(kind: &RecordKind, data: &Value) -> Vec<String> {
+    let mut masked = data.clone();
+    mask_record_data(kind, &mut masked);
+    match (data, &masked) {
+        (Value::Object(before), Value::Object(after)) => {
+            before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
+        }
+        _ => Vec::new(),
     }
 }

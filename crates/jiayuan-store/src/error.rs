@@ -66,13 +66,40 @@ pub enum StoreError {
         /// The store operation, e.g. `insert estate`.
         operation: &'static str,
     },
+    /// An account description is refused (bad login, a scope the role cannot hold, items where
+    /// none are allowed or missing where they are required); nothing was written.
+    #[error("invalid account: {0}")]
+    InvalidAccount(jiayuan_domain::AccountError),
     /// A batch is malformed (e.g. an in-batch reference that points forward); nothing was written.
     #[error("invalid write batch: {0}")]
     InvalidBatch(String),
     /// The database stayed locked by another writer after retrying; try again later (HTTP 503).
     #[error("database is busy: another writer holds the lock, try again later")]
     Busy,
-    /// A stored row cannot be read back into a domain value (e.g. an unknown enum text).
+    /// No data key was configured ([`crate::DatabaseSettings::field_keys`]): the store cannot
+    /// read or write encrypted columns, so it refuses to open the database.
+    #[error(
+        "no data key is configured: the store encrypts identity-document numbers and phone numbers \
+         and needs the key to read or write them"
+    )]
+    NoDataKey,
+    /// The configured data key is not the one the database was written with (its key check
+    /// value differs). Nothing was read or written.
+    #[error(
+        "the data key does not match the one this database was written with: configure the \
+         original data key (a new key cannot read the encrypted columns)"
+    )]
+    DataKeyMismatch,
+    /// Encrypting a value failed (e.g. the operating system's random number generator).
+    #[error("cannot encrypt {what}: {detail}")]
+    Crypto {
+        /// The column, e.g. `persons.phone`.
+        what: &'static str,
+        /// What failed (never the value).
+        detail: String,
+    },
+    /// A stored row cannot be read back into a domain value (e.g. an unknown enum text, or an
+    /// encrypted column that does not decrypt with the configured key).
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt {
         /// What was read, e.g. `estate.management`.

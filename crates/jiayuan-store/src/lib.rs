@@ -12,9 +12,11 @@
 //! holding their serde (snake_case) names, JSON TEXT.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod audit;
 mod batch_sql;
 mod convert;
+mod crypto;
 mod enablement;
 mod entity;
 mod error;
@@ -24,7 +26,9 @@ mod records;
 mod registry;
 mod store;
 
+pub use accounts::{Account, ApiTokenInfo, NewAccount, NewApiToken, NewSession};
 pub use audit::{AuditFault, AuditReport, AuditTarget, NewAudit, StoredAudit};
+pub use crypto::{FieldKeys, KeyError, MASTER_KEY_LEN};
 pub use enablement::{EnablementOverride, EnablementScope};
 pub use error::{StoreError, redact_url};
 pub use records::{

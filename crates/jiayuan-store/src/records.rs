@@ -135,6 +135,8 @@ pub struct StoredAlert {
 pub struct AlertFilter {
     /// Only this plugin's.
     pub plugin: Option<String>,
+    /// Only these plugins' (a caller's assigned items); `Some(vec![])` matches nothing.
+    pub plugins: Option<Vec<String>>,
     /// Only these estates; `None` means any (including alerts without an estate),
     /// `Some(vec![])` matches nothing.
     pub estate_ids: Option<Vec<EstateId>>,
@@ -357,6 +359,12 @@ impl Store {
         let mut query = alert::Entity::find();
         if let Some(plugin) = &filter.plugin {
             query = query.filter(alert::Column::Plugin.eq(plugin.as_str()));
+        }
+        if let Some(plugins) = &filter.plugins {
+            if plugins.is_empty() {
+                return Ok(Vec::new());
+            }
+            query = query.filter(alert::Column::Plugin.is_in(plugins.iter().map(String::as_str)));
         }
         if let Some(estates) = &filter.estate_ids {
             if estates.is_empty() {

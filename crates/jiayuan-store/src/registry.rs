@@ -3,6 +3,10 @@
 //!
 //! Inserts take `New*` structs — the domain struct without its id, which the database assigns —
 //! and return the new id; reads return the domain types.
+//!
+//! A person's identity-document number and phone are encrypted with the store's
+//! [`FieldKeys`](crate::FieldKeys) before they reach the database, and found again through
+//! their blind indexes; callers only ever see plaintext [`Person`] values.
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -12,16 +16,28 @@ use sea_orm::{
 
 use jiayuan_domain::{
     AssignmentId, Building, BuildingId, Date, Division, DivisionCode, DocKind, Estate, EstateId, FirmId, FirmKind,
-    GridCell, House, HouseId, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, Person, PersonId,
-    PropertyFirm, Sensitivity, ServiceAssignment, Sex,
+    GridCell, House, HouseId, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, Person, PersonId, Phone,
+    PropertyFirm, Sensitivity, ServiceAssignment, Sex, normalise_doc_number,
 };
 
 use crate::convert::{
     enum_text, narrow, parse_code, parse_code_opt, parse_date, parse_date_opt, parse_enum, parse_enum_opt,
 };
+use crate::crypto::FieldKeys;
 use crate::entity::{assignment, building, division, estate, firm, grid_cell, house, person};
 use crate::error::{StoreError, db};
 use crate::store::{Store, finish};
+
+/// Associated data and blind-index domain of a person's document number.
+const DOC_NUMBER: &str = "persons.doc_number";
+/// Associated data and blind-index domain of a person's phone.
+const PHONE: &str = "persons.phone";
+
+/// The form of a phone number its blind index is computed over: the [`Phone`] normal form when
+/// it parses, the trimmed text otherwise (so a stored value is always found by itself).
+fn normalise_phone(phone: &str) -> String {
+    Phone::parse(phone).map(|p| p.as_str().to_owned()).unwrap_or_else(|_| phone.trim().to_owned())
+}
 
 /// A 小区 estate to register ([`Estate`] without its id).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,25 +371,30 @@ impl Store {
         rows.into_iter().map(house_from_row).collect()
     }
 
-    /// Registers a person and returns the id. A person with the same document (kind + number)
-    /// already registered is [`StoreError::UniqueKey`] with field `persons.doc` and the number
-    /// masked.
+    /// Registers a person and returns the id. A person with the same document (kind + number,
+    /// compared in [`normalise_doc_number`] form) already registered is
+    /// [`StoreError::UniqueKey`] with field `persons.doc` and the number masked.
+    ///
+    /// The document number and the phone are stored encrypted, with blind indexes.
     pub async fn insert_person(&self, p: &NewPerson) -> Result<PersonId, StoreError> {
         const OP: &str = "insert person";
+        let keys = &self.keys;
         let model = person::ActiveModel {
             id: NotSet,
             name: Set(p.name.clone()),
             doc_kind: Set(enum_text("person.doc_kind", &p.doc.kind)?),
-            doc_number: Set(p.doc.number.clone()),
+            doc_number_enc: Set(keys.encrypt(DOC_NUMBER, &p.doc.number)?),
+            doc_bidx: Set(keys.blind_index(DOC_NUMBER, &normalise_doc_number(&p.doc.number))),
             sex: Set(p.sex.as_ref().map(|s| enum_text("person.sex", s)).transpose()?),
             birth_date: Set(p.birth_date.map(|d| d.to_string())),
             hukou: Set(enum_text("person.hukou", &p.hukou)?),
-            phone: Set(p.phone.clone()),
+            phone_enc: Set(p.phone.as_deref().map(|phone| keys.encrypt(PHONE, phone)).transpose()?),
+            phone_bidx: Set(p.phone.as_deref().map(|phone| keys.blind_index(PHONE, &normalise_phone(phone)))),
             house_id: Set(p.house_id.map(|h| h.0)),
         };
         let txn = self.begin_write(OP).await?;
         let result = match person::Entity::insert(model)
-            .on_conflict_do_nothing_on([person::Column::DocKind, person::Column::DocNumber])
+            .on_conflict_do_nothing_on([person::Column::DocKind, person::Column::DocBidx])
             .exec(&txn)
             .await
         {
@@ -390,19 +411,33 @@ impl Store {
     /// One person.
     pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
         let row = person::Entity::find_by_id(id.0).one(&self.reader).await.map_err(db("read person"))?;
-        row.map(person_from_row).transpose()
+        row.map(|r| person_from_row(&self.keys, r)).transpose()
     }
 
-    /// The person registered with this document, if any. `number` must be normalised the way
-    /// it was registered.
+    /// The person registered with this document, if any. `number` is compared in
+    /// [`normalise_doc_number`] form (whitespace removed, ASCII letters upper-cased), through
+    /// the document's blind index.
     pub async fn person_by_doc(&self, kind: DocKind, number: &str) -> Result<Option<Person>, StoreError> {
         let row = person::Entity::find()
+            .filter(person::Column::DocBidx.eq(self.keys.blind_index(DOC_NUMBER, &normalise_doc_number(number))))
             .filter(person::Column::DocKind.eq(enum_text("person.doc_kind", &kind)?))
-            .filter(person::Column::DocNumber.eq(number))
             .one(&self.reader)
             .await
             .map_err(db("find person by document"))?;
-        row.map(person_from_row).transpose()
+        row.map(|r| person_from_row(&self.keys, r)).transpose()
+    }
+
+    /// The persons registered with this phone number, ordered by id. `phone` is compared in
+    /// its [`Phone`] normal form (`+86 139-1234-5678` finds `13912345678`), through the phone's
+    /// blind index.
+    pub async fn persons_by_phone(&self, phone: &str) -> Result<Vec<Person>, StoreError> {
+        let rows = person::Entity::find()
+            .filter(person::Column::PhoneBidx.eq(self.keys.blind_index(PHONE, &normalise_phone(phone))))
+            .order_by_asc(person::Column::Id)
+            .all(&self.reader)
+            .await
+            .map_err(db("find persons by phone"))?;
+        rows.into_iter().map(|r| person_from_row(&self.keys, r)).collect()
     }
 }
 
@@ -509,15 +544,19 @@ fn house_from_row(r: house::Model) -> Result<House, StoreError> {
     })
 }
 
-fn person_from_row(r: person::Model) -> Result<Person, StoreError> {
+/// A person row with its encrypted columns decrypted.
+fn person_from_row(keys: &FieldKeys, r: person::Model) -> Result<Person, StoreError> {
     Ok(Person {
         id: PersonId(r.id),
         name: r.name,
-        doc: IdentityDoc { kind: parse_enum("person.doc_kind", &r.doc_kind)?, number: r.doc_number },
+        doc: IdentityDoc {
+            kind: parse_enum("person.doc_kind", &r.doc_kind)?,
+            number: keys.decrypt(DOC_NUMBER, &r.doc_number_enc)?,
+        },
         sex: parse_enum_opt("person.sex", r.sex.as_deref())?,
         birth_date: parse_date_opt("person.birth_date", r.birth_date.as_deref())?,
         hukou: parse_enum("person.hukou", &r.hukou)?,
-        phone: r.phone,
+        phone: r.phone_enc.as_deref().map(|phone| keys.decrypt(PHONE, phone)).transpose()?,
         house_id: r.house_id.map(HouseId),
     })
 }

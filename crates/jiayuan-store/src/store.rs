@@ -5,19 +5,28 @@
 //! themselves: they queue to the group-commit writer task (`crate::group`), which applies
 //! every batch waiting in one transaction. The other writes (registry, enablement, migrations)
 //! take the writer connection directly, one transaction each.
+//!
+//! The store holds the [`FieldKeys`] that encrypt sensitive columns. The database remembers a
+//! key check value (`store_meta.key_check`, written by the first [`Store::migrate`]); opening a
+//! database written with another key is refused at [`Store::connect`] with
+//! [`StoreError::DataKeyMismatch`], before anything is read or written.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sea_orm::ActiveValue::Set;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigratorTrait, SchemaManager};
 use serde::Deserialize;
 
+use crate::crypto::FieldKeys;
+use crate::entity::store_meta;
 use crate::error::{StoreError, connect_err, db, db_err, is_busy, redact_url};
 use crate::group::GroupWriter;
 use crate::migration::Migrator;
@@ -29,6 +38,9 @@ const BUSY_RETRIES: u32 = 3;
 /// Key of the PostgreSQL advisory lock that serialises concurrent `migrate` calls from several
 /// host instances ("jiayuan" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x006a_6961_7975_616e;
+
+/// The `store_meta` row holding the data key's check value.
+const KEY_CHECK: &str = "key_check";
 
 /// Where the database is and how to use it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -48,6 +60,12 @@ pub struct DatabaseSettings {
     /// [`StoreError::Busy`] (or [`StoreError::Connect`] while connecting).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// The data key that encrypts identity-document numbers and phone numbers (and computes
+    /// their blind indexes). Required: [`Store::connect`] without it is
+    /// [`StoreError::NoDataKey`]. Never deserialised from settings text (the host reads the key
+    /// from its own `[security]` section); `Debug` shows `FieldKeys(***)`.
+    #[serde(skip)]
+    pub field_keys: Option<FieldKeys>,
 }
 
 fn default_max_connections() -> u32 {
@@ -71,7 +89,27 @@ impl DatabaseSettings {
             max_connections: default_max_connections(),
             busy_timeout_ms: default_busy_timeout_ms(),
             acquire_timeout_ms: default_acquire_timeout_ms(),
+            field_keys: None,
         }
+    }
+
+    /// These settings with `keys` as the data key.
+    pub fn with_field_keys(self, keys: FieldKeys) -> DatabaseSettings {
+        DatabaseSettings { field_keys: Some(keys), ..self }
+    }
+
+    /// Settings for `url` (as [`DatabaseSettings::new`]) with the fixed, publicly known test
+    /// data key ([`FieldKeys::insecure_test_keys`]). For tests only: built with the `test-keys`
+    /// feature (or in this crate's tests).
+    #[cfg(any(test, feature = "test-keys"))]
+    pub fn with_insecure_test_keys(url: impl Into<String>) -> DatabaseSettings {
+        DatabaseSettings::new(url).with_field_keys(FieldKeys::insecure_test_keys())
+    }
+
+    /// The file of an embedded SQLite database (`sqlite://data/x.sqlite?mode=rwc` →
+    /// `data/x.sqlite`); `None` for an in-memory SQLite database or PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        sqlite_file(&self.url)
     }
 
     fn acquire_timeout(&self) -> Duration {
@@ -87,6 +125,7 @@ impl fmt::Debug for DatabaseSettings {
             .field("max_connections", &self.max_connections)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("field_keys", &self.field_keys)
             .finish()
     }
 }
@@ -121,6 +160,8 @@ pub struct Store {
     /// The group-commit writer (SQLite only). The task ends when the last clone of the store is
     /// dropped, or at [`Store::close`].
     pub(crate) group: Option<Arc<GroupWriter>>,
+    /// The keys of the encrypted columns.
+    pub(crate) keys: FieldKeys,
     backend: Backend,
 }
 
@@ -137,18 +178,53 @@ impl Store {
     /// SQLite: creates the file if missing, sets WAL, `synchronous=NORMAL`, `foreign_keys=ON` and
     /// the busy timeout; opens ONE writer connection and a read pool of `max_connections`.
     /// PostgreSQL: one pool of `max_connections`.
+    ///
+    /// Without [`DatabaseSettings::field_keys`] this is [`StoreError::NoDataKey`] (nothing is
+    /// opened). When the database already holds a key check value for another data key it is
+    /// [`StoreError::DataKeyMismatch`] and the pools are closed again.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let url = settings.url.as_str();
-        if url.starts_with("sqlite:") {
-            Store::connect_sqlite(settings).await
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::connect_postgres(settings).await
+        let sqlite = url.starts_with("sqlite:");
+        if !(sqlite || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(connect_err(url, "unsupported database url: expected `sqlite:` or `postgres://`"));
+        }
+        let keys = settings.field_keys.clone().ok_or(StoreError::NoDataKey)?;
+        let store = if sqlite {
+            Store::connect_sqlite(settings, keys).await?
         } else {
-            Err(connect_err(url, "unsupported database url: expected `sqlite:` or `postgres://`"))
+            Store::connect_postgres(settings, keys).await?
+        };
+        match store.check_data_key().await {
+            Ok(()) => Ok(store),
+            Err(e) => {
+                if let Err(close) = store.close().await {
+                    tracing::warn!(error = %close, "closing the database after a refused connect failed");
+                }
+                Err(e)
+            }
         }
     }
 
-    async fn connect_sqlite(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+    /// Compares the configured key with the check value stored by [`Store::migrate`], if the
+    /// database has one yet.
+    async fn check_data_key(&self) -> Result<(), StoreError> {
+        const OP: &str = "check the data key";
+        let has_meta = SchemaManager::new(&self.reader).has_table(store_meta::TABLE).await.map_err(db(OP))?;
+        if !has_meta {
+            return Ok(());
+        }
+        let stored = store_meta::Entity::find()
+            .filter(store_meta::Column::Name.eq(KEY_CHECK))
+            .one(&self.reader)
+            .await
+            .map_err(db(OP))?;
+        match stored {
+            Some(row) if row.value != self.keys.check_value() => Err(StoreError::DataKeyMismatch),
+            _ => Ok(()),
+        }
+    }
+
+    async fn connect_sqlite(settings: &DatabaseSettings, keys: FieldKeys) -> Result<Store, StoreError> {
         let url = settings.url.as_str();
         let busy = Duration::from_millis(settings.busy_timeout_ms);
         if let Some(dir) = sqlite_file(url).and_then(|f| f.parent().map(std::path::Path::to_path_buf))
@@ -189,10 +265,10 @@ impl Store {
             Database::connect(reader_options).await.map_err(|e| connect_err(url, e))?
         };
         let group = GroupWriter::start(writer.clone(), settings.acquire_timeout());
-        Ok(Store { writer, reader, group: Some(Arc::new(group)), backend: Backend::Sqlite })
+        Ok(Store { writer, reader, group: Some(Arc::new(group)), keys, backend: Backend::Sqlite })
     }
 
-    async fn connect_postgres(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+    async fn connect_postgres(settings: &DatabaseSettings, keys: FieldKeys) -> Result<Store, StoreError> {
         let url = settings.url.as_str();
         let mut options = ConnectOptions::new(url);
         options
@@ -201,7 +277,7 @@ impl Store {
             .sqlx_logging(false)
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
         let pool = Database::connect(options).await.map_err(|e| connect_err(url, e))?;
-        Ok(Store { writer: pool.clone(), reader: pool, group: None, backend: Backend::Postgres })
+        Ok(Store { writer: pool.clone(), reader: pool, group: None, keys, backend: Backend::Postgres })
     }
 
     /// The database engine.
@@ -239,6 +315,10 @@ impl Store {
     /// Applies every pending migration, all in one transaction (an interrupted run leaves
     /// nothing behind). On PostgreSQL an advisory lock makes concurrent calls from several
     /// host instances wait for each other; the second one then finds nothing to do.
+    ///
+    /// In the same transaction it records the data key's check value the first time, and
+    /// otherwise compares it: a database written with another key is
+    /// [`StoreError::DataKeyMismatch`] (and nothing of the run is kept).
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let migration_err = |e: DbErr| StoreError::Migration(e.to_string());
         let txn = self.begin_write("migrate").await?;
@@ -259,6 +339,7 @@ impl Store {
                 .map(|m| m.name().to_owned())
                 .collect();
             Migrator::up(&txn, None).await.map_err(migration_err)?;
+            record_key_check(&txn, &self.keys).await?;
             Ok(MigrationReport { applied: pending })
         }
         .await;
@@ -274,6 +355,22 @@ impl Store {
     /// the lock.
     pub(crate) async fn begin_write(&self, operation: &'static str) -> Result<DatabaseTransaction, StoreError> {
         begin_write_on(&self.writer, operation).await
+    }
+}
+
+/// Stores the key check value of `keys` if the database has none yet; otherwise compares it.
+async fn record_key_check(txn: &DatabaseTransaction, keys: &FieldKeys) -> Result<(), StoreError> {
+    const OP: &str = "record the data key check";
+    let stored =
+        store_meta::Entity::find().filter(store_meta::Column::Name.eq(KEY_CHECK)).one(txn).await.map_err(db(OP))?;
+    match stored {
+        Some(row) if row.value == keys.check_value() => Ok(()),
+        Some(_) => Err(StoreError::DataKeyMismatch),
+        None => {
+            let row =
+                store_meta::ActiveModel { name: Set(KEY_CHECK.to_owned()), value: Set(keys.check_value().to_owned()) };
+            store_meta::Entity::insert(row).exec_without_returning(txn).await.map(|_| ()).map_err(db(OP))
+        }
     }
 }
 

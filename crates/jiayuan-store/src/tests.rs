@@ -14,11 +14,12 @@ use crate::entity::{alert, record, record_event, record_key};
 use crate::migration::Migrator;
 use crate::*;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "m20261128_000001_create_registry",
     "m20261128_000002_create_records",
     "m20261128_000003_create_enablement",
     "m20261128_000004_create_audit",
+    "m20261128_000005_create_accounts",
 ];
 
 /// The SQLite file every test store lives in, inside its own temp dir.
@@ -339,9 +340,37 @@ async fn story(store: Store) {
     };
     let p2 = store.insert_person(&visitor).await.expect("insert person");
     assert_eq!(
-        store.person(p2).await.expect("person").map(|p| (p.sex, p.birth_date, p.house_id)),
-        Some((None, None, None))
+        store.person(p2).await.expect("person").map(|p| (p.sex, p.birth_date, p.house_id, p.phone)),
+        Some((None, None, None, None))
     );
+
+    // --- Persons at rest: document number and phone are encrypted, found by blind index.
+    assert_eq!(person.phone.as_deref(), Some("13912345678"));
+    assert_eq!(store.persons_by_phone("13912345678").await.expect("by phone"), vec![person.clone()]);
+    assert_eq!(store.persons_by_phone("+86 139-1234-5678").await.expect("by phone"), vec![person.clone()]);
+    assert!(store.persons_by_phone("13912345679").await.expect("by phone").is_empty());
+    assert_eq!(
+        store.person_by_doc(DocKind::Passport, " e1234 5678").await.expect("by doc, normalised"),
+        store.person(p2).await.expect("person")
+    );
+    let sharing = NewPerson {
+        name: "同住人".into(),
+        doc: IdentityDoc { kind: DocKind::ResidentId, number: "44030319900101003X".into() },
+        ..resident.clone()
+    };
+    let p3 = store.insert_person(&sharing).await.expect("a second person with the same phone");
+    let by_phone: Vec<jiayuan_domain::PersonId> =
+        store.persons_by_phone("13912345678").await.expect("by phone").iter().map(|p| p.id).collect();
+    assert_eq!(by_phone, vec![p1, p3]);
+    for row in crate::entity::person::Entity::find().all(&store.reader).await.expect("raw person rows") {
+        let raw = format!("{row:?}");
+        for plaintext in ["440303199001010014", "44030319900101003X", "E12345678", "13912345678", "12345678"] {
+            assert!(!raw.contains(plaintext), "plaintext {plaintext} stored in {raw}");
+        }
+        assert!(row.doc_number_enc.starts_with("v1:"), "{raw}");
+        assert_eq!(row.doc_bidx.len(), 64, "{raw}");
+        assert_eq!(row.phone_enc.is_some(), row.phone_bidx.is_some(), "{raw}");
+    }
 
     // --- Records: a create + child (in-batch parent) + alert commit together.
     let at0 = 1_764_000_000_000;
@@ -718,7 +747,7 @@ async fn story(store: Store) {
 pub(crate) async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: u64) -> (Store, EstateId) {
     let settings = DatabaseSettings {
         busy_timeout_ms,
-        ..DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
+        ..DatabaseSettings::with_insecure_test_keys(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
     };
     let store = Store::connect(&settings).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -748,7 +777,7 @@ pub(crate) async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: 
 }
 
 fn sqlite_settings(dir: &tempfile::TempDir) -> DatabaseSettings {
-    DatabaseSettings::new(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
+    DatabaseSettings::with_insecure_test_keys(format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display()))
 }
 
 #[tokio::test]
@@ -772,7 +801,7 @@ async fn story_on_postgres() {
     let separator = if base.contains('?') { '&' } else { '?' };
     let url = format!("{base}{separator}options[search_path]={schema}");
     let outcome = tokio::spawn(async move {
-        let store = Store::connect(&DatabaseSettings::new(url)).await.expect("connect");
+        let store = Store::connect(&DatabaseSettings::with_insecure_test_keys(url)).await.expect("connect");
         assert_eq!(store.backend(), Backend::Postgres);
         story(store.clone()).await;
         store.close().await.expect("close");
@@ -794,6 +823,7 @@ async fn sqlite_file_is_created_with_wal_and_a_read_only_pool() {
         max_connections: 2,
         busy_timeout_ms: 1234,
         acquire_timeout_ms: 5_000,
+        field_keys: Some(FieldKeys::insecure_test_keys()),
     };
     let store = Store::connect(&settings).await.expect("connect");
     assert!(path.exists());
@@ -914,7 +944,7 @@ async fn a_held_sqlite_lock_gives_busy_after_retries_then_clears() {
 async fn connect_errors_do_not_leak_the_password() {
     let settings = DatabaseSettings {
         acquire_timeout_ms: 200,
-        ..DatabaseSettings::new("postgres://jiayuan:s3cret-pw@127.0.0.1:1/nowhere")
+        ..DatabaseSettings::with_insecure_test_keys("postgres://jiayuan:s3cret-pw@127.0.0.1:1/nowhere")
     };
     assert!(!format!("{settings:?}").contains("s3cret-pw"));
     let err = Store::connect(&settings).await.expect_err("nothing listens on port 1");
@@ -931,7 +961,7 @@ async fn connect_errors_do_not_leak_the_password() {
 #[allow(dead_code, clippy::let_underscore_future)]
 fn store_futures_are_send(store: &Store, batch: WriteBatch, filter: &RecordFilter) {
     fn send<T: Send>(_: &T) {}
-    send(&Store::connect(&DatabaseSettings::new("sqlite://x")));
+    send(&Store::connect(&DatabaseSettings::with_insecure_test_keys("sqlite://x")));
     send(&store.migrate());
     send(&store.ping());
     send(&store.write(batch));

@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use jiayuan_domain::calendar::WorkingCalendar;
-use jiayuan_domain::{DivisionCode, Estate, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_domain::{Estate, EstateId, FirmId, RecordId, Timestamp};
 use jiayuan_plugin_api::{
-    Actor, AlertDraft, CreateCall, FieldViolation, KeyDef, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
+    AlertDraft, CreateCall, FieldViolation, KeyDef, KpiCall, KpiValue, Manifest, Outcome, RecordKind, Scope,
     TransitionCall,
 };
 use jiayuan_schema::{Mode, Reference, check_object};
@@ -26,42 +26,13 @@ use jiayuan_store::{
     StoreError, StoredAlert, StoredEvent, StoredRecord, WriteBatch,
 };
 
+use crate::access::{self, Action, Denied, Target};
 use crate::clock::HostClock;
 use crate::enablement::{Enablement, EstatePlace};
 use crate::plugins::{CallError, PluginHandle, PluginRegistry};
 use context::CallContext;
 
-/// Who is calling, as far as the engine cares. Issued by the API layer after authentication;
-/// plugins never see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The role the caller acts in, matched against each transition's actors.
-    pub actor: Actor,
-    /// Written into event history (`user:42`, `system:scheduler`).
-    pub name: String,
-    /// Which estates the caller may see and touch.
-    pub reach: Reach,
-}
-
-impl Caller {
-    /// The host itself (scheduler, deadline rules).
-    pub fn system(name: &str) -> Caller {
-        Caller { actor: Actor::System, name: format!("system:{name}"), reach: Reach::District }
-    }
-}
-
-/// The estates a caller reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reach {
-    /// The whole district.
-    District,
-    /// One 街道 street or 社区 community (by division code).
-    Division(DivisionCode),
-    /// The estates a firm serves.
-    Firm(FirmId),
-    /// Exactly these estates.
-    Estates(Vec<EstateId>),
-}
+pub use crate::access::{Caller, Reach};
 
 /// Why an engine operation failed. Each variant maps to one HTTP status in the API layer.
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +84,13 @@ pub enum EngineError {
         /// States the transition fires from.
         allowed: String,
     },
-    /// The caller's role may not fire the transition.
-    #[error("a {actor:?} may not fire transition `{transition}`")]
+    /// The caller's role may not do this (fire this transition, or this kind of action at all).
+    #[error("a {who} may not {what}")]
     Forbidden {
         /// The caller's role.
-        actor: Actor,
-        /// Transition id.
-        transition: String,
+        who: String,
+        /// What was refused.
+        what: String,
     },
     /// The record changed since the caller read it, or a unique key is taken.
     #[error("conflict: {0}")]
@@ -344,7 +315,7 @@ impl Engine {
         }
         let e = self.store.estate(estate).await?.ok_or(EngineError::NotFound { what: "estate", id: estate.0 })?;
         let firm = self.store.firm_serving(estate, self.clock.now().shanghai_date()).await?;
-        let place = EstatePlace { estate_id: estate, street: e.street(), firm };
+        let place = EstatePlace { estate_id: estate, street: e.street(), community: e.community.clone(), firm };
         self.places
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -357,24 +328,45 @@ impl Engine {
         self.places.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    async fn reach_covers(&self, caller: &Caller, place: &EstatePlace) -> Result<bool, EngineError> {
-        Ok(match &caller.reach {
-            Reach::District => true,
-            Reach::Estates(ids) => ids.contains(&place.estate_id),
-            Reach::Firm(f) => place.firm == Some(*f),
-            Reach::Division(code) => {
-                let e = self.store.estate(place.estate_id).await?;
-                e.is_some_and(|e| e.community.is_within(code))
+    /// Asks [`access::authorize`] about `action` on `item` at the estate at `place`; `enabled`
+    /// once decided. Out-of-scope answers become "not found" for `what`/`id`, as if absent.
+    fn authorize_at(
+        &self,
+        caller: &Caller,
+        action: Action,
+        item: &str,
+        place: &EstatePlace,
+        enabled: Option<bool>,
+        not_found: (&'static str, i64),
+    ) -> Result<(), EngineError> {
+        let target = Target { item: Some(item), place: Some(place), enabled };
+        access::authorize(caller, action, target).map_err(|d| match d {
+            Denied::Forbidden { role, action } => {
+                EngineError::Forbidden { who: role.to_string(), what: format!("{action:?}") }
+            }
+            Denied::OutOfScope => EngineError::NotFound { what: not_found.0, id: not_found.1 },
+            Denied::Disabled => {
+                EngineError::Disabled { item: item.to_owned(), estate: place.estate_id, estate_name: String::new() }
             }
         })
     }
 
-    /// Checks the caller reaches the estate and the item is enabled there.
+    /// Checks the caller may read records of `item` somewhere: an item not assigned to them is
+    /// unknown to them.
+    fn check_item(&self, caller: &Caller, item: &str) -> Result<(), EngineError> {
+        let target = Target { item: Some(item), ..Target::default() };
+        access::authorize(caller, Action::ReadRecords, target).map_err(|d| match d {
+            Denied::Forbidden { role, action } => {
+                EngineError::Forbidden { who: role.to_string(), what: format!("{action:?}") }
+            }
+            Denied::OutOfScope | Denied::Disabled => EngineError::UnknownPlugin(item.to_owned()),
+        })
+    }
+
+    /// Checks the caller may do new work on `item` at the estate, and that the item is enabled there.
     async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<(EstatePlace, Estate), EngineError> {
         let (place, e) = self.place_and_estate(estate).await?;
-        if !self.reach_covers(caller, &place).await? {
-            return Err(EngineError::NotFound { what: "estate", id: estate.0 });
-        }
+        self.authorize_at(caller, Action::WriteRecords, item, &place, None, ("estate", estate.0))?;
         let decision = self.enablement.decide(&self.store, item, &place).await?;
         if !decision.enabled {
             return Err(EngineError::Disabled { item: item.to_owned(), estate, estate_name: e.name });
@@ -672,8 +664,11 @@ impl Engine {
                 allowed: t.from.join(", "),
             });
         }
-        if !t.actors.contains(&caller.actor) {
-            return Err(EngineError::Forbidden { actor: caller.actor, transition: t.id.clone() });
+        if !caller.actor().is_some_and(|a| t.actors.contains(&a)) {
+            return Err(EngineError::Forbidden {
+                who: caller_role_name(caller),
+                what: format!("fire transition `{}`", t.id),
+            });
         }
         if let Some(v) = req.expected_version
             && v != record.version
@@ -760,9 +755,7 @@ impl Engine {
         self.handle(plugin)?;
         let r = self.store.record(plugin, id).await?.ok_or(EngineError::NotFound { what: "record", id: id.0 })?;
         let (place, _) = self.place(r.estate_id).await?;
-        if !self.reach_covers(caller, &place).await? {
-            return Err(EngineError::NotFound { what: "record", id: id.0 });
-        }
+        self.authorize_at(caller, Action::ReadRecords, plugin, &place, None, ("record", id.0))?;
         Ok(RecordView::from_stored(r))
     }
 
@@ -795,6 +788,7 @@ impl Engine {
     /// Lists records of a plugin, a page at a time.
     pub async fn list(&self, caller: &Caller, plugin: &str, req: ListRequest) -> Result<Page, EngineError> {
         self.handle(plugin)?;
+        self.check_item(caller, plugin)?;
         let limit = req.limit.unwrap_or(50).clamp(1, 200);
         let reach = self.estates_in_reach(caller).await?;
         let estate_ids = match (reach, req.estate_id) {
@@ -829,11 +823,15 @@ impl Engine {
         plugin: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredAlert>, EngineError> {
+        if let Some(p) = plugin {
+            self.check_item(caller, p)?;
+        }
         let estate_ids = self.estates_in_reach(caller).await?;
         Ok(self
             .store
             .alerts(&AlertFilter {
                 plugin: plugin.map(str::to_owned),
+                plugins: caller.items.clone(),
                 estate_ids,
                 record_id: None,
                 after: None,
@@ -853,9 +851,7 @@ impl Engine {
     ) -> Result<Vec<KpiValue>, EngineError> {
         let handle = self.handle(plugin)?;
         let (place, _) = self.place(estate).await?;
-        if !self.reach_covers(caller, &place).await? {
-            return Err(EngineError::NotFound { what: "estate", id: estate.0 });
-        }
+        self.authorize_at(caller, Action::ReadRecords, plugin, &place, None, ("estate", estate.0))?;
         let households = self.store.estate(estate).await?.map(|e| e.households).unwrap_or(0);
         let ctx = self.context(plugin, Some(estate), place.firm);
         let call = KpiCall { estate_id: estate, from, to, households };
@@ -1005,4 +1001,9 @@ fn request_id() -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     format!("{t:x}-{n:x}-{:x}", std::process::id())
+}
+
+/// The role name of a caller for error texts (`system` for the host).
+fn caller_role_name(caller: &Caller) -> String {
+    caller.role.map_or_else(|| "system".to_owned(), |r| r.to_string())
 }

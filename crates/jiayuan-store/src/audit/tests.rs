@@ -226,7 +226,7 @@ async fn concurrent_chain(store: &Store) {
 fn sqlite_store(runtime: &tokio::runtime::Runtime, dir: &tempfile::TempDir) -> Store {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
     runtime.block_on(async {
-        let store = Store::connect(&DatabaseSettings::new(url)).await.expect("connect");
+        let store = Store::connect(&DatabaseSettings::with_insecure_test_keys(url)).await.expect("connect");
         store.migrate().await.expect("migrate");
         store
     })
@@ -244,7 +244,7 @@ fn tampering_is_caught_at_its_seq_on_sqlite() {
 async fn concurrent_writers_make_one_chain_on_sqlite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
-    let store = Store::connect(&DatabaseSettings::new(url)).await.expect("connect");
+    let store = Store::connect(&DatabaseSettings::with_insecure_test_keys(url)).await.expect("connect");
     store.migrate().await.expect("migrate");
     concurrent_chain(&store).await;
     assert!(store.group_counts().expect("group commit").commits < 16 * 9, "batches shared commits");
@@ -268,7 +268,7 @@ fn on_postgres(test: impl FnOnce(&Store, &tokio::runtime::Runtime)) {
     let url = format!("{base}{separator}options[search_path]={schema}");
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let store = runtime.block_on(async {
-            let store = Store::connect(&DatabaseSettings::new(url)).await.expect("connect");
+            let store = Store::connect(&DatabaseSettings::with_insecure_test_keys(url)).await.expect("connect");
             store.migrate().await.expect("migrate");
             store
         });

@@ -2,7 +2,9 @@
 //! types. The schema itself is defined by the migrations in `crate::migration`; these entities
 //! must match it (the store tests exercise every table on both backends).
 
+pub(crate) mod account;
 pub(crate) mod alert;
+pub(crate) mod api_token;
 pub(crate) mod assignment;
 pub(crate) mod audit_event;
 pub(crate) mod building;
@@ -16,3 +18,5 @@ pub(crate) mod person;
 pub(crate) mod record;
 pub(crate) mod record_event;
 pub(crate) mod record_key;
+pub(crate) mod session;
+pub(crate) mod store_meta;

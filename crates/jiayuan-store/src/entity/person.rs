@@ -1,4 +1,7 @@
 //! Entity of the `persons` table: registered persons, unique by identity document.
+//!
+//! The document number and the phone are stored encrypted (`*_enc`, see `crate::crypto`) with
+//! a keyed blind index (`*_bidx`) for exact lookups and uniqueness; never in plaintext.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,11 +12,13 @@ pub(crate) struct Model {
     pub id: i64,
     pub name: String,
     pub doc_kind: String,
-    pub doc_number: String,
+    pub doc_number_enc: String,
+    pub doc_bidx: String,
     pub sex: Option<String>,
     pub birth_date: Option<String>,
     pub hukou: String,
-    pub phone: Option<String>,
+    pub phone_enc: Option<String>,
+    pub phone_bidx: Option<String>,
     pub house_id: Option<i64>,
 }
 

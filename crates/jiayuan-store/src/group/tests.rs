@@ -543,9 +543,10 @@ async fn a_write_that_waited_past_the_acquire_timeout_is_busy_and_not_applied() 
     let dir = tempfile::tempdir().expect("temp dir");
     let (setup, estate) = store_with_estate(&dir, 5_000).await;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display());
-    let store = Store::connect(&DatabaseSettings { acquire_timeout_ms: 200, ..DatabaseSettings::new(url) })
-        .await
-        .expect("connect");
+    let store =
+        Store::connect(&DatabaseSettings { acquire_timeout_ms: 200, ..DatabaseSettings::with_insecure_test_keys(url) })
+            .await
+            .expect("connect");
     let mut late = Box::pin(store.write(creates(vec![create("load", "case", estate, vec![], 1)])));
     assert!(poll_once(&mut late), "the write is queued and waiting");
     // Block this (only) runtime thread: the writer task cannot take the write up in time.
@@ -601,6 +602,6 @@ async fn close_finishes_queued_writes_then_refuses_more() {
     assert!(matches!(&after, Err(StoreError::Database { detail, .. }) if detail == "the store is closed"), "{after:?}");
     // What was committed before the close is in the file.
     let url = format!("sqlite://{}?mode=rwc", dir.path().join(TEST_DB).display());
-    let reopened = Store::connect(&DatabaseSettings::new(url)).await.expect("reopen");
+    let reopened = Store::connect(&DatabaseSettings::with_insecure_test_keys(url)).await.expect("reopen");
     assert_eq!(table_counts(&reopened).await.0, 1);
 }

@@ -1,5 +1,12 @@
 //! Migration 1: the shared registry — divisions, grid cells, estates, firms, service
-//! assignments, buildings, houses and persons.
+//! assignments, buildings, houses and persons — and `store_meta` (the data key's check value).
+//!
+//! Persons keep their identity-document number and phone encrypted (`doc_number_enc`,
+//! `phone_enc`: `v1:` + base64 of XChaCha20-Poly1305 output) with keyed blind indexes
+//! (`doc_bidx`, `phone_bidx`, HMAC-SHA256 hex) for exact lookups; uniqueness is on
+//! (`doc_bidx`, `doc_kind`). This migration was changed in place to introduce that (it used to
+//! store `doc_number` and `phone` in plaintext): no database had been deployed yet. A
+//! development database created before the change must be deleted and created afresh.
 
 use sea_orm_migration::prelude::*;
 
@@ -92,12 +99,21 @@ enum Persons {
     Id,
     Name,
     DocKind,
-    DocNumber,
+    DocNumberEnc,
+    DocBidx,
     Sex,
     BirthDate,
     Hukou,
-    Phone,
+    PhoneEnc,
+    PhoneBidx,
     HouseId,
+}
+
+#[derive(DeriveIden)]
+enum StoreMeta {
+    Table,
+    Name,
+    Value,
 }
 
 #[async_trait::async_trait]
@@ -300,35 +316,55 @@ impl MigrationTrait for Migration {
                     .col(id_column(Persons::Id))
                     .col(text(Persons::Name))
                     .col(text(Persons::DocKind))
-                    .col(text(Persons::DocNumber))
+                    .col(text(Persons::DocNumberEnc))
+                    .col(text(Persons::DocBidx))
                     .col(text_null(Persons::Sex))
                     .col(text_null(Persons::BirthDate))
                     .col(text(Persons::Hukou))
-                    .col(text_null(Persons::Phone))
+                    .col(text_null(Persons::PhoneEnc))
+                    .col(text_null(Persons::PhoneBidx))
                     .col(bigint_null(Persons::HouseId))
                     .foreign_key(&mut fk(Persons::Table, Persons::HouseId, Houses::Table, Houses::Id))
                     .to_owned(),
             )
             .await?;
+        // One person per document; the blind index leads, so the index also serves lookups by
+        // document number alone.
         manager
             .create_index(
                 Index::create()
                     .name("idx_persons_doc")
                     .table(Persons::Table)
+                    .col(Persons::DocBidx)
                     .col(Persons::DocKind)
-                    .col(Persons::DocNumber)
                     .unique()
                     .to_owned(),
             )
             .await?;
         manager
             .create_index(
+                Index::create().name("idx_persons_phone").table(Persons::Table).col(Persons::PhoneBidx).to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
                 Index::create().name("idx_persons_house").table(Persons::Table).col(Persons::HouseId).to_owned(),
+            )
+            .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(StoreMeta::Table)
+                    .col(text(StoreMeta::Name).primary_key())
+                    .col(text(StoreMeta::Value))
+                    .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(StoreMeta::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Persons::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Houses::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Buildings::Table).to_owned()).await?;

@@ -11,6 +11,7 @@ mod m20261128_000001_create_registry;
 mod m20261128_000002_create_records;
 mod m20261128_000003_create_enablement;
 mod m20261128_000004_create_audit;
+mod m20261128_000005_create_accounts;
 
 /// The store's migrations, in order.
 pub(crate) struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_create_records::Migration),
             Box::new(m20261128_000003_create_enablement::Migration),
             Box::new(m20261128_000004_create_audit::Migration),
+            Box::new(m20261128_000005_create_accounts::Migration),
         ]
     }
 }

@@ -1,42 +1,106 @@
-//! Route handlers: health, plugins, records, alerts, KPIs, registry reads, enablement.
+//! Route handlers, and [`table`]: every route with the access it needs.
 //!
 //! Every record `data` object (get, list, create, transition, history events) leaves through
 //! [`privacy::mask_view`] / [`privacy::mask_data_of`]: fields the manifest marks personal or
-//! sensitive are masked. There is no unmasked read yet: unmasking will need an account, a
-//! permission, a typed reason and an audit event (secure-API work still to come).
+//! sensitive are masked. The one clear read is `…/unmask`, which needs the unmask permission and a
+//! typed reason, and appends an audit event before it answers.
+
+mod admin;
+mod registry;
+mod session;
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
+use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use jiayuan_domain::{Date, DivisionCode, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_host::access::Action;
 use jiayuan_host::engine::{CreateRequest, ListRequest, TransitionRequest};
 use jiayuan_store::{EnablementOverride, EnablementScope};
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{CallerExt, Json, Path, Query};
 use crate::privacy;
+use crate::{Access, AppState, RouteInfo};
 
 type Res<T> = Result<T, ApiError>;
 
-/// `GET /api/health`: database reachability and plugin status.
+/// Every route: method, path, access, handler. The router and [`crate::inventory`] are built
+/// from this table alone.
+pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
+    use Access::{Action as Do, Authenticated, Public};
+    use Action::*;
+    let r = |method: Method, path: &'static str, access: Access, handler: MethodRouter<Arc<AppState>>| {
+        (RouteInfo { method, path, access }, handler)
+    };
+    vec![
+        r(Method::GET, "/api/health", Public, get(health)),
+        r(Method::POST, "/api/auth/login", Public, post(session::login)),
+        r(Method::POST, "/api/auth/logout", Authenticated, post(session::logout)),
+        r(Method::GET, "/api/auth/me", Authenticated, get(session::me)),
+        r(Method::GET, "/api/plugins", Do(ReadStatus), get(plugins)),
+        r(Method::GET, "/api/plugins/{id}/manifest", Do(ReadStatus), get(manifest)),
+        r(Method::POST, "/api/items/{plugin}/records", Do(WriteRecords), post(create)),
+        r(Method::GET, "/api/items/{plugin}/records", Do(ReadRecords), get(list)),
+        r(Method::GET, "/api/items/{plugin}/records/{id}", Do(ReadRecords), get(get_record)),
+        r(Method::GET, "/api/items/{plugin}/records/{id}/history", Do(ReadRecords), get(history)),
+        r(Method::POST, "/api/items/{plugin}/records/{id}/unmask", Do(Unmask), post(unmask)),
+        r(
+            Method::POST,
+            "/api/items/{plugin}/records/{id}/transitions/{transition}",
+            Do(WriteRecords),
+            post(transition),
+        ),
+        r(Method::GET, "/api/items/{plugin}/kpis", Do(ReadRecords), get(kpis)),
+        r(Method::GET, "/api/alerts", Do(ReadRecords), get(alerts)),
+        r(Method::GET, "/api/registry/divisions", Do(ReadRegistry), get(divisions)),
+        r(Method::GET, "/api/registry/grid-cells", Do(ReadRegistry), get(registry::grid_cells)),
+        r(Method::GET, "/api/registry/estates", Do(ReadRegistry), get(estates)),
+        r(Method::GET, "/api/registry/estates/{id}", Do(ReadRegistry), get(registry::estate)),
+        r(Method::GET, "/api/registry/estates/{id}/assignments", Do(ReadRegistry), get(registry::assignments)),
+        r(Method::GET, "/api/registry/firms", Do(ReadRegistry), get(firms)),
+        r(Method::POST, "/api/registry/persons", Do(WriteRegistry), post(create_person)),
+        r(Method::GET, "/api/registry/persons", Do(ReadRegistry), get(registry::find_persons)),
+        r(Method::GET, "/api/registry/persons/{id}", Do(ReadRegistry), get(registry::person)),
+        r(Method::POST, "/api/registry/persons/{id}/unmask", Do(Unmask), post(registry::unmask_person)),
+        r(Method::GET, "/api/enablement/overrides", Do(ReadEnablement), get(enablement_overrides)),
+        r(Method::PUT, "/api/enablement/{item}", Do(ManageEnablement), put(set_enablement)),
+        r(Method::DELETE, "/api/enablement/{item}", Do(ManageEnablement), delete(clear_enablement)),
+        r(Method::GET, "/api/enablement/{item}/estates/{id}", Do(ReadEnablement), get(enablement_decision)),
+        r(Method::GET, "/api/accounts", Do(ManageAccounts), get(admin::accounts)),
+        r(Method::POST, "/api/accounts", Do(ManageAccounts), post(admin::create_account)),
+        r(Method::POST, "/api/accounts/{id}/password", Do(ManageAccounts), post(admin::reset_password)),
+        r(Method::PUT, "/api/accounts/{id}/disabled", Do(ManageAccounts), put(admin::set_disabled)),
+        r(Method::GET, "/api/accounts/{id}/tokens", Do(ManageAccounts), get(admin::tokens)),
+        r(Method::POST, "/api/accounts/{id}/tokens", Do(ManageAccounts), post(admin::issue_token)),
+        r(Method::DELETE, "/api/accounts/{id}/tokens/{token}", Do(ManageAccounts), delete(admin::revoke_token)),
+        r(Method::GET, "/api/audit/events", Do(ReadAudit), get(admin::audit_events)),
+        r(Method::GET, "/api/audit/verify", Do(ReadAudit), get(admin::audit_verify)),
+    ]
+}
+
+/// `GET /api/health` (public): liveness and readiness for load balancers. 200 while the
+/// database answers (503 otherwise); `degraded` when a plugin failed to load or is quarantined.
+/// Details are behind `GET /api/plugins`; a failing database's cause is logged, not shown.
 pub(crate) async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let db = s.engine.store().ping().await;
-    let plugins = s.engine.plugins().report();
-    let failed = plugins.iter().filter(|p| !p.is_healthy()).count();
+    if let Err(e) = &db {
+        tracing::error!(error = %privacy::scrub(&e.to_string()), "health check: the database does not answer");
+    }
+    let failed = s.engine.plugins().report().iter().filter(|p| !p.is_healthy()).count();
     let status = if db.is_ok() && failed == 0 { "ok" } else { "degraded" };
     let code = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
         axum::Json(json!({
             "status": status,
-            "database": db.map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
-            "plugins": plugins,
+            "database": if db.is_ok() { "ok" } else { "unavailable" },
+            "plugins_failed": failed,
             "uptime_secs": s.started.elapsed().as_secs(),
         })),
     )
@@ -148,13 +212,43 @@ pub(crate) async fn list(
 
 /// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; unmasking is not offered yet
 /// (it needs accounts, a permission, a typed reason and an audit event).
-pub(crate) async fn get(
+pub(crate) async fn get_record(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
     Path((plugin, id)): Path<(String, i64)>,
 ) -> Res<impl IntoResponse> {
     let mut view = s.engine.get(&caller, &plugin, RecordId(id)).await?;
     privacy::mask_view(&s.engine, &mut view);
+    Ok(axum::Json(view))
+}
+
+/// `POST /api/items/{plugin}/records/{id}/unmask`: the record with its data in clear, for a
+/// typed reason. Needs the unmask permission and the record in the caller's scope; the audit
+/// event (`record.unmask`: reason, note, field names, never values) commits before the answer.
+pub(crate) async fn unmask(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path((plugin, id)): Path<(String, i64)>,
+    Json(body): Json<privacy::UnmaskRequest>,
+) -> Res<impl IntoResponse> {
+    body.check()?;
+    let view = s.engine.get(&caller, &plugin, RecordId(id)).await?;
+    let fields = s
+        .engine
+        .plugins()
+        .handle(&plugin)
+        .and_then(|h| h.manifest().kind(&view.kind).map(|k| privacy::masked_fields(k, &view.data)))
+        .unwrap_or_default();
+    let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let audit = body.audit_event(
+        &caller.name,
+        "record.unmask",
+        format!("{plugin}/record/{id}"),
+        Some(view.estate_id),
+        &names,
+        s.engine.clock().now(),
+    );
+    s.engine.store().append_audit(audit).await.map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(view))
 }
 
@@ -318,10 +412,16 @@ pub(crate) async fn divisions(State(s): State<Arc<AppState>>) -> Res<impl IntoRe
     Ok(axum::Json(json!({ "divisions": d })))
 }
 
-/// `GET /api/registry/estates`.
-pub(crate) async fn estates(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
-    let e = s.engine.store().estates().await.map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(json!({ "estates": e })))
+/// `GET /api/registry/estates`: the estates in the caller's scope.
+pub(crate) async fn estates(State(s): State<Arc<AppState>>, CallerExt(caller): CallerExt) -> Res<impl IntoResponse> {
+    let all = s.engine.store().estates().await.map_err(|e| ApiError::internal(&e))?;
+    let mut visible = Vec::with_capacity(all.len());
+    for e in all {
+        if registry::in_scope(&s, &caller, Action::ReadRegistry, e.id).await?.is_some() {
+            visible.push(e);
+        }
+    }
+    Ok(axum::Json(json!({ "estates": visible })))
 }
 
 /// `GET /api/registry/firms`. The legal representative and the contact phone are personal
@@ -335,9 +435,12 @@ pub(crate) async fn firms(State(s): State<Arc<AppState>>) -> Res<impl IntoRespon
 /// `GET /api/enablement/{item}/estates/{id}`: whether an item runs in an estate, and why.
 pub(crate) async fn enablement_decision(
     State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
     Path((item, estate)): Path<(String, i64)>,
 ) -> Res<impl IntoResponse> {
-    let (place, name) = s.engine.place(EstateId(estate)).await?;
+    let Some((place, name)) = registry::in_scope(&s, &caller, Action::ReadEnablement, EstateId(estate)).await? else {
+        return Err(registry::estate_not_found(estate));
+    };
     let d = s.engine.enablement().decide(s.engine.store(), &item, &place).await.map_err(|e| ApiError::internal(&e))?;
     Ok(axum::Json(json!({ "item": item, "estate_id": estate, "estate_name": name, "decision": d })))
 }
@@ -411,7 +514,6 @@ pub(crate) async fn set_enablement(
     Path(item): Path<String>,
     Json(body): Json<OverrideBody>,
 ) -> Res<impl IntoResponse> {
-    require_admin(&caller)?;
     if s.engine.plugins().handle(&item).is_none() {
         return Err(ApiError::client(
             StatusCode::NOT_FOUND,
@@ -456,7 +558,6 @@ pub(crate) async fn clear_enablement(
     Path(item): Path<String>,
     Query(q): Query<ClearQuery>,
 ) -> Res<impl IntoResponse> {
-    require_admin(&caller)?;
     let scope = parse_scope(&q.scope, q.code.as_deref())?;
     let removed = s
         .engine
@@ -468,19 +569,6 @@ pub(crate) async fn clear_enablement(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::client(StatusCode::NOT_FOUND, "not_found", "没有这条覆盖设置", "no such override"))
-    }
-}
-
-fn require_admin(caller: &jiayuan_host::engine::Caller) -> Result<(), ApiError> {
-    if caller.actor == jiayuan_plugin_api::Actor::DistrictAdmin {
-        Ok(())
-    } else {
-        Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "只有区管理员可以变更启用设置",
-            "only the district admin may change enablement",
-        ))
     }
 }
 
@@ -506,6 +594,7 @@ pub(crate) struct PersonBody {
 /// date are taken from the document when it encodes them.
 pub(crate) async fn create_person(
     State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
     Json(body): Json<PersonBody>,
 ) -> Res<impl IntoResponse> {
     use jiayuan_domain::{Sensitivity, mask};
@@ -546,7 +635,13 @@ pub(crate) async fn create_person(
         Some(id) => {
             let found =
                 s.engine.store().house(jiayuan_domain::HouseId(id)).await.map_err(|e| ApiError::internal(&e))?;
-            if found.is_none() {
+            // A house outside the caller's scope is as unknown to them as a missing one.
+            let visible = match found.as_ref().map(|h| h.estate_id) {
+                Some(Some(estate)) => registry::in_scope(&s, &caller, Action::WriteRegistry, estate).await?.is_some(),
+                Some(None) => caller.reach == jiayuan_host::access::Reach::District,
+                None => false,
+            };
+            if !visible {
                 violations.push(FieldViolation::new(
                     "house_id",
                     "not_found",

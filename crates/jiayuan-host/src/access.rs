@@ -1,0 +1,299 @@
+//! 权限 access control: who may do what, where. [`authorize`] is the one decision; the API layer
+//! asks it before a handler runs (role × action) and the record engine asks it again once it
+//! knows the estate and the item (scope × item × enablement).
+//!
+//! Answers are deliberately shaped so existence does not leak: anything outside the caller's
+//! scope, or an item not assigned to them, is [`Denied::OutOfScope`] (the API answers 404, as for
+//! a missing record), while a role that may never do an action is [`Denied::Forbidden`] (403).
+//! A disabled item refuses new work only; reads of its existing records stay allowed.
+
+use serde::Serialize;
+
+use jiayuan_domain::{AccountScope, DivisionCode, EstateId, FirmId, Role};
+use jiayuan_plugin_api::Actor;
+
+use crate::enablement::EstatePlace;
+
+/// What a request wants to do. Every API route names exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Read records, their history, alerts and KPIs.
+    ReadRecords,
+    /// Create records and fire transitions (each transition's manifest still names its roles).
+    WriteRecords,
+    /// 查看明文 see masked personal fields in clear, with a typed reason (audited).
+    Unmask,
+    /// Read the registry: divisions, grid cells, estates, firms, assignments, persons.
+    ReadRegistry,
+    /// Register persons.
+    WriteRegistry,
+    /// Read enablement decisions and overrides.
+    ReadEnablement,
+    /// Switch service items on or off.
+    ManageEnablement,
+    /// Create, change and disable accounts; issue and revoke tokens for others.
+    ManageAccounts,
+    /// Read and verify the audit log.
+    ReadAudit,
+    /// Read plugin status, manifests and metrics.
+    ReadStatus,
+}
+
+impl Action {
+    /// Every action, in a fixed order.
+    pub const ALL: [Action; 10] = [
+        Action::ReadRecords,
+        Action::WriteRecords,
+        Action::Unmask,
+        Action::ReadRegistry,
+        Action::WriteRegistry,
+        Action::ReadEnablement,
+        Action::ManageEnablement,
+        Action::ManageAccounts,
+        Action::ReadAudit,
+        Action::ReadStatus,
+    ];
+}
+
+/// Whether `role` may ever do `action` (anywhere). This table is the role half of the policy.
+///
+/// | role | records | unmask | registry | enablement | accounts | audit |
+/// |---|---|---|---|---|---|---|
+/// | district admin | read, write | yes | read, write | read, manage | manage | read |
+/// | street officer, community worker, firm manager | read, write | yes | read, write | read | – | – |
+/// | firm staff | read, write | – | read, write | – | – | – |
+/// | agency officer | read, write | yes | read | – | – | – |
+/// | auditor | read | – | read | read | – | read |
+///
+/// Everyone with an account may read plugin status.
+pub fn permits(role: Role, action: Action) -> bool {
+    use Action as A;
+    match role {
+        Role::DistrictAdmin => true,
+        Role::StreetOfficer | Role::CommunityWorker | Role::FirmManager => matches!(
+            action,
+            A::ReadRecords
+                | A::WriteRecords
+                | A::Unmask
+                | A::ReadRegistry
+                | A::WriteRegistry
+                | A::ReadEnablement
+                | A::ReadStatus
+        ),
+        Role::FirmStaff => {
+            matches!(action, A::ReadRecords | A::WriteRecords | A::ReadRegistry | A::WriteRegistry | A::ReadStatus)
+        }
+        Role::AgencyOfficer => {
+            matches!(action, A::ReadRecords | A::WriteRecords | A::Unmask | A::ReadRegistry | A::ReadStatus)
+        }
+        Role::Auditor => {
+            matches!(action, A::ReadRecords | A::ReadRegistry | A::ReadEnablement | A::ReadAudit | A::ReadStatus)
+        }
+    }
+}
+
+/// Who is calling. Built by the API layer from an authenticated account (or by the host for
+/// itself); plugins never see it — they get a [`jiayuan_plugin_api::Scope`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The account's role; `None` is the host itself (scheduler, deadline rules).
+    pub role: Option<Role>,
+    /// Written into event history and the audit log (`admin`, `system:scheduler`).
+    pub name: String,
+    /// Which estates the caller reaches.
+    pub reach: Reach,
+    /// The service items the caller works on; `None` is every item.
+    pub items: Option<Vec<String>>,
+}
+
+impl Caller {
+    /// The host itself (scheduler, deadline rules): the whole district, every item.
+    pub fn system(name: &str) -> Caller {
+        Caller { role: None, name: format!("system:{name}"), reach: Reach::District, items: None }
+    }
+
+    /// A caller acting for an account.
+    pub fn account(login: &str, role: Role, scope: &AccountScope, items: Option<Vec<String>>) -> Caller {
+        let reach = match scope {
+            AccountScope::District => Reach::District,
+            AccountScope::Division(code) => Reach::Division(code.clone()),
+            AccountScope::Firm(firm) => Reach::Firm(*firm),
+        };
+        Caller { role: Some(role), name: login.to_owned(), reach, items }
+    }
+
+    /// The actor this caller fires transitions as (matched against each transition's actors);
+    /// auditors fire none.
+    pub fn actor(&self) -> Option<Actor> {
+        match self.role {
+            None => Some(Actor::System),
+            Some(Role::DistrictAdmin) => Some(Actor::DistrictAdmin),
+            Some(Role::StreetOfficer) => Some(Actor::StreetOfficer),
+            Some(Role::CommunityWorker) => Some(Actor::CommunityWorker),
+            Some(Role::FirmManager) => Some(Actor::FirmManager),
+            Some(Role::FirmStaff) => Some(Actor::FirmStaff),
+            Some(Role::AgencyOfficer) => Some(Actor::AgencyOfficer),
+            Some(Role::Auditor) => None,
+        }
+    }
+
+    /// Whether the caller works on `item`.
+    pub fn has_item(&self, item: &str) -> bool {
+        self.items.as_ref().is_none_or(|items| items.iter().any(|i| i == item))
+    }
+}
+
+/// The estates a caller reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The whole district.
+    District,
+    /// One 街道 street or 社区 community (by division code).
+    Division(DivisionCode),
+    /// The estates a firm serves.
+    Firm(FirmId),
+    /// Exactly these estates.
+    Estates(Vec<EstateId>),
+}
+
+impl Reach {
+    /// Whether this reach covers the estate at `place`.
+    pub fn covers(&self, place: &EstatePlace) -> bool {
+        match self {
+            Reach::District => true,
+            Reach::Division(code) => place.community.is_within(code),
+            Reach::Firm(f) => place.firm == Some(*f),
+            Reach::Estates(ids) => ids.contains(&place.estate_id),
+        }
+    }
+}
+
+/// What an action is aimed at, as far as the caller's scope matters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Target<'a> {
+    /// The service item, for record work.
+    pub item: Option<&'a str>,
+    /// The estate, once known.
+    pub place: Option<&'a EstatePlace>,
+    /// Whether the item is enabled at that estate, once decided (only new work needs it).
+    pub enabled: Option<bool>,
+}
+
+/// Why [`authorize`] said no.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The role may never do this (the API answers 403).
+    #[error("a {role} may not {action:?}")]
+    Forbidden {
+        /// The caller's role.
+        role: Role,
+        /// What was asked.
+        action: Action,
+    },
+    /// The estate or item lies outside the caller's scope (the API answers 404, as if absent).
+    #[error("outside the caller's scope")]
+    OutOfScope,
+    /// The item is not enabled at the estate: no new work there.
+    #[error("the service item is not enabled at this estate")]
+    Disabled,
+}
+
+/// The one access decision: role × action × scope × item × enablement.
+///
+/// Order matters and is fixed: the role first (403 says nothing about any estate), then the
+/// item and the estate (404, so nothing outside the scope is confirmed to exist), then
+/// enablement, which only refuses writes.
+pub fn authorize(caller: &Caller, action: Action, target: Target<'_>) -> Result<(), Denied> {
+    if let Some(role) = caller.role
+        && !permits(role, action)
+    {
+        return Err(Denied::Forbidden { role, action });
+    }
+    if let Some(item) = target.item
+        && !caller.has_item(item)
+    {
+        return Err(Denied::OutOfScope);
+    }
+    if let Some(place) = target.place
+        && !caller.reach.covers(place)
+    {
+        return Err(Denied::OutOfScope);
+    }
+    if action == Action::WriteRecords && target.enabled == Some(false) {
+        return Err(Denied::Disabled);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(s: &str) -> DivisionCode {
+        DivisionCode::parse(s).expect("code")
+    }
+
+    fn place(community: &str, firm: i64) -> EstatePlace {
+        let community = code(community);
+        EstatePlace { estate_id: EstateId(1), street: community.parent(), community, firm: Some(FirmId(firm)) }
+    }
+
+    #[test]
+    fn only_the_district_admin_manages_enablement_and_accounts() {
+        for role in Role::ALL {
+            let admin = role == Role::DistrictAdmin;
+            assert_eq!(permits(role, Action::ManageEnablement), admin, "{role}");
+            assert_eq!(permits(role, Action::ManageAccounts), admin, "{role}");
+            assert!(permits(role, Action::ReadStatus), "{role}");
+        }
+        assert!(!permits(Role::Auditor, Action::WriteRecords));
+        assert!(permits(Role::Auditor, Action::ReadAudit));
+        assert!(!permits(Role::FirmStaff, Action::Unmask));
+    }
+
+    #[test]
+    fn scope_and_items_deny_as_out_of_scope_and_roles_as_forbidden() {
+        let here = place("440303001001", 7);
+        let elsewhere = place("440303002001", 8);
+        let staff = Caller::account(
+            "staff",
+            Role::FirmStaff,
+            &AccountScope::Firm(FirmId(7)),
+            Some(vec!["dog-licensing".into()]),
+        );
+        let ok = Target { item: Some("dog-licensing"), place: Some(&here), enabled: Some(true) };
+        assert_eq!(authorize(&staff, Action::WriteRecords, ok), Ok(()));
+        assert_eq!(
+            authorize(&staff, Action::WriteRecords, Target { place: Some(&elsewhere), ..ok }),
+            Err(Denied::OutOfScope)
+        );
+        assert_eq!(
+            authorize(&staff, Action::WriteRecords, Target { item: Some("waste-sorting"), ..ok }),
+            Err(Denied::OutOfScope)
+        );
+        assert_eq!(
+            authorize(&staff, Action::ManageEnablement, Target::default()),
+            Err(Denied::Forbidden { role: Role::FirmStaff, action: Action::ManageEnablement })
+        );
+        let disabled = Target { enabled: Some(false), ..ok };
+        assert_eq!(authorize(&staff, Action::WriteRecords, disabled), Err(Denied::Disabled));
+        assert_eq!(authorize(&staff, Action::ReadRecords, disabled), Ok(()), "disabled items stay readable");
+
+        let street = Caller::account("s", Role::StreetOfficer, &AccountScope::Division(code("440303001000")), None);
+        assert_eq!(authorize(&street, Action::ReadRecords, Target { place: Some(&here), ..ok }), Ok(()));
+        assert_eq!(
+            authorize(&street, Action::ReadRecords, Target { place: Some(&elsewhere), ..ok }),
+            Err(Denied::OutOfScope)
+        );
+    }
+
+    #[test]
+    fn actors_follow_roles_and_the_host_is_the_system() {
+        assert_eq!(Caller::system("scheduler").actor(), Some(Actor::System));
+        let auditor = Caller::account("a", Role::Auditor, &AccountScope::District, None);
+        assert_eq!(auditor.actor(), None);
+        let manager = Caller::account("m", Role::FirmManager, &AccountScope::Firm(FirmId(1)), None);
+        assert_eq!(manager.actor(), Some(Actor::FirmManager));
+    }
+}

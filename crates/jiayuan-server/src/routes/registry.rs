@@ -1,0 +1,212 @@
+//! Registry reads beyond the lists: grid cells, one estate, an estate's assignments, persons
+//! (looked up by identity number or phone through the store's blind index) and the audited
+//! unmasked read of a person.
+//!
+//! Scope: an estate outside the caller's scope answers 404 like a missing one; a person is in
+//! scope when the house they live in is (persons without a house: district-wide callers only).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use jiayuan_domain::{DocKind, EstateId, Person, PersonId, Sensitivity, mask};
+use jiayuan_host::access::{Action, Caller, Reach, Target, authorize};
+use jiayuan_host::enablement::EstatePlace;
+
+use super::Res;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{AuthExt, CallerExt, Json, Path, Query};
+use crate::privacy::{self, UnmaskRequest};
+
+/// The estate's place and name when `action` on it is within the caller's scope; `None` when it
+/// is outside (or does not exist), so callers answer 404 either way.
+pub(crate) async fn in_scope(
+    s: &AppState,
+    caller: &Caller,
+    action: Action,
+    estate: EstateId,
+) -> Res<Option<(EstatePlace, String)>> {
+    let (place, name) = match s.engine.place(estate).await {
+        Ok(found) => found,
+        Err(jiayuan_host::engine::EngineError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let target = Target { place: Some(&place), ..Target::default() };
+    Ok(authorize(caller, action, target).is_ok().then_some((place, name)))
+}
+
+/// 404 for an estate that is missing or outside the caller's scope.
+pub(crate) fn estate_not_found(id: i64) -> ApiError {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", format!("未找到小区 {id}"), format!("estate {id} not found"))
+}
+
+fn person_not_found(id: i64) -> ApiError {
+    ApiError::client(StatusCode::NOT_FOUND, "not_found", format!("未找到人员 {id}"), format!("person {id} not found"))
+}
+
+/// `GET /api/registry/grid-cells`.
+pub(crate) async fn grid_cells(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let cells = s.engine.store().grid_cells().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "grid_cells": cells })))
+}
+
+/// `GET /api/registry/estates/{id}`: one estate in the caller's scope (404 otherwise).
+pub(crate) async fn estate(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(id): Path<i64>,
+) -> Res<impl IntoResponse> {
+    let Some((place, _)) = in_scope(&s, &caller, Action::ReadRegistry, EstateId(id)).await? else {
+        return Err(estate_not_found(id));
+    };
+    let estate = s.engine.store().estate(EstateId(id)).await.map_err(|e| ApiError::internal(&e))?;
+    let estate = estate.ok_or_else(|| estate_not_found(id))?;
+    Ok(axum::Json(json!({ "estate": estate, "serving_firm_id": place.firm })))
+}
+
+/// `GET /api/registry/estates/{id}/assignments`: the firms that served or serve the estate.
+pub(crate) async fn assignments(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(id): Path<i64>,
+) -> Res<impl IntoResponse> {
+    if in_scope(&s, &caller, Action::ReadRegistry, EstateId(id)).await?.is_none() {
+        return Err(estate_not_found(id));
+    }
+    let a = s.engine.store().assignments_of_estate(EstateId(id)).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "assignments": a })))
+}
+
+/// Whether the person is within the caller's scope (through the house they live in).
+async fn person_in_scope(s: &AppState, caller: &Caller, action: Action, p: &Person) -> Res<bool> {
+    let Some(house) = p.house_id else {
+        return Ok(caller.reach == Reach::District);
+    };
+    let house = s.engine.store().house(house).await.map_err(|e| ApiError::internal(&e))?;
+    match house.and_then(|h| h.estate_id) {
+        Some(estate) => Ok(in_scope(s, caller, action, estate).await?.is_some()),
+        None => Ok(caller.reach == Reach::District),
+    }
+}
+
+/// A person as the API shows them: name, document number and phone masked.
+fn person_view(p: &Person) -> Value {
+    json!({
+        "id": p.id,
+        "name": mask(&p.name, Sensitivity::Personal),
+        "doc_kind": p.doc.kind,
+        "doc_number": mask(&p.doc.number, Sensitivity::Sensitive),
+        "sex": p.sex,
+        "birth_date": p.birth_date,
+        "hukou": p.hukou,
+        "phone": p.phone.as_deref().map(|v| mask(v, Sensitivity::Personal)),
+        "house_id": p.house_id,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PersonQuery {
+    /// Exact identity document number (with `doc_kind`, default 居民身份证).
+    doc_number: Option<String>,
+    doc_kind: Option<DocKind>,
+    /// Exact mobile number.
+    phone: Option<String>,
+}
+
+/// `GET /api/registry/persons?doc_number=…` or `?phone=…`: exact lookup through the blind
+/// index (the numbers are encrypted at rest, so there is no partial search). Masked answers;
+/// persons outside the caller's scope are left out.
+pub(crate) async fn find_persons(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Query(q): Query<PersonQuery>,
+) -> Res<impl IntoResponse> {
+    let found: Vec<Person> = match (q.doc_number, q.phone) {
+        (Some(number), None) => {
+            let kind = q.doc_kind.unwrap_or(DocKind::ResidentId);
+            let number = jiayuan_domain::normalise_doc_number(&number);
+            s.engine
+                .store()
+                .person_by_doc(kind, &number)
+                .await
+                .map_err(|e| ApiError::internal(&e))?
+                .into_iter()
+                .collect()
+        }
+        (None, Some(phone)) => {
+            let phone = jiayuan_domain::Phone::parse(&phone).map_err(|e| {
+                ApiError::bad_request(
+                    "phone",
+                    "bad_phone",
+                    "电话号码无效".into(),
+                    privacy::redact_echoed(&e.to_string()),
+                )
+            })?;
+            s.engine.store().persons_by_phone(phone.as_str()).await.map_err(|e| ApiError::internal(&e))?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "query",
+                "one_lookup",
+                "请只提供 doc_number 或 phone 其中之一".into(),
+                "give exactly one of `doc_number` or `phone`".into(),
+            ));
+        }
+    };
+    let mut visible = Vec::with_capacity(found.len());
+    for p in &found {
+        if person_in_scope(&s, &caller, Action::ReadRegistry, p).await? {
+            visible.push(person_view(p));
+        }
+    }
+    Ok(axum::Json(json!({ "persons": visible })))
+}
+
+async fn scoped_person(s: &AppState, caller: &Caller, action: Action, id: i64) -> Res<Person> {
+    let p = s.engine.store().person(PersonId(id)).await.map_err(|e| ApiError::internal(&e))?;
+    match p {
+        Some(p) if person_in_scope(s, caller, action, &p).await? => Ok(p),
+        _ => Err(person_not_found(id)),
+    }
+}
+
+/// `GET /api/registry/persons/{id}`: one person, masked.
+pub(crate) async fn person(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path(id): Path<i64>,
+) -> Res<impl IntoResponse> {
+    let p = scoped_person(&s, &caller, Action::ReadRegistry, id).await?;
+    Ok(axum::Json(json!({ "person": person_view(&p) })))
+}
+
+/// `POST /api/registry/persons/{id}/unmask`: the person in clear, for a typed reason. The audit
+/// event (`person.unmask`, reason and fields, never the values) is committed before the answer.
+pub(crate) async fn unmask_person(
+    State(s): State<Arc<AppState>>,
+    AuthExt(who): AuthExt,
+    Path(id): Path<i64>,
+    Json(body): Json<UnmaskRequest>,
+) -> Res<impl IntoResponse> {
+    body.check()?;
+    let p = scoped_person(&s, &who.caller, Action::Unmask, id).await?;
+    let audit = body.audit_event(
+        &who.caller.name,
+        "person.unmask",
+        format!("person/{id}"),
+        None,
+        &["name", "doc_number", "phone"],
+        s.engine.clock().now(),
+    );
+    s.engine.store().append_audit(audit).await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(json!({ "person": {
+        "id": p.id, "name": p.name, "doc_kind": p.doc.kind, "doc_number": p.doc.number, "sex": p.sex,
+        "birth_date": p.birth_date, "hukou": p.hukou, "phone": p.phone, "house_id": p.house_id,
+    }})))
+}
