@@ -41,8 +41,10 @@ async fn panics_and_hangs_are_contained_and_repeated_panics_quarantine() {
     assert_eq!((status.as_u16(), &body["error"]["code"]), (503, &json!("item_unavailable")), "{body}");
     let (_, health) = app.call("GET", "/api/health", None, None).await;
     assert_eq!(health["status"], "degraded", "{health}");
-    let fixture = health["plugins"].as_array().and_then(|p| p.iter().find(|p| p["id"] == "fixture")).cloned();
-    assert_eq!(fixture.map(|f| f["status"]["status"].clone()), Some(json!("quarantined")), "{health}");
+    assert_eq!(health["plugins_failed"], 1, "{health}");
+    let (_, plugins) = app.call("GET", "/api/plugins", None, None).await;
+    let fixture = plugins["plugins"].as_array().and_then(|p| p.iter().find(|p| p["id"] == "fixture")).cloned();
+    assert_eq!(fixture.map(|f| f["status"]["status"].clone()), Some(json!("quarantined")), "{plugins}");
 
     let (_, alerts) = app.call("GET", "/api/alerts?plugin=fixture", None, None).await;
     let raised: Vec<_> =

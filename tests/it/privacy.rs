@@ -245,8 +245,11 @@ async fn story(backend: Backend) -> (Seeded, Vec<Answer>) {
         let (status, res) = r.call("GET", &path, None, None).await;
         assert!((400..500).contains(&status), "GET {path} → {status} {res}");
     }
-    let (status, res) = r.call("GET", RECORDS, Some(&phone), None).await;
-    assert_eq!(status, 400, "an unknown actor header: {res}");
+    let (status, res) = r.call("GET", RECORDS, Some(&format!("token:{phone}")), None).await;
+    assert_eq!(status, 401, "an unknown token: {res}");
+    let login = json!({"login": "admin", "password": phone});
+    let (status, res) = r.call("POST", "/api/auth/login", Some("anonymous"), Some(&login)).await;
+    assert_eq!(status, 401, "a wrong password: {res}");
     let (status, res) = r.call("GET", &format!("{RECORDS}?key=description:{phone}"), None, None).await;
     assert_eq!(status, 200, "{res}");
     canaries.extend([phone, id]);

@@ -86,11 +86,13 @@ fn uuid_like() -> String {
     format!("{:x}{:x}", t, std::process::id())
 }
 
-/// The repository's configuration, pointed at `url`, with both test plugins allowed and enabled.
+/// The repository's configuration, pointed at `url` with the (public) test data key, with both
+/// test plugins allowed and enabled.
 pub(crate) fn test_settings(url: &str) -> Settings {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config");
     let mut s = settings::load(Layers { dir: &config, env: None }, Vec::new()).expect("config/default.toml loads");
     s.database.url = url.to_owned();
+    s.database.field_keys = Some(jiayuan_store::FieldKeys::insecure_test_keys());
     s.plugins.allow.push("fixture".into());
     s.plugins.call_timeout = std::time::Duration::from_millis(300);
     s.enablement.district.push("fixture".into());
@@ -175,7 +177,8 @@ impl App {
     }
 
     /// Sends a request through the router as the demo account of role `actor` (default
-    /// `district_admin`), authenticated by its API token.
+    /// `district_admin`), authenticated by its API token; `anonymous` sends no credentials and
+    /// `token:<text>` sends `<text>` as the bearer token.
     pub(crate) async fn call(
         &self,
         method: &str,
@@ -197,7 +200,9 @@ impl App {
     ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
         let role = actor.unwrap_or("district_admin");
-        if role != "anonymous" {
+        if let Some(token) = role.strip_prefix("token:") {
+            req = req.header("authorization", format!("Bearer {token}"));
+        } else if role != "anonymous" {
             let token = self.tokens.get(role).unwrap_or_else(|| panic!("no demo account for role `{role}`"));
             req = req.header("authorization", format!("Bearer {token}"));
         }

@@ -101,26 +101,58 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             seeded.refused,
         );
     }
+    let first = match seeded.first_estate {
+        Some(e) => e,
+        None => {
+            host.engine.store().estates().await?.first().map(|e| e.id).context("the demo database has no estate")?
+        }
+    };
+    let auth_config = jiayuan_server::AuthConfig::default();
+    let demo_accounts = accounts(&host.engine, &auth_config, first).await.context("creating the demo accounts")?;
+    println!("\ndemo accounts (password `{DEMO_PASSWORD}` for all; tokens are valid until the database is recreated):");
+    for a in &demo_accounts {
+        println!("  {:<17} {:<10} {:<28} {}", a.role.as_str(), a.login, a.scope, a.token);
+    }
     if args.no_serve {
         return Ok(());
     }
-    let estate = seeded.first_estate.map_or(1, |e| e.0);
+    let admin = demo_accounts.iter().find(|a| a.role == Role::DistrictAdmin).map_or("", |a| a.token.as_str());
+    let staff = demo_accounts.iter().find(|a| a.role == Role::FirmStaff).map_or("", |a| a.token.as_str());
+    let estate = first.0;
     let dog = seeded.first_dog.map_or(1, |d| d.0);
+    let today = host.engine.clock().now().shanghai_date();
+    let own_firm = host.engine.store().firm_serving(first, today).await?;
+    let mut other = None;
+    for e in host.engine.store().estates().await? {
+        if host.engine.store().firm_serving(e.id, today).await? != own_firm {
+            other = Some(e.id.0);
+            break;
+        }
+    }
+    let other = other.unwrap_or(estate);
     let banner = format!(
         "\nJiayuan demo listening on http://{{addr}}\n\
-         Try:\n  \
+         Try (tokens from the list above):\n  \
+         ADMIN={admin}\n  \
+         STAFF={staff}\n  \
          curl -s http://{{addr}}/api/health\n  \
-         curl -s http://{{addr}}/api/plugins\n  \
-         curl -s 'http://{{addr}}/api/items/dog-licensing/records?kind=dog&limit=5'\n  \
-         curl -s http://{{addr}}/api/items/dog-licensing/records/{dog}/history\n  \
-         curl -s http://{{addr}}/api/alerts\n  \
-         curl -s 'http://{{addr}}/api/items/dog-licensing/kpis?estate_id={estate}&from=2026-01-01&to=2026-12-31'\n  \
-         # a banned breed is refused with the field and the reason:\n  \
-         curl -s -X POST http://{{addr}}/api/items/dog-licensing/records -H 'content-type: application/json' \\\n    \
-         -d '{{\"kind\":\"dog\",\"estate_id\":{estate},\"data\":{{\"name\":\"大黑\",\"breed\":\"西藏獒犬\",\"sex\":\"male\",\"colour\":\"黑\",\"sterilised\":false,\"chip_no\":\"156000000000001\",\"owner_id\":1,\"house_id\":1}}}}'\n  \
-         # switch dog licensing off for estate {estate} (existing records stay readable):\n  \
-         curl -s -X PUT http://{{addr}}/api/enablement/dog-licensing -H 'content-type: application/json' \\\n    \
-         -d '{{\"scope\":\"estate\",\"code\":\"{estate}\",\"enabled\":false,\"reason\":\"演示\"}}'\n\
+         curl -s -H \"authorization: Bearer $ADMIN\" http://{{addr}}/api/plugins\n  \
+         curl -s -H \"authorization: Bearer $STAFF\" 'http://{{addr}}/api/items/dog-licensing/records?kind=dog&limit=5'\n  \
+         curl -s -H \"authorization: Bearer $STAFF\" http://{{addr}}/api/items/dog-licensing/records/{dog}/history\n  \
+         curl -s -H \"authorization: Bearer $ADMIN\" http://{{addr}}/api/alerts\n  \
+         curl -s -H \"authorization: Bearer $ADMIN\" 'http://{{addr}}/api/items/dog-licensing/kpis?estate_id={estate}&from=2026-01-01&to=2026-12-31'\n  \
+         # firm staff see their own firm's estates only: another firm's estate is 404, not 403\n  \
+         curl -s -H \"authorization: Bearer $STAFF\" http://{{addr}}/api/registry/estates/{other}\n  \
+         # personal fields are masked; the clear view needs a reason and is audited\n  \
+         curl -s -X POST -H \"authorization: Bearer $ADMIN\" -H 'content-type: application/json' \\\n    \
+         http://{{addr}}/api/items/dog-licensing/records/{dog}/unmask -d '{{\"reason\":\"case_handling\"}}'\n  \
+         # switch dog licensing off for estate {estate} (district admin only; existing records stay readable):\n  \
+         curl -s -X PUT -H \"authorization: Bearer $ADMIN\" -H 'content-type: application/json' \\\n    \
+         http://{{addr}}/api/enablement/dog-licensing -d '{{\"scope\":\"estate\",\"code\":\"{estate}\",\"enabled\":false,\"reason\":\"演示\"}}'\n  \
+         # browser login (session cookie):\n  \
+         curl -s -c /tmp/jiayuan.cookies -H 'content-type: application/json' http://{{addr}}/api/auth/login \\\n    \
+         -d '{{\"login\":\"staff\",\"password\":\"{DEMO_PASSWORD}\"}}'\n\
+         The audit log: curl -s -H \"authorization: Bearer $ADMIN\" http://{{addr}}/api/audit/verify\n\
          Press Ctrl-C to stop."
     );
     crate::run_host(host, Some(banner)).await
@@ -404,8 +436,8 @@ pub struct DemoAccount {
     pub token: String,
 }
 
-/// Creates one account per role around the estate `estate` (its street, its community, the firm
-/// serving it; firm staff and the agency officer get dog licensing), each with the password
+/// Creates (or, in a kept database, reuses) one account per role around the estate `estate` (its street, its community, the firm
+/// serving it; firm staff and the agency officer are assigned every loaded item), each with the password
 /// [`DEMO_PASSWORD`] and an API token. The estate must be seeded.
 pub async fn accounts(
     engine: &Engine,
@@ -422,8 +454,8 @@ pub async fn accounts(
         .await?
         .with_context(|| format!("no firm serves demo estate {estate}"))?;
     let street = e.street().with_context(|| format!("demo estate {estate} has no street"))?;
-    let items = Some(vec![DOGS.to_owned()]);
     let known: Vec<String> = engine.plugins().handles().map(|h| h.id().to_owned()).collect();
+    let items = Some(known.clone());
     let plan = [
         (Role::DistrictAdmin, "admin", "区管理员（演示）", AccountScope::District, None),
         (Role::StreetOfficer, "street", "街道工作人员（演示）", AccountScope::Division(street.clone()), None),
@@ -435,8 +467,8 @@ pub async fn accounts(
     ];
     let mut out = Vec::with_capacity(plan.len());
     for (role, login, display_name, scope, items) in plan {
-        if items.is_some() && !known.iter().any(|k| k == DOGS) {
-            eprintln!("note: no `{login}` demo account: its role works on dog licensing, which is not loaded");
+        if items.is_some() && known.is_empty() {
+            eprintln!("note: no `{login}` demo account: its role works on assigned service items, and none is loaded");
             continue;
         }
         let draft = AccountDraft {
@@ -447,9 +479,13 @@ pub async fn accounts(
             items,
             password: Some(DEMO_PASSWORD.to_owned()),
         };
-        let account = accounts::create_account(store, config, draft, &known, "system:demo", now)
-            .await
-            .with_context(|| format!("creating demo account `{login}`"))?;
+        // A kept demo database already has its accounts: issue fresh tokens only.
+        let account = match store.account_by_login(login).await? {
+            Some(existing) => existing,
+            None => accounts::create_account(store, config, draft, &known, "system:demo", now)
+                .await
+                .with_context(|| format!("creating demo account `{login}`"))?,
+        };
         let token = accounts::issue_token(store, account.id, "demo", None, "system:demo", now)
             .await
             .with_context(|| format!("issuing a token for demo account `{login}`"))?;

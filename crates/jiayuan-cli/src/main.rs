@@ -133,6 +133,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Serve => serve(settings).await.map(|_| ExitCode::SUCCESS),
             Command::Migrate => {
+                let mut settings = settings;
+                settings.resolve_data_key().context("finding the data key")?;
                 let store =
                     jiayuan_store::Store::connect(&settings.database).await.context("connecting to the database")?;
                 let report = store.migrate().await.context("migrating")?;
@@ -158,7 +160,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     jiayuan_cli::run_host(host, None).await
 }
 
-async fn audit_verify(settings: Settings) -> anyhow::Result<ExitCode> {
+async fn audit_verify(mut settings: Settings) -> anyhow::Result<ExitCode> {
+    settings.resolve_data_key().context("finding the data key")?;
     let store = jiayuan_store::Store::connect(&settings.database).await.context("connecting to the database")?;
     let report = store.verify_audit().await.context("reading the audit log")?;
     let code = match &report.fault {

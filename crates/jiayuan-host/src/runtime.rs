@@ -12,7 +12,7 @@ use crate::clock::{HostClock, SystemClock};
 use crate::enablement::Enablement;
 use crate::engine::Engine;
 use crate::plugins::{PluginRegistry, PluginSource, PluginStatus};
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 
 /// How often run-time enablement overrides are re-read from the database, so a change made on
 /// one host instance reaches the others.
@@ -24,6 +24,9 @@ pub enum StartError {
     /// The database is unreachable or could not be migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// No usable data key (see [`Settings::resolve_data_key`]).
+    #[error(transparent)]
+    DataKey(#[from] SettingsError),
     /// The holiday calendar in the configuration is inconsistent.
     #[error("configuration key `calendar.days`: {0}")]
     Calendar(#[from] CalendarError),
@@ -57,10 +60,13 @@ pub struct Host {
     pub migrations: MigrationReport,
 }
 
-/// Connects, migrates, loads plugins (failures are reported, not fatal; each loaded plugin is
-/// audited as `plugin.load` by `system:host`) and builds the engine.
-pub async fn start(settings: Settings, options: Options) -> Result<Host, StartError> {
+/// Resolves the data key ([`Settings::resolve_data_key`]: for a fresh embedded SQLite database
+/// this creates the key file), connects, migrates, loads plugins (failures are reported, not
+/// fatal; each loaded plugin is audited as `plugin.load` by `system:host`) and builds the
+/// engine.
+pub async fn start(mut settings: Settings, options: Options) -> Result<Host, StartError> {
     let calendar = WorkingCalendar::new(settings.calendar.clone())?;
+    settings.resolve_data_key()?;
     let store = Store::connect(&settings.database).await?;
     let migrations = store.migrate().await?;
     let mut registry = PluginRegistry::new(settings.plugins.clone());

@@ -538,6 +538,9 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
             FieldKeys::parse(&text).map_err(|e| invalid("security.data_key", e.to_string()))
         })
         .transpose()?;
+    if raw.security.data_key_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+        return Err(invalid("security.data_key_file", "is empty: remove it to use the default, or name a file"));
+    }
     if data_key.is_some() && raw.security.data_key_file.is_some() {
         return Err(invalid("security", "set `data_key` or `data_key_file`, not both"));
     }

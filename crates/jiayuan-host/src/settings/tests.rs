@@ -91,3 +91,141 @@ fn secrets_are_redacted() {
     assert!(!summary.contains("s3cret"), "{summary}");
     assert!(summary.contains("postgres://app:***@db:5432/jiayuan"), "{summary}");
 }
+
+// ---- [security]: the data key ----
+
+const HEX_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn sqlite_in(dir: &Path, file: &str) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join(file).display())
+}
+
+#[test]
+fn the_data_key_comes_from_the_environment_and_is_never_printed() {
+    let s = load(
+        Layers { dir: &repo_config(), env: Some("production.example") },
+        vars(&[("JIAYUAN_SECURITY__DATA_KEY", HEX_KEY)]),
+    )
+    .expect("valid");
+    assert_eq!(s.security.data_key, Some(FieldKeys::parse(HEX_KEY).expect("hex")));
+    let debug = format!("{s:?}");
+    assert!(!debug.contains(HEX_KEY) && !debug.contains("00112233"), "{debug}");
+    assert!(debug.contains("FieldKeys(***)"), "{debug}");
+    let summary = s.redacted_summary();
+    assert!(!summary.contains("00112233"), "{summary}");
+    assert!(summary.lines().any(|l| l.starts_with("security") && l.contains("***")), "{summary}");
+
+    let mut s = s;
+    assert_eq!(s.resolve_data_key().expect("inline key"), DataKeySource::Inline);
+    assert_eq!(s.database.field_keys, s.security.data_key);
+    assert!(!format!("{s:?}").contains("00112233"));
+}
+
+#[test]
+fn a_bad_data_key_names_its_key_without_echoing_it() {
+    let bad = "zz-this-is-not-a-key-but-secret-zz";
+    let err = load(Layers { dir: &repo_config(), env: None }, vars(&[("JIAYUAN_SECURITY__DATA_KEY", bad)]))
+        .expect_err("bad key");
+    let text = err.to_string();
+    assert!(text.contains("security.data_key"), "{text}");
+    assert!(!text.contains(bad), "{text}");
+
+    let err = load(
+        Layers { dir: &repo_config(), env: None },
+        vars(&[("JIAYUAN_SECURITY__DATA_KEY", HEX_KEY), ("JIAYUAN_SECURITY__DATA_KEY_FILE", "/etc/key")]),
+    )
+    .expect_err("both");
+    assert!(err.to_string().contains("not both"), "{err}");
+
+    let err = load(Layers { dir: &repo_config(), env: None }, vars(&[("JIAYUAN_SECURITY__DATA_KEY_FILE", "")]))
+        .expect_err("empty path");
+    assert!(err.to_string().contains("security.data_key_file"), "{err}");
+}
+
+#[test]
+fn embedded_sqlite_creates_its_key_file_once_next_to_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = sqlite_in(dir.path(), "data/jiayuan.sqlite");
+    let fresh =
+        || load(Layers { dir: &repo_config(), env: None }, vars(&[("JIAYUAN_DATABASE__URL", &url)])).expect("valid");
+    let key_file = dir.path().join("data/jiayuan.key");
+    let mut first = fresh();
+    assert!(first.redacted_summary().contains(&format!("data_key_file {}", key_file.display())));
+    assert_eq!(first.resolve_data_key().expect("created"), DataKeySource::Created(key_file.clone()));
+    let text = std::fs::read_to_string(&key_file).expect("key file written");
+    assert_eq!(text.trim_end().len(), 64, "64 hex characters");
+    assert!(text.trim_end().bytes().all(|b| b.is_ascii_hexdigit()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only the owner may read the key file");
+    }
+    let mut second = fresh();
+    assert_eq!(second.resolve_data_key().expect("read"), DataKeySource::File(key_file.clone()));
+    assert_eq!(second.database.field_keys, first.database.field_keys);
+    assert!(first.database.field_keys.is_some());
+    // Keys put in by the caller (tests) are kept.
+    let mut given = fresh();
+    given.database.field_keys = Some(FieldKeys::from_master(&[1; 32]));
+    assert_eq!(given.resolve_data_key().expect("given"), DataKeySource::Given);
+}
+
+#[test]
+fn a_missing_key_file_next_to_an_existing_database_is_not_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("jiayuan.sqlite"), b"").expect("an existing database");
+    let mut s = load(
+        Layers { dir: &repo_config(), env: None },
+        vars(&[("JIAYUAN_DATABASE__URL", &sqlite_in(dir.path(), "jiayuan.sqlite"))]),
+    )
+    .expect("valid");
+    let err = s.resolve_data_key().expect_err("no new key for old data");
+    let text = err.to_string();
+    assert!(text.contains("security.data_key_file") && text.contains("restore"), "{text}");
+    assert!(!dir.path().join("jiayuan.key").exists());
+}
+
+#[test]
+fn postgres_needs_a_configured_key() {
+    let mut s = load(
+        Layers { dir: &repo_config(), env: None },
+        vars(&[("JIAYUAN_DATABASE__URL", "postgres://app:s3cret@db:5432/jiayuan")]),
+    )
+    .expect("loading does not need the key yet");
+    assert!(s.redacted_summary().contains("NO DATA KEY"));
+    let err = s.resolve_data_key().expect_err("no key");
+    let text = err.to_string();
+    assert!(text.contains("security.data_key") && text.contains("JIAYUAN_SECURITY__DATA_KEY"), "{text}");
+    assert!(text.contains("postgres://app:***@db:5432/jiayuan") && !text.contains("s3cret"), "{text}");
+}
+
+#[test]
+fn a_configured_key_file_is_read_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("data.key");
+    let settings_with = |file: &Path| {
+        load(
+            Layers { dir: &repo_config(), env: None },
+            vars(&[
+                ("JIAYUAN_DATABASE__URL", "postgres://app@db:5432/jiayuan"),
+                ("JIAYUAN_SECURITY__DATA_KEY_FILE", file.to_str().expect("utf-8 path")),
+            ]),
+        )
+        .expect("valid")
+    };
+    let err = settings_with(&file).resolve_data_key().expect_err("missing file, PostgreSQL: never created");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!file.exists());
+
+    std::fs::write(&file, format!("{HEX_KEY}\n")).expect("write key");
+    let mut s = settings_with(&file);
+    assert_eq!(s.resolve_data_key().expect("read"), DataKeySource::File(file.clone()));
+    assert_eq!(s.database.field_keys, Some(FieldKeys::parse(HEX_KEY).expect("hex")));
+
+    std::fs::write(&file, "secret-but-malformed\n").expect("write bad key");
+    let err = settings_with(&file).resolve_data_key().expect_err("bad file");
+    let text = err.to_string();
+    assert!(text.contains("security.data_key_file") && text.contains("data.key"), "{text}");
+    assert!(!text.contains("secret-but-malformed"), "{text}");
+}
