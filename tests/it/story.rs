@@ -24,16 +24,7 @@ fn dog(h: &Household, seed: u64, breed: &str) -> Value {
 }
 
 async fn record_count(app: &App) -> u64 {
-    let filter = RecordFilter {
-        plugin: "dog-licensing".into(),
-        kind: None,
-        estate_ids: None,
-        states: Vec::new(),
-        key: None,
-        parent_id: None,
-        after: None,
-        limit: 1000,
-    };
+    let filter = RecordFilter { plugin: "dog-licensing".into(), limit: 1000, ..RecordFilter::default() };
     app.engine.store().count_records(&filter).await.expect("count")
 }
 
@@ -128,6 +119,19 @@ async fn story(backend: Backend) {
 
     let (status, body) = app.raw("POST", DOGS, Some("firm_staff"), Some(r#"{"kind": "dog", "estate_id": "#)).await;
     assert_eq!((status.as_u16(), violations(&body)), (400, vec!["body:malformed_json".to_owned()]));
+    let (status, body) =
+        app.raw("POST", DOGS, Some("firm_staff"), Some(r#"{"kind": 7, "estate_id": 1, "data": {}}"#)).await;
+    assert_eq!((status.as_u16(), violations(&body)), (400, vec!["body:wrong_shape".to_owned()]), "wrong type");
+    let (status, body) =
+        app.raw("POST", DOGS, Some("firm_staff"), Some(r#"{"kind": "dog", "estate_id": 1, "data": {}, "x": 1}"#)).await;
+    assert_eq!((status.as_u16(), violations(&body)), (400, vec!["body:wrong_shape".to_owned()]), "unknown field");
+    let huge = format!(r#"{{"kind": "dog", "estate_id": 1, "data": {{"name": "{}"}}}}"#, "犬".repeat(1_000_000));
+    let (status, body) = app.raw("POST", DOGS, Some("firm_staff"), Some(&huge)).await;
+    assert_eq!((status.as_u16(), violations(&body)), (413, vec!["body:too_large".to_owned()]), "oversize body");
+    for bad in ["?cursor=bm9wZQ", "?cursor=%%%", "?sort=name", "?limit=0", "?limit=x"] {
+        let (status, body) = app.call("GET", &format!("{DOGS}{bad}"), Some("firm_staff"), None).await;
+        assert_eq!(status.as_u16(), 400, "{bad}: {body}");
+    }
 
     let (status, body) = app.call("POST", DOGS, Some("firm_staff"), Some(&dog(&a[3], 1, "柯基犬"))).await;
     assert_eq!((status.as_u16(), violations(&body)), (422, vec!["chip_no:chip_duplicate".to_owned()]), "{body}");
@@ -241,6 +245,32 @@ async fn story(backend: Backend) {
     let all = alerts(&app).await;
     assert_eq!(alerts_for(&all, licence_c, "licence_expiry_reminder_t30"), 1, "{all:?}");
     assert_eq!(alerts_for(&all, licence_c, "licence_expiry_reminder_t7"), 1, "{all:?}");
+
+    // Paging through every dog record, newest change first, sees each record once.
+    let total = app
+        .engine
+        .store()
+        .count_records(&RecordFilter { plugin: "dog-licensing".into(), ..RecordFilter::default() })
+        .await
+        .expect("count");
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("{DOGS}?sort=-updated_at&limit=7");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (status, page) = app.call("GET", &path, None, None).await;
+        assert_eq!(status.as_u16(), 200, "{page}");
+        for r in page["records"].as_array().expect("records") {
+            assert!(seen.insert(r["id"].as_i64().expect("id")), "a record appears twice: {r}");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as u64, total, "every record once");
 
     // Every change above was audited in its transaction, in one unbroken chain.
     let store = app.engine.store();

@@ -67,10 +67,9 @@ pub async fn tick(engine: &Engine) -> TickReport {
                     kind: Some(rule.kind.clone()),
                     estate_ids: None,
                     states: rule.in_states.clone(),
-                    key: None,
-                    parent_id: None,
                     after,
                     limit: PAGE,
+                    ..RecordFilter::default()
                 };
                 let page = match engine.store().records(&filter).await {
                     Ok(p) => p,

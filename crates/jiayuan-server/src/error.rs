@@ -142,6 +142,15 @@ impl From<JsonRejection> for ApiError {
         if matches!(r, JsonRejection::MissingJsonContentType(_)) {
             e.status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         }
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            e = ApiError::bad_request(
+                "body",
+                "too_large",
+                "请求体过大".into(),
+                "the request body is larger than the server accepts".into(),
+            );
+            e.status = StatusCode::PAYLOAD_TOO_LARGE;
+        }
         e
     }
 }

@@ -32,8 +32,8 @@ pub use crypto::{FieldKeys, KeyError, MASTER_KEY_LEN};
 pub use enablement::{EnablementOverride, EnablementScope};
 pub use error::{StoreError, redact_url};
 pub use records::{
-    AlertFilter, AlertTarget, IndexKey, MAX_PAGE, NewAlert, NewRecord, ParentRef, RecordFilter, RecordUpdate,
-    StoredAlert, StoredEvent, StoredRecord, WriteBatch, WriteResult,
+    AlertFilter, AlertTarget, IndexKey, MAX_PAGE, NewAlert, NewRecord, ParentRef, RecordFilter, RecordOrder,
+    RecordPosition, RecordUpdate, StoredAlert, StoredEvent, StoredRecord, WriteBatch, WriteResult,
 };
 pub use registry::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson};
 pub use store::{Backend, DatabaseSettings, MigrationReport, Store};

@@ -63,6 +63,31 @@ pub struct StoredRecord {
     pub version: i64,
 }
 
+/// The order of a record listing. Every order ends with the id, so keyset pages are stable even
+/// when many records share a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum RecordOrder {
+    /// Oldest id first (creation order).
+    #[default]
+    IdAsc,
+    /// Newest id first.
+    IdDesc,
+    /// Least recently changed first.
+    UpdatedAsc,
+    /// Most recently changed first.
+    UpdatedDesc,
+}
+
+/// Where the previous page ended: the last record's id, and its `updated_at` for the
+/// `Updated…` orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordPosition {
+    /// The last record's id.
+    pub id: RecordId,
+    /// The last record's `updated_at` (ignored by the id orders).
+    pub updated_at: Timestamp,
+}
+
 /// Which records to read. All present conditions must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordFilter {
@@ -78,8 +103,13 @@ pub struct RecordFilter {
     pub key: Option<(String, String)>,
     /// Only children of this record.
     pub parent_id: Option<RecordId>,
-    /// Keyset pagination: only ids greater than this.
+    /// Keyset pagination for [`RecordOrder::IdAsc`]: only ids greater than this.
     pub after: Option<RecordId>,
+    /// The order (default: by id, ascending).
+    pub order: RecordOrder,
+    /// Keyset pagination for any order: only records after this position in `order`
+    /// (takes precedence over `after`).
+    pub after_position: Option<RecordPosition>,
     /// At most this many; 0 or more than [`MAX_PAGE`] means [`MAX_PAGE`].
     pub limit: u32,
 }
@@ -322,15 +352,38 @@ impl Store {
         let Some(mut query) = record_query(filter) else {
             return Ok(Vec::new());
         };
-        if let Some(after) = filter.after {
-            query = query.filter(record::Column::Id.gt(after.0));
+        use record::Column as C;
+        match (filter.after_position, filter.order) {
+            (Some(p), RecordOrder::IdAsc) => query = query.filter(C::Id.gt(p.id.0)),
+            (Some(p), RecordOrder::IdDesc) => query = query.filter(C::Id.lt(p.id.0)),
+            (Some(p), RecordOrder::UpdatedAsc) => {
+                query = query.filter(
+                    Condition::any()
+                        .add(C::UpdatedAt.gt(p.updated_at.0))
+                        .add(Condition::all().add(C::UpdatedAt.eq(p.updated_at.0)).add(C::Id.gt(p.id.0))),
+                );
+            }
+            (Some(p), RecordOrder::UpdatedDesc) => {
+                query = query.filter(
+                    Condition::any()
+                        .add(C::UpdatedAt.lt(p.updated_at.0))
+                        .add(Condition::all().add(C::UpdatedAt.eq(p.updated_at.0)).add(C::Id.lt(p.id.0))),
+                );
+            }
+            (None, _) => {
+                if let Some(after) = filter.after {
+                    query = query.filter(C::Id.gt(after.0));
+                }
+            }
         }
-        let rows = query
-            .order_by_asc(record::Column::Id)
-            .limit(u64::from(page_size(filter.limit)))
-            .all(&self.reader)
-            .await
-            .map_err(db("list records"))?;
+        query = match filter.order {
+            RecordOrder::IdAsc => query.order_by_asc(C::Id),
+            RecordOrder::IdDesc => query.order_by_desc(C::Id),
+            RecordOrder::UpdatedAsc => query.order_by_asc(C::UpdatedAt).order_by_asc(C::Id),
+            RecordOrder::UpdatedDesc => query.order_by_desc(C::UpdatedAt).order_by_desc(C::Id),
+        };
+        let rows =
+            query.limit(u64::from(page_size(filter.limit))).all(&self.reader).await.map_err(db("list records"))?;
         Ok(rows.into_iter().map(StoredRecord::from).collect())
     }
 

@@ -648,7 +648,8 @@ async fn story(store: Store) {
     for i in 0..23 {
         let estate = if i % 3 == 0 { e2 } else { e1 };
         let state = if i % 2 == 0 { "open" } else { "closed" };
-        bulk.push(new_record("dog", "patrol", estate, state, vec![key("seq", &i.to_string(), true)], at2 + i));
+        // Four records per instant, so the time orders must break ties by id.
+        bulk.push(new_record("dog", "patrol", estate, state, vec![key("seq", &i.to_string(), true)], at2 + i / 4));
     }
     let made = store.write(WriteBatch { creates: bulk, ..WriteBatch::default() }).await.expect("bulk").created;
     let patrols = RecordFilter { kind: Some("patrol".into()), limit: 5, ..by_plugin("dog") };
@@ -662,6 +663,26 @@ async fn story(store: Store) {
         seen.extend(page.iter().map(|r| r.id));
     }
     assert_eq!(seen, made, "every record once, in id order");
+    let all_patrols = store.records(&RecordFilter { limit: 0, ..patrols.clone() }).await.expect("all");
+    for order in [RecordOrder::IdAsc, RecordOrder::IdDesc, RecordOrder::UpdatedAsc, RecordOrder::UpdatedDesc] {
+        let mut expected: Vec<(i64, i64)> = all_patrols.iter().map(|r| (r.updated_at.0, r.id.0)).collect();
+        match order {
+            RecordOrder::IdAsc => expected.sort_by_key(|&(_, id)| id),
+            RecordOrder::IdDesc => expected.sort_by_key(|&(_, id)| std::cmp::Reverse(id)),
+            RecordOrder::UpdatedAsc => expected.sort(),
+            RecordOrder::UpdatedDesc => expected.sort_by(|a, b| b.cmp(a)),
+        }
+        let mut seen = Vec::new();
+        let mut position = None;
+        loop {
+            let filter = RecordFilter { order, after_position: position, ..patrols.clone() };
+            let page = store.records(&filter).await.expect("page");
+            let Some(last) = page.last() else { break };
+            position = Some(RecordPosition { id: last.id, updated_at: last.updated_at });
+            seen.extend(page.iter().map(|r| (r.updated_at.0, r.id.0)));
+        }
+        assert_eq!(seen, expected, "{order:?}: every record once, in order, ties broken by id");
+    }
     assert_eq!(store.count_records(&patrols).await.expect("count"), 23);
     let open_in_e1 = RecordFilter { estate_ids: Some(vec![e1]), states: vec!["open".into()], ..patrols.clone() };
     let expected_open: Vec<i64> = (0..23).filter(|i| i % 3 != 0 && i % 2 == 0).collect();

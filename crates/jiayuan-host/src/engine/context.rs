@@ -160,6 +160,7 @@ impl Records {
             parent_id: q.parent_id,
             after: q.after,
             limit: q.limit.clamp(1, MAX_QUERY_LIMIT),
+            ..RecordFilter::default()
         })
     }
 }

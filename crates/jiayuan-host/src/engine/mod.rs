@@ -22,8 +22,8 @@ use jiayuan_plugin_api::{
 };
 use jiayuan_schema::{Mode, Reference, check_object};
 use jiayuan_store::{
-    AlertFilter, AlertTarget, AuditTarget, NewAlert, NewAudit, NewRecord, ParentRef, RecordFilter, RecordUpdate, Store,
-    StoreError, StoredAlert, StoredEvent, StoredRecord, WriteBatch,
+    AlertFilter, AlertTarget, AuditTarget, NewAlert, NewAudit, NewRecord, ParentRef, RecordFilter, RecordOrder,
+    RecordPosition, RecordUpdate, Store, StoreError, StoredAlert, StoredEvent, StoredRecord, WriteBatch,
 };
 
 use crate::access::{self, Action, Denied, Target};
@@ -159,12 +159,12 @@ pub struct TransitionRequest {
 }
 
 /// A page of records.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Page {
-    /// The records, ordered by id.
+    /// The records, in the requested order.
     pub records: Vec<RecordView>,
-    /// Pass as `after` to get the next page; `None` on the last page.
-    pub next_after: Option<RecordId>,
+    /// Where this page ended, to ask for the next one; `None` on the last page.
+    pub next: Option<RecordPosition>,
 }
 
 /// A record as the API shows it.
@@ -222,8 +222,10 @@ pub struct ListRequest {
     pub key: Option<(String, String)>,
     /// Only children of this record.
     pub parent_id: Option<RecordId>,
-    /// Keyset cursor.
-    pub after: Option<RecordId>,
+    /// The order (default: by id, ascending).
+    pub order: RecordOrder,
+    /// Where the previous page ended (from [`Page::next`]).
+    pub after: Option<RecordPosition>,
     /// Page size (1–200, default 50).
     pub limit: Option<u32>,
 }
@@ -806,14 +808,16 @@ impl Engine {
                 states: req.states,
                 key: req.key,
                 parent_id: req.parent_id,
-                after: req.after,
+                after: None,
+                order: req.order,
+                after_position: req.after,
                 limit: limit + 1,
             })
             .await?;
         let more = rows.len() > limit as usize;
-        let records: Vec<RecordView> = rows.into_iter().take(limit as usize).map(RecordView::from_stored).collect();
-        let next_after = if more { records.last().map(|r| r.id) } else { None };
-        Ok(Page { records, next_after })
+        let rows: Vec<StoredRecord> = rows.into_iter().take(limit as usize).collect();
+        let next = if more { rows.last().map(|r| RecordPosition { id: r.id, updated_at: r.updated_at }) } else { None };
+        Ok(Page { records: rows.into_iter().map(RecordView::from_stored).collect(), next })
     }
 
     /// Alerts raised for a plugin's records within the caller's reach.

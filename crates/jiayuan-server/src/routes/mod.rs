@@ -6,6 +6,7 @@
 //! typed reason, and appends an audit event before it answers.
 
 mod admin;
+mod cursor;
 mod registry;
 mod session;
 
@@ -163,7 +164,10 @@ pub(crate) struct ListQuery {
     /// `field:value` of an indexed key.
     key: Option<String>,
     parent_id: Option<i64>,
-    after: Option<i64>,
+    /// `id` (default), `-id`, `updated_at` or `-updated_at`.
+    sort: Option<String>,
+    /// The `next_cursor` of the previous page (opaque).
+    cursor: Option<String>,
     limit: Option<u32>,
 }
 
@@ -194,20 +198,24 @@ pub(crate) async fn list(
             "`limit` must be 1..=200".into(),
         ));
     }
+    let order = cursor::parse_sort(q.sort.as_deref())?;
+    let after = q.cursor.as_deref().map(|c| cursor::decode(c, order)).transpose()?;
     let req = ListRequest {
         kind: q.kind,
         estate_id: q.estate_id.map(EstateId),
         states: q.state.map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default(),
         key,
         parent_id: q.parent_id.map(RecordId),
-        after: q.after.map(RecordId),
+        order,
+        after,
         limit: q.limit,
     };
     let mut page = s.engine.list(&caller, &plugin, req).await?;
     for view in &mut page.records {
         privacy::mask_view(&s.engine, view);
     }
-    Ok(axum::Json(page))
+    let next_cursor = page.next.map(|p| cursor::encode(order, p));
+    Ok(axum::Json(json!({ "records": page.records, "next_cursor": next_cursor })))
 }
 
 /// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; unmasking is not offered yet
