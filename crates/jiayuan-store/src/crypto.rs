@@ -232,7 +232,7 @@ impl PartialEq for FieldKeys {
 impl Eq for FieldKeys {}
 
 #[cfg(test)]
-mod at_rest;
+mod at_rest_tests;
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,7 @@ mod group;
 mod migration;
 mod records;
 mod registry;
+mod sealed;
 mod store;
 
 pub use accounts::{Account, ApiTokenInfo, NewAccount, NewApiToken, NewSession};

@@ -317,9 +317,10 @@ impl Store {
     /// [`StoreError::UniqueKey`], [`StoreError::NotFound`] (update target, or an existing
     /// parent/alert record of another plugin), [`StoreError::MissingReference`] (unknown estate),
     /// [`StoreError::InvalidBatch`], [`StoreError::Busy`].
-    pub async fn write(&self, batch: WriteBatch) -> Result<WriteResult, StoreError> {
+    pub async fn write(&self, mut batch: WriteBatch) -> Result<WriteResult, StoreError> {
         const OP: &str = "write batch";
         validate(&batch)?;
+        self.seal_batch(&mut batch)?;
         if batch.creates.is_empty() && batch.updates.is_empty() && batch.alerts.is_empty() && batch.audit.is_empty() {
             return Ok(WriteResult::default());
         }
@@ -344,12 +345,12 @@ impl Store {
             .one(&self.reader)
             .await
             .map_err(db("read record"))?;
-        Ok(row.map(StoredRecord::from))
+        row.map(|r| self.unseal_record(StoredRecord::from(r))).transpose()
     }
 
     /// Records matching the filter, ordered by id; page with `after` = the last id returned.
     pub async fn records(&self, filter: &RecordFilter) -> Result<Vec<StoredRecord>, StoreError> {
-        let Some(mut query) = record_query(filter) else {
+        let Some(mut query) = record_query(filter, self) else {
             return Ok(Vec::new());
         };
         use record::Column as C;
@@ -384,12 +385,12 @@ impl Store {
         };
         let rows =
             query.limit(u64::from(page_size(filter.limit))).all(&self.reader).await.map_err(db("list records"))?;
-        Ok(rows.into_iter().map(StoredRecord::from).collect())
+        rows.into_iter().map(|r| self.unseal_record(StoredRecord::from(r))).collect()
     }
 
     /// How many records match the filter (ignores `after` and `limit`).
     pub async fn count_records(&self, filter: &RecordFilter) -> Result<u64, StoreError> {
-        let Some(query) = record_query(filter) else {
+        let Some(query) = record_query(filter, self) else {
             return Ok(0);
         };
         query.count(&self.reader).await.map_err(db("count records"))
@@ -404,7 +405,7 @@ impl Store {
             .all(&self.reader)
             .await
             .map_err(db("list record events"))?;
-        Ok(rows.into_iter().map(StoredEvent::from).collect())
+        rows.into_iter().map(|e| self.unseal_event(plugin, StoredEvent::from(e))).collect()
     }
 
     /// Alerts matching the filter, ordered by id.
@@ -446,7 +447,8 @@ fn page_size(limit: u32) -> u32 {
 }
 
 /// The query for a filter without paging, or `None` when it matches nothing.
-fn record_query(f: &RecordFilter) -> Option<Select<record::Entity>> {
+/// `store` translates a key lookup on a sealed field into its blind index.
+fn record_query(f: &RecordFilter, store: &Store) -> Option<Select<record::Entity>> {
     let mut cond = Condition::all().add(record::Column::Plugin.eq(f.plugin.as_str()));
     if let Some(kind) = &f.kind {
         cond = cond.add(record::Column::Kind.eq(kind.as_str()));
@@ -464,6 +466,8 @@ fn record_query(f: &RecordFilter) -> Option<Select<record::Entity>> {
         cond = cond.add(record::Column::ParentId.eq(parent.0));
     }
     if let Some((field, value)) = &f.key {
+        let value =
+            if store.is_sealed(&f.plugin, field) { store.sealed_key(&f.plugin, field, value) } else { value.clone() };
         let mut keys = Query::select();
         keys.column(record_key::Column::RecordId)
             .from(record_key::Entity)

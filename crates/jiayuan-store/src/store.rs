@@ -162,6 +162,8 @@ pub struct Store {
     pub(crate) group: Option<Arc<GroupWriter>>,
     /// The keys of the encrypted columns.
     pub(crate) keys: FieldKeys,
+    /// Record-data fields kept encrypted (shared by every clone).
+    pub(crate) sealed: Arc<crate::sealed::SealedFields>,
     backend: Backend,
 }
 
@@ -265,7 +267,14 @@ impl Store {
             Database::connect(reader_options).await.map_err(|e| connect_err(url, e))?
         };
         let group = GroupWriter::start(writer.clone(), settings.acquire_timeout());
-        Ok(Store { writer, reader, group: Some(Arc::new(group)), keys, backend: Backend::Sqlite })
+        Ok(Store {
+            writer,
+            reader,
+            group: Some(Arc::new(group)),
+            keys,
+            sealed: Arc::default(),
+            backend: Backend::Sqlite,
+        })
     }
 
     async fn connect_postgres(settings: &DatabaseSettings, keys: FieldKeys) -> Result<Store, StoreError> {
@@ -277,7 +286,14 @@ impl Store {
             .sqlx_logging(false)
             .test_before_acquire_if_idle_for(Duration::from_secs(30));
         let pool = Database::connect(options).await.map_err(|e| connect_err(url, e))?;
-        Ok(Store { writer: pool.clone(), reader: pool, group: None, keys, backend: Backend::Postgres })
+        Ok(Store {
+            writer: pool.clone(),
+            reader: pool,
+            group: None,
+            keys,
+            sealed: Arc::default(),
+            backend: Backend::Postgres,
+        })
     }
 
     /// The database engine.

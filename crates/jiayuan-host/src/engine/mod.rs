@@ -246,7 +246,9 @@ pub struct Engine {
 const PLACE_TTL: Duration = Duration::from_secs(30);
 
 impl Engine {
-    /// An engine over a migrated store and a loaded plugin registry.
+    /// An engine over a migrated store and a loaded plugin registry. Every record-data field a
+    /// manifest marks [`Sensitivity::Sensitive`](jiayuan_domain::Sensitivity) is sealed in the
+    /// store (encrypted at rest, keys blind-indexed).
     pub fn new(
         store: Store,
         plugins: Arc<PluginRegistry>,
@@ -255,6 +257,16 @@ impl Engine {
         calendar: WorkingCalendar,
         plugin_config: impl IntoIterator<Item = (String, String)>,
     ) -> Engine {
+        for handle in plugins.handles() {
+            let m = handle.manifest();
+            let sensitive = m
+                .record_kinds
+                .iter()
+                .flat_map(|k| k.fields.iter().chain(k.workflow.transitions.iter().flat_map(|t| t.input.iter())))
+                .filter(|f| f.sensitivity == jiayuan_domain::Sensitivity::Sensitive)
+                .map(|f| f.name.clone());
+            store.seal_record_fields(&m.id, sensitive);
+        }
         Engine {
             store,
             plugins,
