@@ -13,6 +13,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use jiayuan_host::engine::EngineError;
 use jiayuan_host::plugins::CallError;
@@ -31,18 +32,45 @@ pub struct ApiError {
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The JSON body of every error answer: `{"error": {"code", "message_zh", "message_en",
+/// "violations": [...]}}` (the `ErrorBody` schema of the OpenAPI document).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message_zh: &'a str,
-    message_en: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    violations: &'a [FieldViolation],
+/// What went wrong, in Chinese and English.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine-readable code (`invalid_input`, `unauthenticated`, `not_found`, …).
+    #[schema(example = "invalid_input")]
+    pub code: String,
+    /// 中文说明 the message in Chinese.
+    #[schema(example = "输入有误，请按字段说明修改")]
+    pub message_zh: String,
+    /// The message in English.
+    #[schema(example = "the input is invalid; see the field violations")]
+    pub message_en: String,
+    /// Field by field, what is wrong (present on 400 and 422 answers, left out when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub violations: Vec<Violation>,
+}
+
+/// One field's problem.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Violation {
+    /// The field (`data.breed`, `body`, `limit`, …).
+    #[schema(example = "data.breed")]
+    pub field: String,
+    /// A stable machine-readable code.
+    #[schema(example = "banned_breed")]
+    pub code: String,
+    /// 中文说明 the reason in Chinese.
+    pub message_zh: String,
+    /// The reason in English.
+    pub message_en: String,
 }
 
 impl ApiError {
@@ -108,19 +136,23 @@ impl ApiError {
 impl IntoResponse for ApiError {
     /// The JSON answer, with every text [`privacy::scrub`]bed.
     fn into_response(self) -> Response {
-        let violations: Vec<FieldViolation> = self
+        let violations: Vec<Violation> = self
             .violations
             .iter()
-            .map(|v| FieldViolation {
+            .map(|v| Violation {
                 field: privacy::scrub(&v.field),
                 code: privacy::scrub(&v.code),
                 message_zh: privacy::scrub(&v.message_zh),
                 message_en: privacy::scrub(&v.message_en),
             })
             .collect();
-        let (message_zh, message_en) = (privacy::scrub(&self.message_zh), privacy::scrub(&self.message_en));
-        let body = Body {
-            error: Inner { code: self.code, message_zh: &message_zh, message_en: &message_en, violations: &violations },
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message_zh: privacy::scrub(&self.message_zh),
+                message_en: privacy::scrub(&self.message_en),
+                violations,
+            },
         };
         let mut res = (self.status, Json(body)).into_response();
         for (name, value) in self.headers {

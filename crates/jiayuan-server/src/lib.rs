@@ -6,6 +6,10 @@
 //! [`jiayuan_host::access::authorize`] run in a layer before any handler; the scope half runs
 //! in the engine (or the handler) once the estate and the item are known.
 //!
+//! The OpenAPI document ([`openapi`], `GET /api/openapi.json`) is generated from the handlers'
+//! annotations and checked against the same table; Prometheus metrics of every request are
+//! rendered at `GET /api/metrics` (`telemetry`).
+//!
 //! Every error is an [`ApiError`]: 4xx bodies name the field and the reason in Chinese and
 //! English; 5xx bodies are generic and the cause is logged. No HTTP type reaches below this crate.
 #![forbid(unsafe_code)]
@@ -14,8 +18,12 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod privacy;
 mod routes;
+mod telemetry;
+#[cfg(test)]
+mod testkit;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,8 +80,12 @@ pub fn inventory() -> Vec<RouteInfo> {
 }
 
 /// The whole API over `engine`, authenticating with `auth`.
+///
+/// Installs the process's metrics recorder on first use and, inside a tokio runtime, starts the
+/// recorder's upkeep for as long as the router lives.
 pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
     let state = Arc::new(AppState { engine, auth, started: Instant::now() });
+    telemetry::spawn_upkeep(Arc::downgrade(&state));
     let mut router: Router<Arc<AppState>> = Router::new();
     for (info, handler) in routes::table() {
         let handler = match info.access {
@@ -116,14 +128,18 @@ async fn not_found() -> ApiError {
     ApiError::client(StatusCode::NOT_FOUND, "no_route", "没有这个接口", "no such route")
 }
 
-/// Logs method, matched route (never the raw URI, which may carry identifiers), status and time.
+/// Logs method, matched route (never the raw URI, which may carry identifiers), status and time,
+/// and records them as metrics ([`telemetry::record_request`]).
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "-".into());
+    let matched = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let start = Instant::now();
     let res = next.run(req).await;
+    let elapsed = start.elapsed();
     let status = res.status().as_u16();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    telemetry::record_request(&method, matched.as_deref(), status, elapsed);
+    let route = matched.as_deref().unwrap_or("-");
+    let ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
         tracing::warn!(%method, route, status, ms, "request");
     } else {

@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use jiayuan_domain::{EstateId, PropertyFirm, Sensitivity, Timestamp, mask};
 use jiayuan_store::{AuditTarget, NewAudit};
@@ -229,7 +230,7 @@ mod tests {
 
 /// 查看原因 why someone needs personal data in clear. PIPL asks that processing be necessary for
 /// a stated purpose: each unmask names one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnmaskReason {
     /// 联系当事人 contacting the person about this matter.
@@ -246,7 +247,7 @@ pub enum UnmaskReason {
 pub const MAX_UNMASK_NOTE_CHARS: usize = 200;
 
 /// The body of an unmask request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnmaskRequest {
     /// Why.

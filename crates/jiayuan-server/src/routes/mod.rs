@@ -4,11 +4,13 @@
 //! [`privacy::mask_view`] / [`privacy::mask_data_of`]: fields the manifest marks personal or
 //! sensitive are masked. The one clear read is `…/unmask`, which needs the unmask permission and a
 //! typed reason, and appends an audit event before it answers.
+//!
+//! Every handler carries its `#[utoipa::path]` annotation; [`crate::openapi`] collects them.
 
-mod admin;
+pub(crate) mod admin;
 mod cursor;
-mod registry;
-mod session;
+pub(crate) mod registry;
+pub(crate) mod session;
 
 use std::sync::Arc;
 
@@ -18,14 +20,22 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, delete, get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use jiayuan_domain::{Date, DivisionCode, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_domain::{Date, Division, DivisionCode, Estate, EstateId, FirmId, RecordId, Timestamp};
 use jiayuan_host::access::Action;
+use jiayuan_host::enablement::Decision;
 use jiayuan_host::engine::{CreateRequest, ListRequest, TransitionRequest};
+use jiayuan_host::plugins::PluginReportEntry;
+use jiayuan_plugin_api::KpiValue;
 use jiayuan_store::{EnablementOverride, EnablementScope};
 
 use crate::error::ApiError;
 use crate::extract::{CallerExt, Json, Path, Query};
+use crate::openapi::{
+    BadRequest, Conflict, DocKindName, Forbidden, HukouName, Internal, Invalid, NotFound, Record, RecordPage, SexName,
+    Unauthenticated, Unavailable,
+};
 use crate::privacy;
 use crate::{Access, AppState, RouteInfo};
 
@@ -41,6 +51,8 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
     };
     vec![
         r(Method::GET, "/api/health", Public, get(health)),
+        r(Method::GET, "/api/openapi.json", Public, get(openapi_json)),
+        r(Method::GET, "/api/metrics", Do(ReadStatus), get(metrics)),
         r(Method::POST, "/api/auth/login", Public, post(session::login)),
         r(Method::POST, "/api/auth/logout", Authenticated, post(session::logout)),
         r(Method::GET, "/api/auth/me", Authenticated, get(session::me)),
@@ -85,9 +97,20 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
     ]
 }
 
+/// 健康检查 / Liveness and readiness
+///
 /// `GET /api/health` (public): liveness and readiness for load balancers. 200 while the
 /// database answers (503 otherwise); `degraded` when a plugin failed to load or is quarantined.
 /// Details are behind `GET /api/plugins`; a failing database's cause is logged, not shown.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "system",
+    responses(
+        (status = 200, description = "数据库可用 / The database answers", body = Health),
+        (status = 503, description = "数据库不可用 / The database does not answer", body = Health),
+    )
+)]
 pub(crate) async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse {
     let db = s.engine.store().ping().await;
     if let Err(e) = &db {
@@ -98,21 +121,119 @@ pub(crate) async fn health(State(s): State<Arc<AppState>>) -> impl IntoResponse 
     let code = if db.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
-        axum::Json(json!({
-            "status": status,
-            "database": if db.is_ok() { "ok" } else { "unavailable" },
-            "plugins_failed": failed,
-            "uptime_secs": s.started.elapsed().as_secs(),
-        })),
+        axum::Json(Health {
+            status,
+            database: if db.is_ok() { "ok" } else { "unavailable" },
+            plugins_failed: failed,
+            uptime_secs: s.started.elapsed().as_secs(),
+        }),
     )
 }
 
-/// `GET /api/plugins`: every plugin the host tried to load, with its status.
-pub(crate) async fn plugins(State(s): State<Arc<AppState>>) -> impl IntoResponse {
-    axum::Json(json!({ "plugins": s.engine.plugins().report() }))
+/// Liveness and readiness.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok`, or `degraded` when the database does not answer or a plugin failed or is quarantined.
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    database: &'static str,
+    /// Plugins that failed to load or are quarantined.
+    plugins_failed: usize,
+    /// Seconds since the server started.
+    uptime_secs: u64,
 }
 
-/// `GET /api/plugins/{id}/manifest`.
+/// OpenAPI 文档 / The OpenAPI document
+///
+/// `GET /api/openapi.json` (public): this API's OpenAPI 3 document, generated from the code.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "system",
+    responses(
+        (
+            status = 200,
+            description = "OpenAPI 3 文档 / The OpenAPI 3 document",
+            body = Object,
+            content_type = "application/json",
+        ),
+    )
+)]
+pub(crate) async fn openapi_json() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], crate::openapi::json())
+}
+
+/// Prometheus 指标 / Prometheus metrics
+///
+/// `GET /api/metrics`: Prometheus metrics (text exposition format) of the requests served by this
+/// host instance: `http_requests_total{method,route,status}` and
+/// `http_request_duration_seconds{method,route}`, by route template.
+#[utoipa::path(
+    get,
+    path = "/api/metrics",
+    tag = "system",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (
+            status = 200,
+            description = "Prometheus 文本格式 / Prometheus text exposition format",
+            body = String,
+            content_type = "text/plain; version=0.0.4",
+        ),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub(crate) async fn metrics() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::telemetry::render())
+}
+
+/// Every plugin the host tried to load.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PluginList {
+    /// Id, status (loaded, failed or quarantined) and load details of each plugin.
+    #[schema(value_type = Vec<Object>)]
+    plugins: Vec<PluginReportEntry>,
+}
+
+/// 插件状态 / Plugins and their status
+///
+/// `GET /api/plugins`: every plugin the host tried to load, with its status.
+#[utoipa::path(
+    get,
+    path = "/api/plugins",
+    tag = "system",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "插件列表 / The plugins", body = PluginList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
+pub(crate) async fn plugins(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(PluginList { plugins: s.engine.plugins().report() })
+}
+
+/// 服务事项清单 / A service item's manifest
+///
+/// `GET /api/plugins/{id}/manifest`: the item's record kinds, fields, workflows, deadline rules,
+/// keys and KPIs.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{id}/manifest",
+    tag = "system",
+    params(("id" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "清单 / The manifest", body = Object),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub(crate) async fn manifest(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> Res<impl IntoResponse> {
     let handle = s.engine.plugins().handle(&id).ok_or_else(|| {
         ApiError::client(
@@ -125,18 +246,47 @@ pub(crate) async fn manifest(State(s): State<Arc<AppState>>, Path(id): Path<Stri
     Ok(axum::Json(handle.manifest().clone()))
 }
 
-#[derive(Deserialize)]
+/// A new record.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateBody {
+    /// Record kind of the item's manifest.
+    #[schema(example = "dog")]
     kind: String,
+    /// The estate it belongs to.
     estate_id: i64,
+    /// The parent record, for kinds that have one.
     #[serde(default)]
     parent_id: Option<i64>,
+    /// The record's fields, typed by the manifest (`GET /api/plugins/{id}/manifest`).
+    #[schema(value_type = Object)]
     data: Value,
 }
 
+/// 登记记录 / Create a record
+///
 /// `POST /api/items/{plugin}/records`. The answer's `data` is masked (personal and sensitive
 /// fields of the manifest), as in every record read.
+#[utoipa::path(
+    post,
+    path = "/api/items/{plugin}/records",
+    tag = "records",
+    operation_id = "create_record",
+    params(("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing")),
+    request_body = CreateBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "已登记（data 已脱敏） / Created (data masked)", body = Record),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(crate) async fn create(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -155,24 +305,56 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of a record listing.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only records of this kind.
     kind: Option<String>,
+    /// Only records of this estate.
     estate_id: Option<i64>,
+    /// Only records in these workflow states (comma-separated).
+    #[param(example = "registered,renewed")]
     state: Option<String>,
     /// `field:value` of an indexed key.
+    #[param(example = "tag_no:LH-0001")]
     key: Option<String>,
+    /// Only children of this record.
     parent_id: Option<i64>,
-    /// `id` (default), `-id`, `updated_at` or `-updated_at`.
+    /// Order: `id` (default), `-id`, `updated_at` or `-updated_at` (ties broken by id).
+    #[param(example = "-updated_at")]
     sort: Option<String>,
-    /// The `next_cursor` of the previous page (opaque).
+    /// The `next_cursor` of the previous page (opaque; only valid with the same `sort`).
     cursor: Option<String>,
+    /// Page size, 1–200.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
+/// 查询记录 / List records
+///
 /// `GET /api/items/{plugin}/records`. Each record's `data` is masked; there is no unmasked
-/// listing (unmasking needs accounts, a permission, a reason and audit, which come later).
+/// listing (one record at a time, through the audited `…/unmask`).
+#[utoipa::path(
+    get,
+    path = "/api/items/{plugin}/records",
+    tag = "records",
+    operation_id = "list_records",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ListQuery,
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "一页记录（data 已脱敏） / A page of records (data masked)", body = RecordPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn list(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -215,11 +397,40 @@ pub(crate) async fn list(
         privacy::mask_view(&s.engine, view);
     }
     let next_cursor = page.next.map(|p| cursor::encode(order, p));
-    Ok(axum::Json(json!({ "records": page.records, "next_cursor": next_cursor })))
+    Ok(axum::Json(PageBody { records: page.records, next_cursor }))
 }
 
-/// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; unmasking is not offered yet
-/// (it needs accounts, a permission, a typed reason and an audit event).
+/// A page of records as the API answers it (the schema is [`crate::openapi::RecordPage`]).
+#[derive(Serialize)]
+pub(crate) struct PageBody {
+    /// The records, data masked.
+    pub(crate) records: Vec<jiayuan_host::engine::RecordView>,
+    /// The cursor of the next page, if any.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// 查看记录 / Get a record
+///
+/// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; the clear read is the audited
+/// `POST …/unmask` (unmask permission and a typed reason).
+#[utoipa::path(
+    get,
+    path = "/api/items/{plugin}/records/{id}",
+    tag = "records",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ("id" = i64, Path, description = "记录 id / Record id"),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "记录（data 已脱敏） / The record (data masked)", body = Record),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn get_record(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -230,9 +441,31 @@ pub(crate) async fn get_record(
     Ok(axum::Json(view))
 }
 
+/// 查看记录明文（留痕） / Get a record in clear (audited)
+///
 /// `POST /api/items/{plugin}/records/{id}/unmask`: the record with its data in clear, for a
 /// typed reason. Needs the unmask permission and the record in the caller's scope; the audit
 /// event (`record.unmask`: reason, note, field names, never values) commits before the answer.
+#[utoipa::path(
+    post,
+    path = "/api/items/{plugin}/records/{id}/unmask",
+    tag = "records",
+    operation_id = "unmask_record",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ("id" = i64, Path, description = "记录 id / Record id"),
+    ),
+    request_body = crate::privacy::UnmaskRequest,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "记录明文 / The record in clear", body = Record),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn unmask(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -260,19 +493,56 @@ pub(crate) async fn unmask(
     Ok(axum::Json(view))
 }
 
-#[derive(Serialize)]
-struct EventView {
+/// One event of a record's history.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventView {
+    /// Position in the record's history, from 1.
     seq: i64,
+    /// When (RFC 3339, +08:00).
     at: String,
+    /// Who (account login, or `system:…`).
     actor: String,
+    /// What: `create` or a transition id.
     action: String,
+    /// The state before (`null` for the creation).
     from_state: Option<String>,
+    /// The state after.
     to_state: String,
+    /// The record data after the change (masked).
+    #[schema(value_type = Object)]
     data: Value,
 }
 
+/// A record's history.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventList {
+    /// The events, oldest first.
+    events: Vec<EventView>,
+}
+
+/// 记录历史 / A record's history
+///
 /// `GET /api/items/{plugin}/records/{id}/history`. Each event's `data` (the record data after the
 /// change) is masked like the record itself.
+#[utoipa::path(
+    get,
+    path = "/api/items/{plugin}/records/{id}/history",
+    tag = "records",
+    operation_id = "record_history",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ("id" = i64, Path, description = "记录 id / Record id"),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "事件（data 已脱敏） / The events (data masked)", body = EventList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn history(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -297,19 +567,49 @@ pub(crate) async fn history(
             },
         })
         .collect();
-    Ok(axum::Json(json!({ "events": events })))
+    Ok(axum::Json(EventList { events }))
 }
 
-#[derive(Deserialize, Default)]
+/// What a transition takes (the body may be left empty).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TransitionBody {
+    /// The transition's input fields, typed by the manifest.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     input: Option<Value>,
+    /// The record version the caller saw; a different current version is 409.
     #[serde(default)]
     expected_version: Option<i64>,
 }
 
+/// 办理流转 / Apply a workflow transition
+///
 /// `POST /api/items/{plugin}/records/{id}/transitions/{transition}`. The answer's `data` is masked.
+#[utoipa::path(
+    post,
+    path = "/api/items/{plugin}/records/{id}/transitions/{transition}",
+    tag = "records",
+    operation_id = "transition_record",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ("id" = i64, Path, description = "记录 id / Record id"),
+        ("transition" = String, Path, description = "流转 id / Transition id of the manifest", example = "renew"),
+    ),
+    request_body(content = Option<TransitionBody>, description = "可为空 / May be empty"),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "流转后的记录（data 已脱敏） / The record after the transition (data masked)", body = Record),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(crate) async fn transition(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -341,28 +641,68 @@ pub(crate) async fn transition(
     Ok(axum::Json(view))
 }
 
-#[derive(Deserialize)]
+/// Which alerts.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AlertQuery {
+    /// Only alerts of this service item.
     plugin: Option<String>,
+    /// At most this many (default 100).
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
-struct AlertView {
+/// An open alert.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AlertView {
+    /// Id.
     id: i64,
+    /// Service item.
     plugin: String,
+    /// The record it is about.
     record_id: Option<i64>,
+    /// The estate it is about.
     estate_id: Option<i64>,
+    /// The deadline rule (or hook) that raised it.
     rule: String,
+    /// `info`, `warning` or `critical`.
+    #[schema(example = "warning")]
     severity: String,
+    /// 中文说明.
     message_zh: String,
+    /// In English.
     message_en: String,
+    /// When the deadline falls due (RFC 3339, +08:00).
     due_at: Option<String>,
+    /// When it was raised (RFC 3339, +08:00).
     raised_at: String,
 }
 
-/// `GET /api/alerts`.
+/// Open alerts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AlertList {
+    /// The alerts in the caller's scope.
+    alerts: Vec<AlertView>,
+}
+
+/// 待办告警 / Open alerts
+///
+/// `GET /api/alerts`: open alerts in the caller's scope.
+#[utoipa::path(
+    get,
+    path = "/api/alerts",
+    tag = "records",
+    params(AlertQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "告警 / The alerts", body = AlertList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn alerts(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -384,18 +724,54 @@ pub(crate) async fn alerts(
             raised_at: a.raised_at.to_rfc3339_shanghai(),
         })
         .collect();
-    Ok(axum::Json(json!({ "alerts": alerts })))
+    Ok(axum::Json(AlertList { alerts }))
 }
 
-#[derive(Deserialize)]
+/// Which estate and period.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct KpiQuery {
+    /// The estate.
     estate_id: i64,
+    /// First day (YYYY-MM-DD, Asia/Shanghai).
+    #[param(value_type = String, format = Date, example = "2026-11-01")]
     from: Date,
+    /// Last day (YYYY-MM-DD), not before `from`.
+    #[param(value_type = String, format = Date, example = "2026-11-30")]
     to: Date,
 }
 
+/// An item's KPI values.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KpiList {
+    /// Each KPI of the manifest with its value for the estate and period.
+    #[schema(value_type = Vec<Object>)]
+    kpis: Vec<KpiValue>,
+}
+
+/// 服务事项指标 / A service item's KPIs
+///
 /// `GET /api/items/{plugin}/kpis?estate_id=&from=&to=`.
+#[utoipa::path(
+    get,
+    path = "/api/items/{plugin}/kpis",
+    tag = "records",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        KpiQuery,
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "指标 / The KPI values", body = KpiList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+        (status = 503, response = Unavailable),
+    )
+)]
 pub(crate) async fn kpis(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -411,16 +787,60 @@ pub(crate) async fn kpis(
         ));
     }
     let values = s.engine.kpis(&caller, &plugin, EstateId(q.estate_id), q.from, q.to).await?;
-    Ok(axum::Json(json!({ "kpis": values })))
+    Ok(axum::Json(KpiList { kpis: values }))
 }
 
+/// The administrative divisions.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DivisionList {
+    /// District, streets and communities: code, name, level and parent.
+    #[schema(value_type = Vec<Object>)]
+    divisions: Vec<Division>,
+}
+
+/// 行政区划 / Divisions
+///
 /// `GET /api/registry/divisions`.
+#[utoipa::path(
+    get,
+    path = "/api/registry/divisions",
+    tag = "registry",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "区划 / The divisions", body = DivisionList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn divisions(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
-    let d = s.engine.store().divisions().await.map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(json!({ "divisions": d })))
+    let divisions = s.engine.store().divisions().await.map_err(|e| ApiError::internal(&e))?;
+    Ok(axum::Json(DivisionList { divisions }))
 }
 
+/// Estates.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EstateList {
+    /// The estates in the caller's scope.
+    #[schema(value_type = Vec<Object>)]
+    estates: Vec<Estate>,
+}
+
+/// 小区列表 / Estates
+///
 /// `GET /api/registry/estates`: the estates in the caller's scope.
+#[utoipa::path(
+    get,
+    path = "/api/registry/estates",
+    tag = "registry",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "权限范围内的小区 / The estates in the caller's scope", body = EstateList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn estates(State(s): State<Arc<AppState>>, CallerExt(caller): CallerExt) -> Res<impl IntoResponse> {
     let all = s.engine.store().estates().await.map_err(|e| ApiError::internal(&e))?;
     let mut visible = Vec::with_capacity(all.len());
@@ -429,18 +849,73 @@ pub(crate) async fn estates(State(s): State<Arc<AppState>>, CallerExt(caller): C
             visible.push(e);
         }
     }
-    Ok(axum::Json(json!({ "estates": visible })))
+    Ok(axum::Json(EstateList { estates: visible }))
 }
 
+/// 物业企业 / Property-management firms
+///
 /// `GET /api/registry/firms`. The legal representative and the contact phone are personal
 /// information and masked; there is no unmasked read yet.
+#[utoipa::path(
+    get,
+    path = "/api/registry/firms",
+    tag = "registry",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "物业企业（联系人信息已脱敏） / The firms (contacts masked)", body = FirmList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn firms(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
     let f = s.engine.store().firms().await.map_err(|e| ApiError::internal(&e))?;
-    let f: Vec<Value> = f.iter().map(privacy::firm_view).collect();
-    Ok(axum::Json(json!({ "firms": f })))
+    Ok(axum::Json(FirmList { firms: f.iter().map(privacy::firm_view).collect() }))
 }
 
+/// Property-management firms.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FirmList {
+    /// Each firm: credit code, name, kind; the legal representative and contact phone masked.
+    #[schema(value_type = Vec<Object>)]
+    firms: Vec<Value>,
+}
+
+/// Whether an item runs in an estate.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EnablementAnswer {
+    /// The service item.
+    item: String,
+    /// The estate.
+    estate_id: i64,
+    /// Its name.
+    estate_name: String,
+    /// Enabled or not, and the configuration level or override that decided it.
+    #[schema(value_type = Object)]
+    decision: Decision,
+}
+
+/// 事项是否在小区启用 / Whether an item runs in an estate
+///
 /// `GET /api/enablement/{item}/estates/{id}`: whether an item runs in an estate, and why.
+#[utoipa::path(
+    get,
+    path = "/api/enablement/{item}/estates/{id}",
+    tag = "enablement",
+    params(
+        ("item" = String, Path, description = "服务事项 id / Service item id", example = "dog-licensing"),
+        ("id" = i64, Path, description = "小区 id / Estate id"),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "判定及依据 / The decision and why", body = EnablementAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn enablement_decision(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -450,21 +925,69 @@ pub(crate) async fn enablement_decision(
         return Err(registry::estate_not_found(estate));
     };
     let d = s.engine.enablement().decide(s.engine.store(), &item, &place).await.map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(json!({ "item": item, "estate_id": estate, "estate_name": name, "decision": d })))
+    Ok(axum::Json(EnablementAnswer { item, estate_id: estate, estate_name: name, decision: d }))
 }
 
+/// A run-time enablement override.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct OverrideView {
+    /// The service item.
+    item: String,
+    /// `district`, `street`, `estate` or `firm`.
+    #[schema(example = "estate")]
+    scope: &'static str,
+    /// Street code, estate id or firm id (`null` for `district`).
+    code: Option<String>,
+    /// Whether it switches the item on or off there.
+    enabled: bool,
+    /// Why.
+    reason: String,
+    /// Who.
+    changed_by: String,
+    /// When (RFC 3339, +08:00).
+    changed_at: String,
+}
+
+/// The run-time overrides.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct OverrideList {
+    /// Every stored override.
+    overrides: Vec<OverrideView>,
+}
+
+/// 启用覆盖设置 / Run-time enablement overrides
+///
 /// `GET /api/enablement/overrides`.
+#[utoipa::path(
+    get,
+    path = "/api/enablement/overrides",
+    tag = "enablement",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "覆盖设置 / The overrides", body = OverrideList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn enablement_overrides(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
     let o = s.engine.store().enablement_overrides().await.map_err(|e| ApiError::internal(&e))?;
-    let o: Vec<Value> = o
+    let overrides = o
         .into_iter()
         .map(|o| {
             let (scope, code) = scope_parts(&o.scope);
-            json!({"item": o.item, "scope": scope, "code": code, "enabled": o.enabled, "reason": o.reason,
-                   "changed_by": o.changed_by, "changed_at": o.changed_at.to_rfc3339_shanghai()})
+            OverrideView {
+                item: o.item,
+                scope,
+                code,
+                enabled: o.enabled,
+                reason: o.reason,
+                changed_by: o.changed_by,
+                changed_at: o.changed_at.to_rfc3339_shanghai(),
+            }
         })
         .collect();
-    Ok(axum::Json(json!({ "overrides": o })))
+    Ok(axum::Json(OverrideList { overrides }))
 }
 
 fn scope_parts(s: &EnablementScope) -> (&'static str, Option<String>) {
@@ -476,15 +999,19 @@ fn scope_parts(s: &EnablementScope) -> (&'static str, Option<String>) {
     }
 }
 
-#[derive(Deserialize)]
+/// A run-time enablement override to store.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OverrideBody {
     /// `district`, `street`, `estate` or `firm`.
+    #[schema(example = "estate")]
     scope: String,
     /// Street code, estate id or firm id (absent for `district`).
     #[serde(default)]
     code: Option<String>,
+    /// Switch the item on (`true`) or off there.
     enabled: bool,
+    /// Why (required).
     reason: String,
 }
 
@@ -515,7 +1042,25 @@ fn parse_scope(scope: &str, code: Option<&str>) -> Result<EnablementScope, ApiEr
     })
 }
 
+/// 设置启用覆盖 / Set a run-time override
+///
 /// `PUT /api/enablement/{item}`: store a run-time override (district admin only).
+#[utoipa::path(
+    put,
+    path = "/api/enablement/{item}",
+    tag = "enablement",
+    params(("item" = String, Path, description = "服务事项 id / Service item id", example = "dog-licensing")),
+    request_body = OverrideBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "已保存 / Stored"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn set_enablement(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -552,14 +1097,36 @@ pub(crate) async fn set_enablement(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+/// Which override to remove.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ClearQuery {
+    /// `district`, `street`, `estate` or `firm`.
+    #[param(example = "estate")]
     scope: String,
+    /// Street code, estate id or firm id (absent for `district`).
     code: Option<String>,
 }
 
+/// 删除启用覆盖 / Remove a run-time override
+///
 /// `DELETE /api/enablement/{item}?scope=&code=`: remove a run-time override.
+#[utoipa::path(
+    delete,
+    path = "/api/enablement/{item}",
+    tag = "enablement",
+    params(("item" = String, Path, description = "服务事项 id / Service item id", example = "dog-licensing"), ClearQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 204, description = "已删除 / Removed"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn clear_enablement(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -580,26 +1147,57 @@ pub(crate) async fn clear_enablement(
     }
 }
 
-#[derive(Deserialize)]
+/// A resident to register.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PersonBody {
+    /// Name (1–50 characters).
     name: String,
+    /// Kind of identity document.
+    #[schema(value_type = DocKindName)]
     doc_kind: jiayuan_domain::DocKind,
+    /// Document number (checked per kind, e.g. the GB 11643 check digit).
     doc_number: String,
+    /// Sex; taken from the document when it encodes it (and must agree).
     #[serde(default)]
+    #[schema(value_type = Option<SexName>)]
     sex: Option<jiayuan_domain::Sex>,
+    /// Birth date (YYYY-MM-DD); taken from the document when it encodes it.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Date)]
     birth_date: Option<Date>,
+    /// Household registration.
+    #[schema(value_type = HukouName)]
     hukou: jiayuan_domain::Hukou,
+    /// Mobile number.
     #[serde(default)]
     phone: Option<String>,
+    /// The house they live in.
     #[serde(default)]
     house_id: Option<i64>,
 }
 
+/// 登记人员 / Register a resident
+///
 /// `POST /api/registry/persons`: registers a resident. The identity document is validated per
 /// kind (GB 11643 check digit and birth date for 居民身份证), the phone normalised; sex and birth
 /// date are taken from the document when it encodes them.
+#[utoipa::path(
+    post,
+    path = "/api/registry/persons",
+    tag = "registry",
+    request_body = PersonBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "已登记（已脱敏） / Registered (masked)", body = registry::PersonView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+    )
+)]
 pub(crate) async fn create_person(
     State(s): State<Arc<AppState>>,
     CallerExt(caller): CallerExt,
@@ -694,18 +1292,16 @@ pub(crate) async fn create_person(
         }
         Err(e) => return Err(ApiError::internal(&e)),
     };
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "id": id,
-            "name": mask(&new.name, Sensitivity::Personal),
-            "doc_kind": new.doc.kind,
-            "doc_number": mask(&new.doc.number, Sensitivity::Sensitive),
-            "sex": new.sex,
-            "birth_date": new.birth_date,
-            "hukou": new.hukou,
-            "phone": new.phone.as_deref().map(|p| mask(p, Sensitivity::Personal)),
-            "house_id": new.house_id,
-        })),
-    ))
+    let view = registry::PersonView {
+        id,
+        name: mask(&new.name, Sensitivity::Personal),
+        doc_kind: new.doc.kind,
+        doc_number: mask(&new.doc.number, Sensitivity::Sensitive),
+        sex: new.sex,
+        birth_date: new.birth_date,
+        hukou: new.hukou,
+        phone: new.phone.as_deref().map(|p| mask(p, Sensitivity::Personal)),
+        house_id: new.house_id,
+    };
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
