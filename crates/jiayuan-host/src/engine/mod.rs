@@ -381,11 +381,17 @@ impl Engine {
     async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<(EstatePlace, Estate), EngineError> {
         let (place, e) = self.place_and_estate(estate).await?;
         self.authorize_at(caller, Action::WriteRecords, item, &place, None, ("estate", estate.0))?;
-        let decision = self.enablement.decide(&self.store, item, &place).await?;
-        if !decision.enabled {
-            return Err(EngineError::Disabled { item: item.to_owned(), estate, estate_name: e.name });
-        }
+        self.require_enabled(item, &place, &e).await?;
         Ok((place, e))
+    }
+
+    /// Refuses new work on `item` at the estate `e` (at `place`) where the item is not enabled.
+    async fn require_enabled(&self, item: &str, place: &EstatePlace, e: &Estate) -> Result<(), EngineError> {
+        let decision = self.enablement.decide(&self.store, item, place).await?;
+        if !decision.enabled {
+            return Err(EngineError::Disabled { item: item.to_owned(), estate: e.id, estate_name: e.name.clone() });
+        }
+        Ok(())
     }
 
     /// Creates a record.
@@ -653,10 +659,14 @@ impl Engine {
             .record(&req.plugin, req.id)
             .await?
             .ok_or(EngineError::NotFound { what: "record", id: req.id.0 })?;
-        let (place, estate) = self.admit(caller, &req.plugin, record.estate_id).await.map_err(|e| match e {
+        // Scope first (404, as if absent), then the transition's actors (403), and only then
+        // enablement (409): the order of `access::authorize`, whose role check the manifest's
+        // actors refine.
+        let (place, estate) = self.place_and_estate(record.estate_id).await.map_err(|e| match e {
             EngineError::NotFound { what: "estate", .. } => EngineError::NotFound { what: "record", id: req.id.0 },
             other => other,
         })?;
+        self.authorize_at(caller, Action::WriteRecords, &req.plugin, &place, None, ("record", req.id.0))?;
         let kind = manifest
             .kind(&record.kind)
             .ok_or_else(|| EngineError::UnknownKind { plugin: req.plugin.clone(), kind: record.kind.clone() })?;
@@ -684,6 +694,7 @@ impl Engine {
                 what: format!("fire transition `{}`", t.id),
             });
         }
+        self.require_enabled(&req.plugin, &place, &estate).await?;
         if let Some(v) = req.expected_version
             && v != record.version
         {
