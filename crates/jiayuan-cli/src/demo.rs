@@ -55,6 +55,9 @@ pub struct Seeded {
     pub ids: IdMap,
 }
 
+/// `jiayuan demo`: (re)creates the demo database, seeds it, creates one account per role (printing
+/// their tokens and the demo password) and, unless `--no-serve`, serves it until Ctrl-C. Session
+/// cookies are not marked `Secure` here, since the demo speaks plain HTTP on loopback.
 pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     if !args.keep {
         for suffix in ["", "-wal", "-shm"] {
@@ -73,6 +76,10 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     settings.database.url = format!("sqlite://{}?mode=rwc", args.database.display());
+    // The demo serves plain HTTP on loopback: a `Secure` session cookie would never be sent back
+    // over it, so the `curl -c` login example printed below could not use its session. For the
+    // demo only; `serve` keeps `auth.cookie_secure` as configured.
+    settings.auth.cookie_secure = false;
     let host = runtime::start(settings, Options::default()).await.context("starting the host")?;
     let loaded = host.engine.plugins().handle(DOGS).is_some();
     if !loaded {
@@ -107,7 +114,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             host.engine.store().estates().await?.first().map(|e| e.id).context("the demo database has no estate")?
         }
     };
-    let auth_config = jiayuan_server::AuthConfig::default();
+    let auth_config = crate::auth_config(&host.settings.auth);
     let demo_accounts = accounts(&host.engine, &auth_config, first).await.context("creating the demo accounts")?;
     println!("\ndemo accounts (password `{DEMO_PASSWORD}` for all; tokens are valid until the database is recreated):");
     for a in &demo_accounts {
@@ -151,7 +158,8 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
          http://{{addr}}/api/enablement/dog-licensing -d '{{\"scope\":\"estate\",\"code\":\"{estate}\",\"enabled\":false,\"reason\":\"演示\"}}'\n  \
          # browser login (session cookie):\n  \
          curl -s -c /tmp/jiayuan.cookies -H 'content-type: application/json' http://{{addr}}/api/auth/login \\\n    \
-         -d '{{\"login\":\"staff\",\"password\":\"{DEMO_PASSWORD}\"}}'\n\
+         -d '{{\"login\":\"staff\",\"password\":\"{DEMO_PASSWORD}\"}}'\n  \
+         curl -s -b /tmp/jiayuan.cookies http://{{addr}}/api/auth/me\n\
          The audit log: curl -s -H \"authorization: Bearer $ADMIN\" http://{{addr}}/api/audit/verify\n\
          Press Ctrl-C to stop."
     );

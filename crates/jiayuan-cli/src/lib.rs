@@ -1,9 +1,24 @@
-//! The library half of the `jiayuan` binary: serving a started host and the demo, shared with the
-//! workspace integration tests.
+//! The library half of the `jiayuan` binary: serving a started host, the demo and `jiayuan users`,
+//! shared with the workspace integration tests.
 
 use anyhow::Context;
 
 pub mod demo;
+pub mod users;
+
+/// The server's authentication settings from the host's `[auth]` settings (the host crate does
+/// not depend on the server, so the CLI maps one to the other).
+pub fn auth_config(s: &jiayuan_host::settings::AuthSettings) -> jiayuan_server::AuthConfig {
+    jiayuan_server::AuthConfig {
+        session_ttl: s.session_ttl,
+        cookie_secure: s.cookie_secure,
+        login_attempts: s.login_attempts,
+        login_window: s.login_window,
+        cache_ttl: s.cache_ttl,
+        argon2_memory_kib: s.argon2_memory_kib,
+        argon2_iterations: s.argon2_iterations,
+    }
+}
 
 /// Serves a started host until Ctrl-C, printing `banner` once listening.
 pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>) -> anyhow::Result<()> {
@@ -33,7 +48,7 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
     let auth = jiayuan_server::Auth::new(
         host.engine.store().clone(),
         host.engine.clock().clone(),
-        jiayuan_server::AuthConfig::default(),
+        auth_config(&host.settings.auth),
     )
     .await
     .context("preparing authentication")?;

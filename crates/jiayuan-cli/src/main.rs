@@ -1,4 +1,4 @@
-//! `jiayuan`: the host binary — serve, migrate, plugins, config, audit, demo.
+//! `jiayuan`: the host binary — serve, migrate, plugins, config, audit, users, demo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,10 @@ enum Command {
     /// Inspect the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage accounts and their API tokens (works on the database directly; audited as
+    /// `cli:<OS user>`).
+    #[command(subcommand)]
+    Users(jiayuan_cli::users::UsersCommand),
     /// Create a demo database (Luohu streets, estates, firms, residents, dogs) and serve it.
     Demo(jiayuan_cli::demo::DemoArgs),
 }
@@ -94,6 +98,22 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
+/// Who `jiayuan users` records in the audit log: `cli:<OS user>`, the user from `USER`, else
+/// `LOGNAME` (kept to the characters of a login name, at most 64), else `cli:cli`. Always with the
+/// `cli:` prefix: a bare name would read as the login of an account acting through the API.
+fn cli_actor(var: impl Fn(&str) -> Result<String, std::env::VarError>) -> String {
+    let user = ["USER", "LOGNAME"].into_iter().find_map(|key| {
+        let clean: String = var(key)
+            .ok()?
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+            .take(64)
+            .collect();
+        (!clean.is_empty()).then_some(clean)
+    });
+    format!("cli:{}", user.as_deref().unwrap_or("cli"))
+}
+
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     let layers = settings::Layers { dir: &cli.config, env: cli.env.as_deref() };
     settings::load(layers, std::env::vars()).with_context(|| format!("loading configuration ({layers:?})"))
@@ -121,6 +141,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
         settings.log.filter = "info,jiayuan::plugin=warn".into();
     }
+    if matches!(cli.command, Command::Users(_)) && settings.log.filter == "info" {
+        // `users` migrates before every command: keep "no pending migrations" out of its output
+        // (what a migration applied is still logged by the store).
+        settings.log.filter = "info,sea_orm_migration=warn".into();
+    }
     if let Command::Config(ConfigCommand::Check) = cli.command {
         println!("configuration OK ({:?})", settings::Layers { dir: &cli.config, env: cli.env.as_deref() });
         println!("{}", settings.redacted_summary());
@@ -147,6 +172,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Command::Plugins(cmd) => plugins(settings, cmd).await,
             Command::Audit(AuditCommand::Verify) => audit_verify(settings).await,
+            Command::Users(cmd) => jiayuan_cli::users::run(settings, cmd, &cli_actor(|k| std::env::var(k)))
+                .await
+                .map(|_| ExitCode::SUCCESS),
             Command::Demo(args) => jiayuan_cli::demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
         }
@@ -208,7 +236,25 @@ async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<Exit
 
 #[cfg(test)]
 mod tests {
-    use super::error_chain;
+    use super::{cli_actor, error_chain};
+
+    #[test]
+    fn the_cli_actor_names_the_os_user() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| (*v).to_owned())
+                    .ok_or(std::env::VarError::NotPresent)
+            }
+        };
+        assert_eq!(cli_actor(env(&[("USER", "zhang"), ("LOGNAME", "root")])), "cli:zhang");
+        assert_eq!(cli_actor(env(&[("LOGNAME", "ops")])), "cli:ops");
+        assert_eq!(cli_actor(env(&[("USER", " \n"), ("LOGNAME", "ops")])), "cli:ops");
+        assert_eq!(cli_actor(env(&[("USER", "ev il\nuser")])), "cli:eviluser");
+        assert_eq!(cli_actor(env(&[])), "cli:cli");
+    }
 
     /// An error that prints its source in its own message and also returns it from `source()`.
     #[derive(Debug)]

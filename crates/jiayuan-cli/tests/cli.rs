@@ -584,12 +584,17 @@ impl Server {
 
     /// Reads output until the `jiayuan listening on http://ADDR` line; returns ADDR.
     fn address(&mut self) -> String {
+        self.address_after("jiayuan listening on http://")
+    }
+
+    /// Reads output until a stdout line `PREFIX` ADDR; returns ADDR.
+    fn address_after(&mut self, prefix: &str) -> String {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok((stream, line)) => {
                     let addr = (stream == Stream::Out)
-                        .then(|| line.strip_prefix("jiayuan listening on http://"))
+                        .then(|| line.strip_prefix(prefix))
                         .flatten()
                         .and_then(|rest| rest.split_whitespace().next())
                         .map(str::to_owned);
@@ -643,9 +648,42 @@ fn forward(stream: impl Read + Send + 'static, which: Stream, tx: mpsc::Sender<(
 
 /// `GET path` over HTTP/1.1; returns the status code and the body.
 fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let answer = http(addr, "GET", path, &[], None);
+    (answer.status, answer.body)
+}
+
+/// An HTTP answer.
+struct Answer {
+    status: u16,
+    /// The status line and the headers.
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    /// The value of the first header `name` (case-insensitive), if any.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// `METHOD path` over HTTP/1.1 with extra headers and an optional JSON body.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], json: Option<&str>) -> Answer {
     let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
     stream.set_read_timeout(Some(READY_WITHIN)).expect("a read timeout");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("the request is sent");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        request += &format!("{k}: {v}\r\n");
+    }
+    if let Some(body) = json {
+        request += &format!("content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    } else {
+        request += "\r\n";
+    }
+    stream.write_all(request.as_bytes()).expect("the request is sent");
     let mut raw = String::new();
     stream.read_to_string(&mut raw).expect("a response");
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or_else(|| panic!("an HTTP response: {raw}"));
@@ -655,7 +693,7 @@ fn http_get(addr: &str, path: &str) -> (u16, String) {
     );
     let status =
         head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("a status: {head}"));
-    (status, body.to_owned())
+    Answer { status, head: head.to_owned(), body: body.to_owned() }
 }
 
 /// Starts `serve` on a free port with the built plugins, checks `/api/health`, stops it, and
@@ -709,4 +747,405 @@ fn log_json_makes_every_log_line_a_json_object() {
         listening |= entry["fields"]["message"] == "listening" && entry["fields"]["addr"] == addr.as_str();
     }
     assert!(listening, "a `listening` entry with the address\n{}", server.captured());
+}
+
+// ---------------------------------------------------------------------------------------------
+// users
+
+/// The password the tests give accounts.
+const PASSWORD: &str = "correct horse battery";
+
+/// `jiayuan users ARGS` with cheap Argon2 parameters (the tests hash several passwords), a known
+/// OS user for the audit actor, and standard input closed (not a terminal).
+fn users(sandbox: &Sandbox, args: &[&str]) -> Command {
+    let mut all = vec!["users"];
+    all.extend_from_slice(args);
+    let mut cmd = sandbox.jiayuan(&all);
+    cmd.env("JIAYUAN_AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("JIAYUAN_AUTH__ARGON2_ITERATIONS", "1")
+        .env("USER", "tester")
+        .env_remove("LOGNAME")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd` with `input` on its standard input.
+fn run_with_input(cmd: &mut Command, input: &str) -> Run {
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("the binary runs");
+    child.stdin.take().expect("stdin is piped").write_all(input.as_bytes()).expect("the input is written");
+    let out = child.wait_with_output().expect("the binary finishes");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `users list --json`, parsed: the accounts array.
+fn accounts_json(sandbox: &Sandbox) -> Vec<Value> {
+    let list = run(&mut users(sandbox, &["list", "--json"]));
+    list.assert_success();
+    let parsed: Value =
+        serde_json::from_str(list.stdout.trim()).unwrap_or_else(|e| panic!("JSON ({e})\n{}", list.describe()));
+    parsed["accounts"].as_array().cloned().unwrap_or_else(|| panic!("an `accounts` array\n{}", list.describe()))
+}
+
+fn account_json<'a>(accounts: &'a [Value], login: &str) -> &'a Value {
+    accounts.iter().find(|a| a["login"] == login).unwrap_or_else(|| panic!("no `{login}` in {accounts:?}"))
+}
+
+/// Issues a token through the CLI and returns it with the token id from `token list`.
+fn issue_token(sandbox: &Sandbox, login: &str, name: &str, extra: &[&str]) -> (String, i64) {
+    let mut args = vec!["token", "issue", login, "--name", name];
+    args.extend_from_slice(extra);
+    let issued = run(&mut users(sandbox, &args));
+    issued.assert_success();
+    let token = issued.stdout.trim().to_owned();
+    assert!(
+        token.starts_with("jy_") && !token.contains(char::is_whitespace),
+        "the token alone on stdout\n{}",
+        issued.describe()
+    );
+    assert!(issued.stderr.contains("not be shown again"), "says it is shown once\n{}", issued.describe());
+    let list = run(&mut users(sandbox, &["token", "list", login, "--json"]));
+    list.assert_success();
+    assert!(!list.stdout.contains(&token), "a listing never shows the token\n{}", list.describe());
+    let parsed: Value = serde_json::from_str(list.stdout.trim()).expect("token list is JSON");
+    let entry = parsed["tokens"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == name))
+        .unwrap_or_else(|| panic!("the token `{name}` is listed\n{}", list.describe()));
+    let prefix = entry["prefix"].as_str().expect("a prefix");
+    assert!(token.starts_with(prefix), "the prefix is the token's start: {prefix}");
+    (token, entry["id"].as_i64().expect("an id"))
+}
+
+/// (action, actor) of every audit event, in order.
+fn audit_events(db: &Path) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        use sea_orm::ConnectionTrait;
+        let conn = sea_orm::Database::connect(sqlite_url(db)).await.expect("open the database");
+        let rows = conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT action, actor FROM audit_events ORDER BY seq",
+            ))
+            .await
+            .expect("read the audit log");
+        conn.close().await.expect("close");
+        rows.iter().map(|r| (r.try_get_by_index(0).expect("action"), r.try_get_by_index(1).expect("actor"))).collect()
+    })
+}
+
+#[test]
+fn users_add_list_passwd_disable_and_tokens_round_trip_and_are_audited() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("jiayuan.sqlite");
+
+    let empty = run(&mut users(&sandbox, &["list"]));
+    empty.assert_success();
+    assert!(
+        empty.stdout.contains("jiayuan users add admin --role district_admin --scope district"),
+        "{}",
+        empty.describe()
+    );
+
+    let add = run_with_input(
+        &mut users(&sandbox, &["add", "admin", "--role", "district_admin", "--scope", "district", "--password-stdin"]),
+        &format!("{PASSWORD}\n"),
+    );
+    add.assert_success();
+    assert!(add.stdout.contains("`admin`") && add.stdout.contains("district_admin"), "{}", add.describe());
+    run(&mut users(
+        &sandbox,
+        &["add", "ops", "--role", "auditor", "--scope", "district", "--name", "审计接口", "--no-password"],
+    ))
+    .assert_success();
+
+    let taken =
+        run(&mut users(&sandbox, &["add", "admin", "--role", "auditor", "--scope", "district", "--no-password"]));
+    assert_ne!(taken.code, Some(0), "{}", taken.describe());
+    assert!(taken.stderr.contains("`admin`") && taken.stderr.contains("already taken"), "{}", taken.describe());
+
+    // Listing: the columns, never a hash.
+    let table = run(&mut users(&sandbox, &["list"]));
+    table.assert_success();
+    let header = table.stdout.lines().next().unwrap_or_default();
+    for column in ["ID", "LOGIN", "ROLE", "SCOPE", "ITEMS", "STATUS"] {
+        assert!(header.contains(column), "{}", table.describe());
+    }
+    let admin_line = table
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("admin"))
+        .unwrap_or_else(|| panic!("{}", table.describe()));
+    assert!(
+        admin_line.contains("district_admin") && admin_line.contains("district") && admin_line.contains("active"),
+        "{admin_line}"
+    );
+    let json = run(&mut users(&sandbox, &["list", "--json"]));
+    for out in [&table, &json] {
+        assert!(!out.output().contains("$argon2"), "no password hash is printed\n{}", out.describe());
+    }
+    let accounts = accounts_json(&sandbox);
+    assert_eq!(accounts.len(), 2);
+    let admin = account_json(&accounts, "admin");
+    assert_eq!(admin["role"], "district_admin");
+    assert_eq!(admin["scope"], "district");
+    assert_eq!(admin["items"], Value::Null);
+    assert_eq!(admin["disabled"], false);
+    assert!(admin["id"].is_i64());
+
+    // A password reset, from standard input; typing is refused without a terminal.
+    let reset =
+        run_with_input(&mut users(&sandbox, &["passwd", "admin", "--password-stdin"]), "another long password\n");
+    reset.assert_success();
+    assert!(reset.stdout.contains("`admin`"), "{}", reset.describe());
+    let short = run_with_input(&mut users(&sandbox, &["passwd", "admin", "--password-stdin"]), "short\n");
+    assert_ne!(short.code, Some(0), "{}", short.describe());
+    assert!(short.stderr.contains("10 to 256 characters"), "{}", short.describe());
+
+    // Disable and enable.
+    run(&mut users(&sandbox, &["disable", "admin"])).assert_success();
+    assert_eq!(account_json(&accounts_json(&sandbox), "admin")["disabled"], true);
+    let listed = run(&mut users(&sandbox, &["list"]));
+    assert!(listed.stdout.lines().any(|l| l.contains("admin") && l.contains("disabled")), "{}", listed.describe());
+    run(&mut users(&sandbox, &["enable", "admin"])).assert_success();
+    assert_eq!(account_json(&accounts_json(&sandbox), "admin")["disabled"], false);
+
+    // Tokens: issue, list, revoke.
+    let (_, id) = issue_token(&sandbox, "ops", "nightly export", &["--expires-days", "30"]);
+    let list = run(&mut users(&sandbox, &["token", "list", "ops"]));
+    list.assert_success();
+    let line =
+        list.stdout.lines().find(|l| l.starts_with(&id.to_string())).unwrap_or_else(|| panic!("{}", list.describe()));
+    assert!(line.contains("nightly export") && line.contains("active"), "{}", list.describe());
+    let foreign = run(&mut users(&sandbox, &["token", "revoke", "admin", &id.to_string()]));
+    assert_ne!(foreign.code, Some(0), "another account's token is not revoked\n{}", foreign.describe());
+    assert!(foreign.stderr.contains(&format!("no token {id}")), "{}", foreign.describe());
+    run(&mut users(&sandbox, &["token", "revoke", "ops", &id.to_string()])).assert_success();
+    let list = run(&mut users(&sandbox, &["token", "list", "ops"]));
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("revoked")),
+        "{}",
+        list.describe()
+    );
+
+    // Unknown logins are named.
+    for args in [&["disable", "nobody"][..], &["passwd", "nobody", "--password-stdin"], &["token", "list", "nobody"]] {
+        let unknown = run(&mut users(&sandbox, args));
+        assert_ne!(unknown.code, Some(0), "{}", unknown.describe());
+        assert!(unknown.stderr.contains("no account with login `nobody`"), "{}", unknown.describe());
+    }
+
+    // The audit log holds every change, by the CLI's actor, and its chain verifies.
+    let verify = run(&mut sandbox.jiayuan(&["audit", "verify"]));
+    verify.assert_success();
+    assert!(verify.stdout.starts_with("audit log OK: 7 events"), "{}", verify.describe());
+    let events = audit_events(&db);
+    let actions: Vec<&str> = events.iter().map(|(action, _)| action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "account.create",
+            "account.create",
+            "account.password_reset",
+            "account.disable",
+            "account.enable",
+            "token.issue",
+            "token.revoke",
+        ],
+        "refused commands change nothing: {events:?}"
+    );
+    assert!(events.iter().all(|(_, actor)| actor == "cli:tester"), "{events:?}");
+}
+
+#[test]
+fn users_add_refuses_a_bad_role_scope_login_or_item_naming_it() {
+    let sandbox = Sandbox::new();
+    let refused = |args: &[&str], names: &[&str]| {
+        let mut all = vec!["add"];
+        all.extend_from_slice(args);
+        all.push("--no-password");
+        let run = run(&mut users(&sandbox, &all));
+        assert_ne!(run.code, Some(0), "{all:?} must be refused\n{}", run.describe());
+        for name in names {
+            assert!(run.stderr.contains(name), "{all:?}: the message names {name}\n{}", run.describe());
+        }
+    };
+    refused(&["x01", "--role", "boss", "--scope", "district"], &["boss", "unknown role"]);
+    refused(&["x01", "--role", "street_officer", "--scope", "street:12345"], &["street:12345", "not an account scope"]);
+    refused(&["x01", "--role", "district_admin", "--scope", "estate:3"], &["estate:3"]);
+    refused(&["x01", "--role", "firm_manager", "--scope", "district"], &["firm_manager", "district"]);
+    refused(&["x01", "--role", "firm_manager", "--scope", "firm:99"], &["firm:99", "no firm 99"]);
+    refused(
+        &["x01", "--role", "street_officer", "--scope", "street:440303001000"],
+        &["440303001000", "not in the registry"],
+    );
+    refused(&["x01", "--role", "firm_staff", "--scope", "firm:1"], &["firm_staff", "--items"]);
+    refused(&["x01", "--role", "auditor", "--scope", "district", "--items", "dog-licensing"], &["auditor", "--items"]);
+    refused(
+        &["x01", "--role", "agency_officer", "--scope", "district", "--items", "nope"],
+        &["`nope`", "not a plugin loaded"],
+    );
+    refused(&["Admin", "--role", "district_admin", "--scope", "district"], &["`Admin`"]);
+
+    // Without --password-stdin or --no-password the password is typed: not without a terminal.
+    let untyped = run(&mut users(&sandbox, &["add", "admin", "--role", "district_admin", "--scope", "district"]));
+    assert_ne!(untyped.code, Some(0), "{}", untyped.describe());
+    assert!(untyped.stderr.contains("--password-stdin"), "names the way out\n{}", untyped.describe());
+    let untyped = run(&mut users(&sandbox, &["passwd", "admin"]));
+    assert_ne!(untyped.code, Some(0), "{}", untyped.describe());
+
+    assert!(accounts_json(&sandbox).is_empty(), "nothing was created");
+}
+
+#[test]
+fn users_add_assigns_only_loaded_service_items() {
+    let sandbox = Sandbox::new();
+    let add = |login: &str, items: &str| {
+        run(users(
+            &sandbox,
+            &["add", login, "--role", "agency_officer", "--scope", "district", "--items", items, "--no-password"],
+        )
+        .env("JIAYUAN_PLUGINS__DIR", built_plugins()))
+    };
+    add("chengguan", DOGS).assert_success();
+    let unknown = add("police", &format!("{DOGS},parking"));
+    assert_ne!(unknown.code, Some(0), "{}", unknown.describe());
+    assert!(
+        unknown.stderr.contains("`parking`") && unknown.stderr.contains(DOGS),
+        "names it and what is loaded\n{}",
+        unknown.describe()
+    );
+    let accounts = accounts_json(&sandbox);
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(account_json(&accounts, "chengguan")["items"], serde_json::json!([DOGS]));
+}
+
+/// `serve` on a free port of the sandbox's database (no plugins), with extra variables.
+fn serve(sandbox: &Sandbox, vars: &[(&str, &str)]) -> (Server, String) {
+    let mut cmd = sandbox.jiayuan(&["serve"]);
+    cmd.env("JIAYUAN_SERVER__LISTEN", "127.0.0.1:0")
+        .env("JIAYUAN_AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("JIAYUAN_AUTH__ARGON2_ITERATIONS", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut server = Server::start(&mut cmd);
+    let addr = server.address();
+    (server, addr)
+}
+
+fn me(addr: &str, token: &str) -> Answer {
+    http(addr, "GET", "/api/auth/me", &[("authorization", &format!("Bearer {token}"))], None)
+}
+
+#[test]
+fn a_token_issued_by_the_cli_authenticates_until_the_cli_revokes_it() {
+    let sandbox = Sandbox::new();
+    run(&mut users(&sandbox, &["add", "ops", "--role", "auditor", "--scope", "district", "--no-password"]))
+        .assert_success();
+    let (token, id) = issue_token(&sandbox, "ops", "smoke test", &[]);
+    // No caller cache, so the CLI's changes show on the next request.
+    let (mut server, addr) = serve(&sandbox, &[("JIAYUAN_AUTH__CACHE_TTL_SECS", "0")]);
+
+    let answer = me(&addr, &token);
+    assert_eq!(answer.status, 200, "{}\n{}", answer.body, server.captured());
+    let body: Value = serde_json::from_str(&answer.body).expect("JSON");
+    assert_eq!(body["account"]["login"], "ops", "{body}");
+    assert_eq!(body["account"]["role"], "auditor", "{body}");
+    assert_eq!(body["via"], "token", "{body}");
+    assert_eq!(http(&addr, "GET", "/api/auth/me", &[], None).status, 401, "no credentials");
+
+    // Disabling the account (from another process, on the same database) refuses its token.
+    run(&mut users(&sandbox, &["disable", "ops"])).assert_success();
+    assert_eq!(me(&addr, &token).status, 401, "a disabled account's token is refused");
+    run(&mut users(&sandbox, &["enable", "ops"])).assert_success();
+    assert_eq!(me(&addr, &token).status, 200, "honoured again once enabled");
+
+    run(&mut users(&sandbox, &["token", "revoke", "ops", &id.to_string()])).assert_success();
+    assert_eq!(me(&addr, &token).status, 401, "a revoked token is refused\n{}", server.captured());
+    server.stop();
+
+    let verify = run(&mut sandbox.jiayuan(&["audit", "verify"]));
+    verify.assert_success();
+    let actions: Vec<String> =
+        audit_events(&sandbox.path().join("jiayuan.sqlite")).into_iter().map(|(a, _)| a).collect();
+    for action in ["account.create", "token.issue", "account.disable", "account.enable", "token.revoke"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+}
+
+fn login(addr: &str, login: &str, password: &str) -> Answer {
+    let body = serde_json::json!({ "login": login, "password": password }).to_string();
+    http(addr, "POST", "/api/auth/login", &[], Some(&body))
+}
+
+#[test]
+fn serve_applies_the_auth_settings_to_logins_and_cookies() {
+    let sandbox = Sandbox::new();
+    run_with_input(
+        &mut users(&sandbox, &["add", "admin", "--role", "district_admin", "--scope", "district", "--password-stdin"]),
+        PASSWORD,
+    )
+    .assert_success();
+
+    // The shipped defaults: a Secure cookie living 12 hours.
+    let (mut server, addr) = serve(&sandbox, &[]);
+    let ok = login(&addr, "admin", PASSWORD);
+    assert_eq!(ok.status, 200, "the CLI's password logs in: {}\n{}", ok.body, server.captured());
+    let cookie = ok.header("set-cookie").unwrap_or_else(|| panic!("a session cookie: {}", ok.head)).to_owned();
+    assert!(cookie.contains("; Secure") && cookie.contains("Max-Age=43200"), "{cookie}");
+    let session = cookie.split(';').next().expect("name=value");
+    let me = http(&addr, "GET", "/api/auth/me", &[("cookie", session)], None);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(me.body.contains("\"via\":\"session\""), "{}", me.body);
+    server.stop();
+
+    // Configured: no Secure flag, 10-minute sessions, two failures allowed.
+    let (mut server, addr) = serve(
+        &sandbox,
+        &[
+            ("JIAYUAN_AUTH__COOKIE_SECURE", "false"),
+            ("JIAYUAN_AUTH__SESSION_TTL_SECS", "600"),
+            ("JIAYUAN_AUTH__LOGIN_ATTEMPTS", "2"),
+        ],
+    );
+    let ok = login(&addr, "admin", PASSWORD);
+    assert_eq!(ok.status, 200, "{}\n{}", ok.body, server.captured());
+    let cookie = ok.header("set-cookie").unwrap_or_else(|| panic!("a session cookie: {}", ok.head));
+    assert!(!cookie.contains("Secure") && cookie.contains("Max-Age=600"), "{cookie}");
+    assert_eq!(login(&addr, "admin", "wrong password!").status, 401);
+    assert_eq!(login(&addr, "admin", "wrong password!").status, 401);
+    let blocked = login(&addr, "admin", PASSWORD);
+    assert_eq!(blocked.status, 429, "the third attempt within the window waits: {}", blocked.body);
+    assert!(blocked.header("retry-after").is_some(), "{}", blocked.head);
+    server.stop();
+}
+
+#[test]
+fn the_demo_serves_session_cookies_over_plain_http() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.path().join("demo.sqlite");
+    // Without plugins the demo still seeds the registry and its accounts (the item-bound roles
+    // excepted), which is all this needs.
+    let mut server = Server::start(
+        sandbox
+            .jiayuan(&["demo", "--database", db.to_str().expect("a UTF-8 path")])
+            .env("JIAYUAN_SERVER__LISTEN", "127.0.0.1:0"),
+    );
+    let addr = server.address_after("Jiayuan demo listening on http://");
+    assert!(
+        server.stdout.iter().any(|l| l.contains("jiayuan-demo-2026")),
+        "the demo password is printed\n{}",
+        server.captured()
+    );
+    let ok = login(&addr, "admin", "jiayuan-demo-2026");
+    assert_eq!(ok.status, 200, "{}\n{}", ok.body, server.captured());
+    let cookie = ok.header("set-cookie").unwrap_or_else(|| panic!("a session cookie: {}", ok.head));
+    assert!(cookie.starts_with("jiayuan_session=") && !cookie.contains("Secure"), "{cookie}");
+    server.stop();
 }

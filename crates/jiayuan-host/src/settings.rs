@@ -60,6 +60,8 @@ pub struct Settings {
     pub plugins: PluginSettings,
     /// Deadline scheduler.
     pub scheduler: SchedulerSettings,
+    /// Logins, sessions, API tokens and password hashing.
+    pub auth: AuthSettings,
     /// Which items are enabled where (the file layer; run-time overrides live in the database).
     pub enablement: EnablementSettings,
     /// Holidays and make-up workdays.
@@ -146,6 +148,44 @@ pub struct SchedulerSettings {
     pub tick: Duration,
 }
 
+/// Authentication settings (`[auth]`). The CLI maps them to the server's `AuthConfig` (this
+/// crate does not depend on the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// `auth.session_ttl_secs`: how long a browser session lives after login.
+    pub session_ttl: Duration,
+    /// `auth.cookie_secure`: mark the session cookie `Secure` (sent over HTTPS only).
+    pub cookie_secure: bool,
+    /// `auth.login_attempts`: failed logins allowed per login name, and per client address, in
+    /// `login_window`.
+    pub login_attempts: u32,
+    /// `auth.login_window_secs`: the rate-limit window of failed logins.
+    pub login_window: Duration,
+    /// `auth.cache_ttl_secs`: how long a resolved token or session is trusted without asking the
+    /// database (a revocation on another host instance takes effect within it).
+    pub cache_ttl: Duration,
+    /// `auth.argon2_memory_kib`: Argon2id memory cost of a password hash, in KiB.
+    pub argon2_memory_kib: u32,
+    /// `auth.argon2_iterations`: Argon2id iterations.
+    pub argon2_iterations: u32,
+}
+
+impl AuthSettings {
+    /// Shortest session lifetime accepted (`auth.session_ttl_secs`).
+    pub const MIN_SESSION_TTL: Duration = Duration::from_secs(60);
+    /// Longest session lifetime accepted: 30 days.
+    pub const MAX_SESSION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Longest caller cache accepted (`auth.cache_ttl_secs`): a revoked token or a disabled
+    /// account stays usable on other host instances for up to this long.
+    pub const MAX_CACHE_TTL: Duration = Duration::from_secs(300);
+    /// Argon2's own lower bound on the memory cost (8 KiB per lane; one lane).
+    pub const MIN_ARGON2_MEMORY_KIB: u32 = 8;
+    /// Largest memory cost accepted: 4 GiB per hash is a typo, not a policy.
+    pub const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+    /// Largest iteration count accepted.
+    pub const MAX_ARGON2_ITERATIONS: u32 = 100;
+}
+
 /// Enablement as written in the configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnablementSettings {
@@ -183,6 +223,7 @@ struct Raw {
     log: RawLog,
     plugins: RawPlugins,
     scheduler: RawScheduler,
+    auth: RawAuth,
     enablement: RawEnablement,
     #[serde(default)]
     calendar: RawCalendar,
@@ -237,6 +278,18 @@ struct RawPlugins {
 struct RawScheduler {
     enabled: bool,
     tick_secs: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    session_ttl_secs: u64,
+    cookie_secure: bool,
+    login_attempts: u32,
+    login_window_secs: u64,
+    cache_ttl_secs: u64,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +372,10 @@ impl Settings {
              plugins.call_timeout     {:?}\n\
              plugins.quarantine       after {} panics within {:?}\n\
              scheduler                {} every {:?}\n\
+             auth.sessions            {:?}, cookie {}\n\
+             auth.login_limit         {} failures per login and per address within {:?}\n\
+             auth.cache_ttl           {:?}\n\
+             auth.argon2              {} KiB, {} iteration(s)\n\
              calendar                 {} holidays / make-up workdays\n\
              plugin_config            {:?}\n\
              enablement.district      {:?}\n",
@@ -335,6 +392,13 @@ impl Settings {
             self.plugins.quarantine_window,
             if self.scheduler.enabled { "enabled" } else { "disabled" },
             self.scheduler.tick,
+            self.auth.session_ttl,
+            if self.auth.cookie_secure { "Secure (HTTPS only)" } else { "NOT Secure (plain HTTP allowed)" },
+            self.auth.login_attempts,
+            self.auth.login_window,
+            self.auth.cache_ttl,
+            self.auth.argon2_memory_kib,
+            self.auth.argon2_iterations,
             self.calendar.len(),
             self.plugin_config.keys().collect::<Vec<_>>(),
             e.district,
@@ -488,6 +552,7 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
     if raw.scheduler.tick_secs == 0 {
         return Err(invalid("scheduler.tick_secs", "must be at least 1"));
     }
+    let auth = validate_auth(&raw.auth)?;
     let check_items = |key: &str, items: &[String]| -> Result<(), SettingsError> {
         for item in items {
             if item.is_empty() || !item.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
@@ -568,9 +633,63 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
             enabled: raw.scheduler.enabled,
             tick: Duration::from_secs(raw.scheduler.tick_secs),
         },
+        auth,
         enablement: EnablementSettings { district: raw.enablement.district, streets, estates, firms },
         calendar: raw.calendar.days,
         plugin_config,
+    })
+}
+
+/// Checks `[auth]`; each error names its key.
+fn validate_auth(raw: &RawAuth) -> Result<AuthSettings, SettingsError> {
+    let secs = |key: &str, n: u64, min: Duration, max: Duration| -> Result<Duration, SettingsError> {
+        let d = Duration::from_secs(n);
+        if d < min || d > max {
+            return Err(invalid(
+                key,
+                format!("{n} is out of range: use {} to {} seconds", min.as_secs(), max.as_secs()),
+            ));
+        }
+        Ok(d)
+    };
+    let session_ttl = secs(
+        "auth.session_ttl_secs",
+        raw.session_ttl_secs,
+        AuthSettings::MIN_SESSION_TTL,
+        AuthSettings::MAX_SESSION_TTL,
+    )?;
+    if raw.login_attempts == 0 {
+        return Err(invalid("auth.login_attempts", "must be at least 1 (0 would refuse every login)"));
+    }
+    let login_window =
+        secs("auth.login_window_secs", raw.login_window_secs, Duration::from_secs(1), Duration::from_secs(24 * 3600))?;
+    let cache_ttl = secs("auth.cache_ttl_secs", raw.cache_ttl_secs, Duration::ZERO, AuthSettings::MAX_CACHE_TTL)?;
+    let m = raw.argon2_memory_kib;
+    if !(AuthSettings::MIN_ARGON2_MEMORY_KIB..=AuthSettings::MAX_ARGON2_MEMORY_KIB).contains(&m) {
+        return Err(invalid(
+            "auth.argon2_memory_kib",
+            format!(
+                "{m} is out of range: use {} to {} KiB (19456 is OWASP's baseline)",
+                AuthSettings::MIN_ARGON2_MEMORY_KIB,
+                AuthSettings::MAX_ARGON2_MEMORY_KIB
+            ),
+        ));
+    }
+    let t = raw.argon2_iterations;
+    if !(1..=AuthSettings::MAX_ARGON2_ITERATIONS).contains(&t) {
+        return Err(invalid(
+            "auth.argon2_iterations",
+            format!("{t} is out of range: use 1 to {}", AuthSettings::MAX_ARGON2_ITERATIONS),
+        ));
+    }
+    Ok(AuthSettings {
+        session_ttl,
+        cookie_secure: raw.cookie_secure,
+        login_attempts: raw.login_attempts,
+        login_window,
+        cache_ttl,
+        argon2_memory_kib: m,
+        argon2_iterations: t,
     })
 }
 

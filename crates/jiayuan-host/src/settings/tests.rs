@@ -1,6 +1,7 @@
 //! Tests of settings loading: the shipped `config/default.toml`, env overrides, bad values.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::*;
 
@@ -72,6 +73,95 @@ fn bad_values_name_their_key() {
 
     let err = with_default(("[scheduler]", "[scheduler]\nfrequency = 3")).expect_err("unknown key");
     assert!(err.to_string().contains("frequency"), "{err}");
+}
+
+// ---- [auth] ----
+
+#[test]
+fn the_shipped_auth_defaults_are_owasp_and_twelve_hour_sessions() {
+    let s = load(Layers { dir: &repo_config(), env: None }, vars(&[])).expect("valid");
+    assert_eq!(
+        s.auth,
+        AuthSettings {
+            session_ttl: Duration::from_secs(12 * 3600),
+            cookie_secure: true,
+            login_attempts: 5,
+            login_window: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(5),
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+        }
+    );
+    let summary = s.redacted_summary();
+    assert!(summary.lines().any(|l| l.starts_with("auth.sessions") && l.contains("Secure")), "{summary}");
+    assert!(summary.lines().any(|l| l.starts_with("auth.argon2") && l.contains("19456 KiB")), "{summary}");
+
+    let production = load(Layers { dir: &repo_config(), env: Some("production.example") }, vars(&[])).expect("valid");
+    assert!(production.auth.cookie_secure);
+    assert_eq!(production.auth.session_ttl, Duration::from_secs(8 * 3600));
+}
+
+#[test]
+fn auth_settings_take_environment_overrides() {
+    let s = load(
+        Layers { dir: &repo_config(), env: None },
+        vars(&[
+            ("JIAYUAN_AUTH__SESSION_TTL_SECS", "3600"),
+            ("JIAYUAN_AUTH__COOKIE_SECURE", "false"),
+            ("JIAYUAN_AUTH__LOGIN_ATTEMPTS", "3"),
+            ("JIAYUAN_AUTH__LOGIN_WINDOW_SECS", "300"),
+            ("JIAYUAN_AUTH__CACHE_TTL_SECS", "0"),
+            ("JIAYUAN_AUTH__ARGON2_MEMORY_KIB", "65536"),
+            ("JIAYUAN_AUTH__ARGON2_ITERATIONS", "3"),
+        ]),
+    )
+    .expect("valid overrides");
+    assert_eq!(
+        s.auth,
+        AuthSettings {
+            session_ttl: Duration::from_secs(3600),
+            cookie_secure: false,
+            login_attempts: 3,
+            login_window: Duration::from_secs(300),
+            cache_ttl: Duration::ZERO,
+            argon2_memory_kib: 65536,
+            argon2_iterations: 3,
+        }
+    );
+    assert!(s.redacted_summary().contains("NOT Secure"));
+}
+
+#[test]
+fn bad_auth_values_name_their_key() {
+    let bad = |key: &str, value: &str| {
+        let var = format!("JIAYUAN_AUTH__{}", key.to_ascii_uppercase());
+        load(Layers { dir: &repo_config(), env: None }, vars(&[(&var, value)]))
+            .expect_err(&format!("{key} = {value} is refused"))
+            .to_string()
+    };
+    for (key, value) in [
+        ("session_ttl_secs", "0"),
+        ("session_ttl_secs", "59"),
+        ("session_ttl_secs", "2592001"),
+        ("login_attempts", "0"),
+        ("login_window_secs", "0"),
+        ("cache_ttl_secs", "301"),
+        ("argon2_memory_kib", "7"),
+        ("argon2_memory_kib", "4194305"),
+        ("argon2_iterations", "0"),
+        ("argon2_iterations", "101"),
+    ] {
+        let text = bad(key, value);
+        assert!(text.contains(&format!("auth.{key}")), "{key} = {value}: {text}");
+        assert!(text.contains(value), "the value is named: {text}");
+    }
+    // Not a number, or not a boolean: the config crate names the key.
+    let text = bad("cookie_secure", "sometimes");
+    assert!(text.contains("cookie_secure"), "{text}");
+    let text = bad("session_ttl_secs", "12h");
+    assert!(text.contains("session_ttl_secs"), "{text}");
+    let err = with_default(("[auth]", "[auth]\nsession_ttl = 3")).expect_err("unknown key");
+    assert!(err.to_string().contains("session_ttl"), "{err}");
 }
 
 #[test]
