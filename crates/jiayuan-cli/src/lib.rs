@@ -20,6 +20,9 @@ pub fn auth_config(s: &jiayuan_host::settings::AuthSettings) -> jiayuan_server::
     }
 }
 
+/// How often expired browser sessions are deleted.
+const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Serves a started host until Ctrl-C, printing `banner` once listening.
 pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>) -> anyhow::Result<()> {
     let listen = host.settings.server.listen;
@@ -45,6 +48,26 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
             .await
         })
     });
+    // Expired sessions no longer authenticate; this only keeps the table small.
+    let housekeeping = {
+        let engine = host.engine.clone();
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SESSION_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {
+                        match engine.store().delete_expired_sessions(engine.clock().now()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::debug!(sessions = n, "expired sessions removed"),
+                            Err(e) => tracing::warn!(error = %e, "removing expired sessions failed; retrying later"),
+                        }
+                    }
+                    _ = rx.changed() => break,
+                }
+            }
+        })
+    };
     let auth = jiayuan_server::Auth::new(
         host.engine.store().clone(),
         host.engine.clock().clone(),
@@ -68,6 +91,7 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
     if let Some(s) = scheduler {
         let _ = s.await;
     }
+    let _ = housekeeping.await;
     Ok(())
 }
 
