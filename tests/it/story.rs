@@ -155,6 +155,13 @@ async fn story(backend: Backend) {
     assert_eq!(record_count(&app).await, before, "no refusal wrote a record");
     let audited = app.engine.store().audit_events(0, 0).await.expect("audit").len();
     assert_eq!(audited, audited_before, "no refusal wrote an audit event");
+    let person = json!({"name": "测试", "doc_kind": "resident_id", "doc_number": good, "hukou": "shenzhen"});
+    let (status, body) = app.call("POST", "/api/registry/persons", Some("firm_staff"), Some(&person)).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
+    let events = app.engine.store().audit_events(0, 0).await.expect("audit");
+    let registered = events.last().expect("an event");
+    assert_eq!((registered.action.as_str(), registered.actor.as_str()), ("person.create", "staff"), "{registered:?}");
+    assert!(!registered.detail_json.contains(&good), "the audit event holds no identity number");
 
     // The licence workflow: a transition the workflow forbids, a role that may not fire one.
     let licence =

@@ -376,7 +376,29 @@ impl Store {
     /// [`StoreError::UniqueKey`] with field `persons.doc` and the number masked.
     ///
     /// The document number and the phone are stored encrypted, with blind indexes.
+    ///
+    /// This is the import and seeding path; a person registered by someone (the API) goes
+    /// through [`Store::register_person`], which is audited.
     pub async fn insert_person(&self, p: &NewPerson) -> Result<PersonId, StoreError> {
+        self.insert_person_audited(p, None).await
+    }
+
+    /// Registers a person like [`Store::insert_person`] and appends a `person.create` audit event
+    /// by `actor` in the same transaction (ids and the document kind only, never the person's data).
+    pub async fn register_person(
+        &self,
+        p: &NewPerson,
+        actor: &str,
+        at: jiayuan_domain::Timestamp,
+    ) -> Result<PersonId, StoreError> {
+        self.insert_person_audited(p, Some((actor, at))).await
+    }
+
+    async fn insert_person_audited(
+        &self,
+        p: &NewPerson,
+        audit: Option<(&str, jiayuan_domain::Timestamp)>,
+    ) -> Result<PersonId, StoreError> {
         const OP: &str = "insert person";
         let keys = &self.keys;
         let model = person::ActiveModel {
@@ -404,6 +426,25 @@ impl Store {
                 value: jiayuan_domain::mask(&p.doc.number, Sensitivity::Personal),
             }),
             Err(e) => Err(db(OP)(e)),
+        };
+        let result = match (result, audit) {
+            (Ok(id), Some((actor, at))) => {
+                let event = crate::audit::NewAudit {
+                    at,
+                    actor: actor.to_owned(),
+                    action: "person.create".into(),
+                    target: crate::audit::AuditTarget::Object(format!("person/{id}")),
+                    estate_id: None,
+                    detail_json: serde_json::json!({
+                        "doc_kind": enum_text("person.doc_kind", &p.doc.kind)?,
+                        "house_id": p.house_id.map(|h| h.0),
+                    })
+                    .to_string(),
+                };
+                let batch = crate::records::WriteBatch { audit: vec![event], ..Default::default() };
+                crate::audit::append(&txn, &batch, &[]).await.map(|()| id)
+            }
+            (result, _) => result,
         };
         finish(txn, result, OP).await
     }

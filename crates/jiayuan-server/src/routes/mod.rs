@@ -1280,7 +1280,7 @@ pub(crate) async fn create_person(
         phone,
         house_id: house,
     };
-    let id = match s.engine.store().insert_person(&new).await {
+    let id = match s.engine.store().register_person(&new, &caller.name, s.engine.clock().now()).await {
         Ok(id) => id,
         Err(jiayuan_store::StoreError::UniqueKey { .. }) => {
             return Err(ApiError::client(
