@@ -122,12 +122,12 @@ pub(crate) struct App {
 
 /// Authentication with cheap Argon2 parameters (tests hash many passwords) and no `Secure`
 /// cookie requirement.
-pub(crate) fn fast_auth() -> jiayuan_server::AuthConfig {
-    jiayuan_server::AuthConfig {
+pub(crate) fn fast_auth() -> jiayuan_server::AuthSettings {
+    jiayuan_server::AuthSettings {
         argon2_memory_kib: 256,
         argon2_iterations: 1,
         cookie_secure: false,
-        ..jiayuan_server::AuthConfig::default()
+        ..jiayuan_server::AuthSettings::default()
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             host.engine.store().estates().await?.first().map(|e| e.id).context("the demo database has no estate")?
         }
     };
-    let auth_config = crate::auth_config(&host.settings.auth);
+    let auth_config = host.settings.auth.clone();
     let demo_accounts = accounts(&host.engine, &auth_config, first).await.context("creating the demo accounts")?;
     println!("\ndemo accounts (password `{DEMO_PASSWORD}` for all; tokens are valid until the database is recreated):");
     for a in &demo_accounts {
@@ -449,7 +449,7 @@ pub struct DemoAccount {
 /// [`DEMO_PASSWORD`] and an API token. The estate must be seeded.
 pub async fn accounts(
     engine: &Engine,
-    config: &jiayuan_server::AuthConfig,
+    config: &jiayuan_server::AuthSettings,
     estate: EstateId,
 ) -> anyhow::Result<Vec<DemoAccount>> {
     use jiayuan_domain::AccountScope;

@@ -6,20 +6,6 @@ use anyhow::Context;
 pub mod demo;
 pub mod users;
 
-/// The server's authentication settings from the host's `[auth]` settings (the host crate does
-/// not depend on the server, so the CLI maps one to the other).
-pub fn auth_config(s: &jiayuan_host::settings::AuthSettings) -> jiayuan_server::AuthConfig {
-    jiayuan_server::AuthConfig {
-        session_ttl: s.session_ttl,
-        cookie_secure: s.cookie_secure,
-        login_attempts: s.login_attempts,
-        login_window: s.login_window,
-        cache_ttl: s.cache_ttl,
-        argon2_memory_kib: s.argon2_memory_kib,
-        argon2_iterations: s.argon2_iterations,
-    }
-}
-
 /// How often expired browser sessions are deleted.
 const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -68,13 +54,10 @@ pub async fn run_host(host: jiayuan_host::runtime::Host, banner: Option<String>)
             }
         })
     };
-    let auth = jiayuan_server::Auth::new(
-        host.engine.store().clone(),
-        host.engine.clock().clone(),
-        auth_config(&host.settings.auth),
-    )
-    .await
-    .context("preparing authentication")?;
+    let auth =
+        jiayuan_server::Auth::new(host.engine.store().clone(), host.engine.clock().clone(), host.settings.auth.clone())
+            .await
+            .context("preparing authentication")?;
     let mut rx = stop_rx.clone();
     let server = jiayuan_server::serve(listener, host.engine.clone(), auth, async move {
         let _ = rx.wait_for(|stop| *stop).await;

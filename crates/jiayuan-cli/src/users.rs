@@ -20,7 +20,7 @@ use jiayuan_domain::{AccountError, AccountScope, Role, Timestamp, check_login};
 use jiayuan_host::clock::{HostClock, SystemClock};
 use jiayuan_host::plugins::PluginRegistry;
 use jiayuan_host::settings::Settings;
-use jiayuan_server::AuthConfig;
+use jiayuan_server::AuthSettings;
 use jiayuan_server::accounts::{self, AccountDraft};
 use jiayuan_server::auth::check_password;
 use jiayuan_store::{Account, ApiTokenInfo, Store};
@@ -129,7 +129,7 @@ pub async fn run(mut settings: Settings, command: UsersCommand, actor: &str) -> 
     let store = Store::connect(&settings.database).await.context("connecting to the database")?;
     let result = async {
         store.migrate().await.context("migrating the database")?;
-        let cli = Cli { settings: &settings, store: &store, config: crate::auth_config(&settings.auth), actor };
+        let cli = Cli { settings: &settings, store: &store, config: settings.auth.clone(), actor };
         cli.run(command).await
     }
     .await;
@@ -141,7 +141,7 @@ pub async fn run(mut settings: Settings, command: UsersCommand, actor: &str) -> 
 struct Cli<'a> {
     settings: &'a Settings,
     store: &'a Store,
-    config: AuthConfig,
+    config: AuthSettings,
     actor: &'a str,
 }
 

@@ -148,8 +148,7 @@ pub struct SchedulerSettings {
     pub tick: Duration,
 }
 
-/// Authentication settings (`[auth]`). The CLI maps them to the server's `AuthConfig` (this
-/// crate does not depend on the server).
+/// Authentication settings (`[auth]`), used by the server's authentication as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// `auth.session_ttl_secs`: how long a browser session lives after login.
@@ -168,6 +167,22 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     /// `auth.argon2_iterations`: Argon2id iterations.
     pub argon2_iterations: u32,
+}
+
+impl Default for AuthSettings {
+    /// The values of `config/default.toml` (a test holds them equal): OWASP's Argon2id baseline
+    /// (19 MiB, 2 iterations, 1 lane), 12-hour sessions, 5 failed logins a minute, a 5 s cache.
+    fn default() -> AuthSettings {
+        AuthSettings {
+            session_ttl: Duration::from_secs(12 * 3600),
+            cookie_secure: true,
+            login_attempts: 5,
+            login_window: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(5),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
 }
 
 impl AuthSettings {

@@ -6,7 +6,7 @@
 use jiayuan_domain::{AccountError, AccountId, AccountScope, Role, Timestamp};
 use jiayuan_store::{Account, NewAccount, NewApiToken, Store, StoreError};
 
-use crate::auth::{self, AuthConfig, AuthError};
+use crate::auth::{self, AuthError, AuthSettings};
 
 /// What an administrator asks for when creating an account.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl From<StoreError> for AccountsError {
 /// plugin ids; assigned items must be among them.
 pub async fn create_account(
     store: &Store,
-    config: &AuthConfig,
+    config: &AuthSettings,
     draft: AccountDraft,
     known_items: &[String],
     actor: &str,
@@ -92,7 +92,7 @@ pub async fn create_account(
 /// Sets a new password (audited as `account.password_reset`); every session of the account ends.
 pub async fn reset_password(
     store: &Store,
-    config: &AuthConfig,
+    config: &AuthSettings,
     id: AccountId,
     password: &str,
     actor: &str,

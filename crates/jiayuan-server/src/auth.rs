@@ -44,40 +44,8 @@ pub const MIN_PASSWORD_CHARS: usize = 10;
 /// Longest password accepted (bounds the hashing work an attacker can ask for).
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
-/// Authentication settings (`[auth]` in the configuration).
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// How long a browser session lives after login.
-    pub session_ttl: Duration,
-    /// Mark the session cookie `Secure` (leave on unless serving plain HTTP to a browser on
-    /// another machine during development).
-    pub cookie_secure: bool,
-    /// Failed logins allowed per login name, and per client address, in `login_window`.
-    pub login_attempts: u32,
-    /// The rate-limit window.
-    pub login_window: Duration,
-    /// How long a resolved token or session is trusted without asking the database.
-    pub cache_ttl: Duration,
-    /// Argon2id memory cost in KiB.
-    pub argon2_memory_kib: u32,
-    /// Argon2id iterations.
-    pub argon2_iterations: u32,
-}
-
-impl Default for AuthConfig {
-    /// OWASP's Argon2id baseline (19 MiB, 2 iterations, 1 lane), 12-hour sessions, 5 failures a minute.
-    fn default() -> AuthConfig {
-        AuthConfig {
-            session_ttl: Duration::from_secs(12 * 3600),
-            cookie_secure: true,
-            login_attempts: 5,
-            login_window: Duration::from_secs(60),
-            cache_ttl: Duration::from_secs(5),
-            argon2_memory_kib: 19 * 1024,
-            argon2_iterations: 2,
-        }
-    }
-}
+/// Authentication settings: the host's `[auth]` section, used as they are.
+pub use jiayuan_host::settings::AuthSettings;
 
 /// Why a password or an authentication step failed, for the CLI and the API.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +65,7 @@ pub enum AuthError {
 }
 
 /// The Argon2id hasher for `config`.
-fn argon2(config: &AuthConfig) -> Result<Argon2<'static>, AuthError> {
+fn argon2(config: &AuthSettings) -> Result<Argon2<'static>, AuthError> {
     let params = Params::new(config.argon2_memory_kib, config.argon2_iterations, 1, None)
         .map_err(|e| AuthError::Hashing(format!("argon2 parameters: {e}")))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
@@ -110,7 +78,7 @@ pub fn check_password(password: &str) -> Result<(), AuthError> {
 }
 
 /// Hashes a password with Argon2id on the blocking pool; the PHC string carries salt and parameters.
-pub async fn hash_password(config: &AuthConfig, password: &str) -> Result<String, AuthError> {
+pub async fn hash_password(config: &AuthSettings, password: &str) -> Result<String, AuthError> {
     check_password(password)?;
     let argon = argon2(config)?;
     let password = password.to_owned();
@@ -198,7 +166,7 @@ struct Window {
 pub struct Auth {
     store: Store,
     clock: Arc<dyn HostClock>,
-    config: AuthConfig,
+    config: AuthSettings,
     dummy_hash: String,
     failures: Mutex<HashMap<String, Window>>,
     cache: Mutex<HashMap<String, (Authenticated, Instant)>>,
@@ -209,7 +177,7 @@ const SWEEP_AT: usize = 10_000;
 
 impl Auth {
     /// Authentication over `store`, with the dummy hash for unknown logins computed once.
-    pub async fn new(store: Store, clock: Arc<dyn HostClock>, config: AuthConfig) -> Result<Auth, AuthError> {
+    pub async fn new(store: Store, clock: Arc<dyn HostClock>, config: AuthSettings) -> Result<Auth, AuthError> {
         let dummy_hash = hash_password(&config, "not-a-password-of-anyone").await?;
         Ok(Auth {
             store,
@@ -222,7 +190,7 @@ impl Auth {
     }
 
     /// The settings in force.
-    pub fn config(&self) -> &AuthConfig {
+    pub fn config(&self) -> &AuthSettings {
         &self.config
     }
 
@@ -437,8 +405,8 @@ fn too_many(wait: Duration) -> ApiError {
 mod tests {
     use super::*;
 
-    fn fast() -> AuthConfig {
-        AuthConfig { argon2_memory_kib: 64, argon2_iterations: 1, ..AuthConfig::default() }
+    fn fast() -> AuthSettings {
+        AuthSettings { argon2_memory_kib: 64, argon2_iterations: 1, ..AuthSettings::default() }
     }
 
     #[tokio::test]
@@ -453,7 +421,7 @@ mod tests {
 
     #[test]
     fn the_default_parameters_are_owasps_argon2id_baseline() {
-        let c = AuthConfig::default();
+        let c = AuthSettings::default();
         assert_eq!((c.argon2_memory_kib, c.argon2_iterations), (19 * 1024, 2));
         assert!(argon2(&c).is_ok());
     }

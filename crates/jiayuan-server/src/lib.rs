@@ -37,7 +37,7 @@ use axum::{Extension, Router};
 use jiayuan_host::access::{Action, Denied, Target, authorize};
 use jiayuan_host::engine::Engine;
 
-pub use auth::{Auth, AuthConfig, Authenticated};
+pub use auth::{Auth, AuthSettings, Authenticated};
 pub use error::ApiError;
 
 /// What every handler shares.

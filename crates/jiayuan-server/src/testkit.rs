@@ -18,7 +18,7 @@ use jiayuan_host::plugins::{PluginRegistry, PluginSettings};
 use jiayuan_host::settings::EnablementSettings;
 use jiayuan_store::{DatabaseSettings, NewAccount, NewApiToken, Store};
 
-use crate::{Auth, AuthConfig};
+use crate::{Auth, AuthSettings};
 
 /// A router over a fresh database, with one district administrator.
 pub(crate) struct TestApp {
@@ -73,7 +73,7 @@ impl TestApp {
         let new_token =
             NewApiToken { account_id, name: "tests".into(), prefix, token_hash, created_at: now, expires_at: None };
         store.insert_api_token(&new_token, "test", now).await.expect("api token");
-        let config = AuthConfig { argon2_memory_kib: 64, argon2_iterations: 1, ..AuthConfig::default() };
+        let config = AuthSettings { argon2_memory_kib: 64, argon2_iterations: 1, ..AuthSettings::default() };
         let auth = Auth::new(store, clock, config).await.expect("auth");
         TestApp { router: crate::router(engine, auth), token, _dir: dir }
     }

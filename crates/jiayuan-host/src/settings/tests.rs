@@ -92,6 +92,7 @@ fn the_shipped_auth_defaults_are_owasp_and_twelve_hour_sessions() {
             argon2_iterations: 2,
         }
     );
+    assert_eq!(s.auth, AuthSettings::default(), "the code's defaults are the shipped file's");
     let summary = s.redacted_summary();
     assert!(summary.lines().any(|l| l.starts_with("auth.sessions") && l.contains("Secure")), "{summary}");
     assert!(summary.lines().any(|l| l.starts_with("auth.argon2") && l.contains("19456 KiB")), "{summary}");
