@@ -322,6 +322,30 @@ impl Store {
         Ok(firm.map(FirmId))
     }
 
+    /// The firm serving each estate on day `on` (the same rule as [`Store::firm_serving`]), in one
+    /// query: estates without a firm that day are absent.
+    pub async fn serving_firms(&self, on: Date) -> Result<std::collections::HashMap<EstateId, FirmId>, StoreError> {
+        let day = on.to_string();
+        let rows: Vec<(i64, i64)> = assignment::Entity::find()
+            .select_only()
+            .column(assignment::Column::EstateId)
+            .column(assignment::Column::FirmId)
+            .filter(assignment::Column::FromDate.lte(day.clone()))
+            .filter(Condition::any().add(assignment::Column::ToDate.is_null()).add(assignment::Column::ToDate.gte(day)))
+            .order_by_asc(assignment::Column::EstateId)
+            .order_by_desc(assignment::Column::FromDate)
+            .order_by_desc(assignment::Column::Id)
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(db("find serving firms"))?;
+        let mut serving = std::collections::HashMap::new();
+        for (estate, firm) in rows {
+            serving.entry(EstateId(estate)).or_insert(FirmId(firm));
+        }
+        Ok(serving)
+    }
+
     /// Registers a building and returns its id.
     pub async fn insert_building(&self, b: &NewBuilding) -> Result<BuildingId, StoreError> {
         const OP: &str = "insert building";

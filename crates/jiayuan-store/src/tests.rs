@@ -260,6 +260,11 @@ async fn story(store: Store) {
     assert_eq!(store.firm_serving(e1, day(2025, 7, 1)).await.expect("serving"), Some(fb));
     assert_eq!(store.firm_serving(e1, day(2031, 1, 1)).await.expect("serving"), Some(fb));
     assert_eq!(store.firm_serving(e2, day(2025, 1, 1)).await.expect("serving"), None);
+    for on in [day(2023, 12, 31), day(2024, 1, 1), day(2025, 6, 30), day(2025, 7, 1), day(2031, 1, 1)] {
+        let all = store.serving_firms(on).await.expect("serving firms");
+        assert_eq!(all.get(&e1).copied(), store.firm_serving(e1, on).await.expect("serving"), "{on}");
+        assert_eq!(all.get(&e2), None, "{on}");
+    }
     let bad = store.insert_assignment(&NewAssignment { firm_id: FirmId(fb.0 + 1000), ..first_contract.clone() }).await;
     assert!(matches!(bad, Err(StoreError::MissingReference { .. })), "{bad:?}");
 

@@ -799,12 +799,15 @@ impl Engine {
             ),
             Reach::Firm(f) => {
                 let today = self.clock.now().shanghai_date();
-                let mut ids = Vec::new();
-                for e in self.store.estates().await? {
-                    if self.store.firm_serving(e.id, today).await? == Some(*f) {
-                        ids.push(e.id);
-                    }
-                }
+                let mut ids: Vec<EstateId> = self
+                    .store
+                    .serving_firms(today)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, firm)| firm == f)
+                    .map(|(estate, _)| estate)
+                    .collect();
+                ids.sort();
                 Some(ids)
             }
         })
