@@ -1,18 +1,36 @@
-//! `cargo xtask bench`: builds the plugins in release mode, runs the criterion benchmarks of
-//! `jiayuan-host`, and prints each figure as a ratio against its baseline from the same run.
+//! `cargo xtask bench [platform|http]`: runs the criterion benchmarks (`platform` of
+//! `jiayuan-host`, with the plugins built in release mode first; `http` of `jiayuan-server`) in
+//! one cargo invocation, and prints each figure as a ratio against its baseline from the same run
+//! (baseline time ÷ measured time for throughput figures, so higher is better).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 
 use crate::plugins::{self, PluginsCommand};
 
-/// One measured figure: mean nanoseconds per iteration.
-fn mean_ns(criterion: &Path, group: &str, bench: &str) -> Result<f64> {
+/// Which benchmarks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Suite {
+    /// jiayuan-host's `platform`: plugin calls, engine creates vs bare inserts, plugin loading.
+    Platform,
+    /// jiayuan-server's `http`: authenticated creates and lists through the API router.
+    Http,
+}
+
+/// One measured figure: mean nanoseconds per iteration, from an `estimates.json` written by this
+/// run (an older file means the benchmark did not run, and its figure would be stale).
+fn mean_ns(criterion: &Path, since: SystemTime, group: &str, bench: &str) -> Result<f64> {
     let path = criterion.join(group).join(bench).join("new").join("estimates.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {} (did the `{group}/{bench}` benchmark run?)", path.display()))?;
+    let modified =
+        std::fs::metadata(&path).and_then(|m| m.modified()).with_context(|| format!("{}", path.display()))?;
+    if modified < since {
+        bail!("{} predates this run: the `{group}/{bench}` benchmark did not run", path.display());
+    }
     let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     v["mean"]["point_estimate"].as_f64().with_context(|| format!("{} has no mean.point_estimate", path.display()))
 }
@@ -26,41 +44,61 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-/// Runs the benchmarks and prints the ratios.
-pub(crate) fn run() -> Result<()> {
+/// Runs the benchmarks of `suite` (all when `None`) and prints the ratios.
+pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
+    let platform = suite != Some(Suite::Http);
+    let http = suite != Some(Suite::Platform);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
     let target = target_dir(&root);
     let plugin_dir = target.join("bench-plugins");
-    plugins::run(PluginsCommand::Build { release: true, out: Some(plugin_dir.clone()), include_fixtures: true })?;
+    if platform {
+        plugins::run(PluginsCommand::Build { release: true, out: Some(plugin_dir.clone()), include_fixtures: true })?;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root).env("JIAYUAN_BENCH_PLUGINS", &plugin_dir).arg("bench");
+    if platform {
+        cmd.args(["-p", "jiayuan-host", "--bench", "platform"]);
+    }
+    if http {
+        cmd.args(["-p", "jiayuan-server", "--bench", "http"]);
+    }
+    cmd.args(["--", "--noplot"]);
     println!("running criterion benchmarks (a few minutes)…");
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .env("JIAYUAN_BENCH_PLUGINS", &plugin_dir)
-        .args(["bench", "-p", "jiayuan-host", "--bench", "platform", "--", "--noplot"])
-        .status()
-        .context("running `cargo bench -p jiayuan-host --bench platform`")?;
+    let since = SystemTime::now();
+    let status = cmd.status().context("running `cargo bench`")?;
     if !status.success() {
         bail!("the benchmarks failed ({status})");
     }
     let c = target.join("criterion");
-    let stat = mean_ns(&c, "plugin_call", "static")?;
-    let dynamic = mean_ns(&c, "plugin_call", "dynamic")?;
-    let bare = mean_ns(&c, "create", "bare_insert")?;
-    let engine = mean_ns(&c, "create", "engine_dog")?;
-    let bare_concurrent = mean_ns(&c, "create", "bare_insert_concurrent")?;
-    let engine_concurrent = mean_ns(&c, "create", "engine_dog_concurrent")?;
-    let load = mean_ns(&c, "load", "all_plugins")?;
+    let mean = |group: &str, bench: &str| mean_ns(&c, since, group, bench);
+    println!();
+    println!(
+        "figure                                                   measured                 ratio    target   verdict"
+    );
+    if platform {
+        print_platform(&mean)?;
+    }
+    if http {
+        print_http(&mean)?;
+    }
+    Ok(())
+}
+
+fn print_platform(mean: &dyn Fn(&str, &str) -> Result<f64>) -> Result<()> {
+    let stat = mean("plugin_call", "static")?;
+    let dynamic = mean("plugin_call", "dynamic")?;
+    let bare = mean("create", "bare_insert")?;
+    let engine = mean("create", "engine_dog")?;
+    let bare_concurrent = mean("create", "bare_insert_concurrent")?;
+    let engine_concurrent = mean("create", "engine_dog_concurrent")?;
+    let load = mean("load", "all_plugins")?;
 
     let call_ratio = dynamic / stat;
     let create_ratio = bare / engine;
     let concurrent_ratio = bare_concurrent / engine_concurrent;
     let load_ms = load / 1e6;
-    println!();
-    println!(
-        "figure                                                   measured                 ratio    target   verdict"
-    );
     println!(
         "(a) plugin call, loaded cdylib vs linked statically      {:>8.0} ns vs {:>6.0} ns   {:>6.3}×   ≤ 1.05×  {}",
         dynamic,
@@ -88,6 +126,36 @@ pub(crate) fn run() -> Result<()> {
         load_ms / 50.0,
         verdict(load_ms < 50.0)
     );
+    Ok(())
+}
+
+/// One throughput line: `measured` and `baseline` are mean nanoseconds per operation, shown in
+/// µs per operation; the ratio is baseline ÷ measured.
+fn throughput_line(label: &str, measured: f64, baseline: f64, target: f64) {
+    let ratio = baseline / measured;
+    println!(
+        "{label:<57}{:>7.1} µs vs {:>5.1} µs   {ratio:>6.3}×   {:<9}{}",
+        measured / 1e3,
+        baseline / 1e3,
+        format!("≥ {target}×"),
+        verdict(ratio >= target)
+    );
+}
+
+fn print_http(mean: &dyn Fn(&str, &str) -> Result<f64>) -> Result<()> {
+    let engine = mean("http_create", "engine_dog")?;
+    let engine_concurrent = mean("http_create", "engine_dog_concurrent")?;
+    for (transport, how) in [("tcp", "loopback TCP"), ("oneshot", "router oneshot")] {
+        let http = mean("http_create", &format!("{transport}_dog"))?;
+        let http_concurrent = mean("http_create", &format!("{transport}_dog_concurrent"))?;
+        throughput_line(&format!("(d) dog records over HTTP ({how}) vs the engine"), http, engine, 0.7);
+        throughput_line(&format!("(d') the same, 16 in flight ({how})"), http_concurrent, engine_concurrent, 0.7);
+    }
+    for (transport, how) in [("tcp", "loopback TCP"), ("oneshot", "router oneshot")] {
+        let hello = mean("http_list", &format!("hello_{transport}"))?;
+        let list = mean("http_list", &format!("list_{transport}"))?;
+        throughput_line(&format!("(e) list of 50 dogs vs hello world ({how})"), list, hello, 0.25);
+    }
     Ok(())
 }
 

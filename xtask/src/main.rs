@@ -32,13 +32,17 @@ enum Command {
         args: Vec<String>,
     },
     /// Run the benchmarks and print each figure as a ratio against its same-run baseline.
-    Bench,
+    Bench {
+        /// Only this suite (default: all).
+        #[arg(value_enum)]
+        suite: Option<bench::Suite>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Plugins(cmd) => plugins::run(cmd),
         Command::Demo { args } => demo::run(args),
-        Command::Bench => bench::run(),
+        Command::Bench { suite } => bench::run(suite),
     }
 }
