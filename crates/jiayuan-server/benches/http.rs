@@ -49,7 +49,7 @@ use jiayuan_host::engine::{Caller, CreateRequest, Engine};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::{self, Layers};
 use jiayuan_server::accounts::{self, AccountDraft};
-use jiayuan_server::{Auth, AuthConfig};
+use jiayuan_server::{Auth, AuthSettings};
 use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson, Store};
 use jiayuan_test_support::fixtures;
 
@@ -172,7 +172,7 @@ impl Setup {
 
         // A firm_staff account and its token, as `jiayuan users` / the admin API make them, with
         // the production Argon2id parameters.
-        let auth_config = AuthConfig::default();
+        let auth_config = AuthSettings::default();
         let known: Vec<String> = engine.plugins().handles().map(|h| h.id().to_owned()).collect();
         let now = clock.now();
         let draft = AccountDraft {
