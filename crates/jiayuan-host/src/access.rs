@@ -145,7 +145,7 @@ impl Caller {
 }
 
 /// The estates a caller reaches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reach {
     /// The whole district.
     District,

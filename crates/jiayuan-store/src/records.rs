@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use jiayuan_domain::{AlertId, EstateId, RecordId, Timestamp};
@@ -383,9 +383,88 @@ impl Store {
             RecordOrder::UpdatedAsc => query.order_by_asc(C::UpdatedAt).order_by_asc(C::Id),
             RecordOrder::UpdatedDesc => query.order_by_desc(C::UpdatedAt).order_by_desc(C::Id),
         };
-        let rows =
-            query.limit(u64::from(page_size(filter.limit))).all(&self.reader).await.map_err(db("list records"))?;
+        let query = query.limit(u64::from(page_size(filter.limit)));
+        let rows = if self.backend() == crate::Backend::Sqlite {
+            self.records_in_one_row(query, filter.order).await?
+        } else {
+            query.all(&self.reader).await.map_err(db("list records"))?
+        };
         rows.into_iter().map(|r| self.unseal_record(StoredRecord::from(r))).collect()
+    }
+
+    /// Runs a record query on SQLite as ONE result row: the page as a JSON array.
+    ///
+    /// sqlx hands every SQLite row from the connection's worker thread to the async caller one
+    /// message at a time; for a page of 50 that costs more than the query. Aggregated, the page
+    /// crosses once. The rows are put back into `order` here (the aggregate's order is SQLite's
+    /// to choose).
+    async fn records_in_one_row(
+        &self,
+        query: Select<record::Entity>,
+        order: RecordOrder,
+    ) -> Result<Vec<record::Model>, StoreError> {
+        const OP: &str = "list records";
+        type Row = (i64, String, String, i64, Option<i64>, String, Option<String>, String, i64, i64, i64, i64);
+        let inner = query.build(DbBackend::Sqlite);
+        let sql = format!(
+            "SELECT json_group_array(json_array(id, plugin, kind, estate_id, parent_id, state, prev_state, \
+             data_json, created_at, updated_at, state_entered_at, version)) AS page FROM ({})",
+            inner.sql
+        );
+        let stmt = match inner.values {
+            Some(values) => Statement::from_sql_and_values(DbBackend::Sqlite, sql, values),
+            None => Statement::from_string(DbBackend::Sqlite, sql),
+        };
+        let row = self.reader.query_one_raw(stmt).await.map_err(db(OP))?;
+        let text: String = match row {
+            Some(row) => row.try_get("", "page").map_err(db(OP))?,
+            None => return Ok(Vec::new()),
+        };
+        let rows: Vec<Row> = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            what: "records page",
+            detail: format!("not the JSON asked for: {e}"),
+        })?;
+        let mut models: Vec<record::Model> = rows
+            .into_iter()
+            .map(
+                |(
+                    id,
+                    plugin,
+                    kind,
+                    estate_id,
+                    parent_id,
+                    state,
+                    prev_state,
+                    data_json,
+                    created_at,
+                    updated_at,
+                    state_entered_at,
+                    version,
+                )| {
+                    record::Model {
+                        id,
+                        plugin,
+                        kind,
+                        estate_id,
+                        parent_id,
+                        state,
+                        prev_state,
+                        data_json,
+                        created_at,
+                        updated_at,
+                        state_entered_at,
+                        version,
+                    }
+                },
+            )
+            .collect();
+        match order {
+            RecordOrder::IdAsc => models.sort_by_key(|m| m.id),
+            RecordOrder::IdDesc => models.sort_by_key(|m| std::cmp::Reverse(m.id)),
+            RecordOrder::UpdatedAsc => models.sort_by_key(|m| (m.updated_at, m.id)),
+            RecordOrder::UpdatedDesc => models.sort_by_key(|m| std::cmp::Reverse((m.updated_at, m.id))),
+        }
+        Ok(models)
     }
 
     /// How many records match the filter (ignores `after` and `limit`).

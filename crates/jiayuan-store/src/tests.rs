@@ -14,12 +14,13 @@ use crate::entity::{alert, record, record_event, record_key};
 use crate::migration::Migrator;
 use crate::*;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "m20261128_000001_create_registry",
     "m20261128_000002_create_records",
     "m20261128_000003_create_enablement",
     "m20261128_000004_create_audit",
     "m20261128_000005_create_accounts",
+    "m20261128_000006_index_record_pages",
 ];
 
 /// The SQLite file every test store lives in, inside its own temp dir.

@@ -240,6 +240,8 @@ pub struct Engine {
     calendar: Arc<WorkingCalendar>,
     plugin_config: HashMap<String, Arc<str>>,
     places: RwLock<HashMap<EstateId, (EstatePlace, Estate, Instant)>>,
+    /// The estates of a street, community or firm reach, cached like `places`.
+    reaches: RwLock<HashMap<Reach, (Vec<EstateId>, Instant)>>,
 }
 
 /// How long an estate's street and firm are cached for enablement decisions.
@@ -275,6 +277,7 @@ impl Engine {
             calendar: Arc::new(calendar),
             plugin_config: plugin_config.into_iter().map(|(k, v)| (k, Arc::from(v))).collect(),
             places: RwLock::new(HashMap::new()),
+            reaches: RwLock::new(HashMap::new()),
         }
     }
 
@@ -340,6 +343,7 @@ impl Engine {
     /// Forgets cached estate places (after registry changes).
     pub fn forget_places(&self) {
         self.places.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.reaches.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Asks [`access::authorize`] about `action` on `item` at the estate at `place`; `enabled`
@@ -790,8 +794,31 @@ impl Engine {
         Ok(self.store.events(plugin, id).await?)
     }
 
+    /// The estates a caller reaches (`None`: every estate). Street, community and firm reaches
+    /// are cached for as long as estate places are (a new assignment shows within that time).
     async fn estates_in_reach(&self, caller: &Caller) -> Result<Option<Vec<EstateId>>, EngineError> {
-        Ok(match &caller.reach {
+        match &caller.reach {
+            Reach::District => return Ok(None),
+            Reach::Estates(ids) => return Ok(Some(ids.clone())),
+            Reach::Division(_) | Reach::Firm(_) => {}
+        }
+        if let Some((ids, at)) = self.reaches.read().unwrap_or_else(|p| p.into_inner()).get(&caller.reach)
+            && at.elapsed() < PLACE_TTL
+        {
+            return Ok(Some(ids.clone()));
+        }
+        let ids = self.reach_estates(&caller.reach).await?;
+        if let Some(ids) = &ids {
+            self.reaches
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(caller.reach.clone(), (ids.clone(), Instant::now()));
+        }
+        Ok(ids)
+    }
+
+    async fn reach_estates(&self, reach: &Reach) -> Result<Option<Vec<EstateId>>, EngineError> {
+        Ok(match reach {
             Reach::District => None,
             Reach::Estates(ids) => Some(ids.clone()),
             Reach::Division(code) => Some(

@@ -12,6 +12,7 @@ mod m20261128_000002_create_records;
 mod m20261128_000003_create_enablement;
 mod m20261128_000004_create_audit;
 mod m20261128_000005_create_accounts;
+mod m20261128_000006_index_record_pages;
 
 /// The store's migrations, in order.
 pub(crate) struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_enablement::Migration),
             Box::new(m20261128_000004_create_audit::Migration),
             Box::new(m20261128_000005_create_accounts::Migration),
+            Box::new(m20261128_000006_index_record_pages::Migration),
         ]
     }
 }
