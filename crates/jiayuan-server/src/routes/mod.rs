@@ -1203,7 +1203,6 @@ pub(crate) async fn create_person(
     CallerExt(caller): CallerExt,
     Json(body): Json<PersonBody>,
 ) -> Res<impl IntoResponse> {
-    use jiayuan_domain::{Sensitivity, mask};
     use jiayuan_plugin_api::FieldViolation;
     let today = s.engine.clock().now().shanghai_date();
     let mut violations = Vec::new();
@@ -1292,16 +1291,16 @@ pub(crate) async fn create_person(
         }
         Err(e) => return Err(ApiError::internal(&e)),
     };
-    let view = registry::PersonView {
+    let person = jiayuan_domain::Person {
         id,
-        name: mask(&new.name, Sensitivity::Personal),
-        doc_kind: new.doc.kind,
-        doc_number: mask(&new.doc.number, Sensitivity::Sensitive),
+        name: new.name,
+        doc: new.doc,
         sex: new.sex,
         birth_date: new.birth_date,
         hukou: new.hukou,
-        phone: new.phone.as_deref().map(|p| mask(p, Sensitivity::Personal)),
+        phone: new.phone,
         house_id: new.house_id,
     };
+    let view = registry::PersonView::masked(&person);
     Ok((StatusCode::CREATED, axum::Json(view)))
 }

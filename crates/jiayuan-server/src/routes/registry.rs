@@ -204,7 +204,7 @@ pub(crate) struct PersonView {
 
 impl PersonView {
     /// A person as the API shows them: name, document number and phone masked.
-    fn masked(p: &Person) -> PersonView {
+    pub(crate) fn masked(p: &Person) -> PersonView {
         PersonView {
             name: mask(&p.name, Sensitivity::Personal),
             doc_number: mask(&p.doc.number, Sensitivity::Sensitive),
