@@ -270,7 +270,7 @@ impl Auth {
             Some((account, Some(hash))) if !account.disabled => (Some(account), hash),
             _ => (None, self.dummy_hash.clone()),
         };
-        let ok = verify_password(hash, password.to_owned()).await && account.is_some();
+        let ok = verify_password(hash.clone(), password.to_owned()).await && account.is_some();
         let now = self.now();
         let Some(account) = account.filter(|_| ok) else {
             for k in &keys {
@@ -285,12 +285,7 @@ impl Auth {
                 detail_json: serde_json::json!({ "client": client.map(|ip| ip.to_string()) }).to_string(),
             };
             self.store.append_audit(audit).await.map_err(|e| ApiError::internal(&e))?;
-            return Err(ApiError::client(
-                StatusCode::UNAUTHORIZED,
-                "bad_credentials",
-                "账号或密码错误",
-                "wrong login or password",
-            ));
+            return Err(bad_credentials());
         };
         self.clear(&keys[0]);
         let secret = new_secret().map_err(|e| ApiError::internal(&e))?;
@@ -300,12 +295,17 @@ impl Auth {
             account_id: account.id,
             created_at: now,
             expires_at: Timestamp(now.0.saturating_add(ttl_ms)),
+            verified_hash: Some(hash),
         };
         let previous = previous.map(secret_hash);
-        self.store
-            .create_session(&session, previous.as_deref(), &account.login, now)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+        match self.store.create_session(&session, previous.as_deref(), &account.login, now).await {
+            Ok(()) => {}
+            // The password changed (or the account was disabled) while this login was checked.
+            Err(StoreError::StaleCredentials { .. }) => {
+                return Err(bad_credentials());
+            }
+            Err(e) => return Err(ApiError::internal(&e)),
+        }
         if let Some(p) = previous {
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&p);
         }
@@ -378,6 +378,12 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
         .map(|(_, value)| value)
+}
+
+/// One answer for a wrong login, a wrong password and a disabled account (which is which is
+/// not told).
+fn bad_credentials() -> ApiError {
+    ApiError::client(StatusCode::UNAUTHORIZED, "bad_credentials", "账号或密码错误", "wrong login or password")
 }
 
 fn unauthenticated(why: &str) -> ApiError {

@@ -93,6 +93,11 @@ pub struct NewSession {
     pub created_at: Timestamp,
     /// It is valid strictly before this instant.
     pub expires_at: Timestamp,
+    /// The password hash the login verified. When given, the session is refused
+    /// ([`StoreError::StaleCredentials`]) if the account's hash changed, or the account was
+    /// disabled, between the check and this write: a login racing a password reset gets no
+    /// session that would outlive the reset.
+    pub verified_hash: Option<String>,
 }
 
 /// Shows only the first characters of the hash.
@@ -103,6 +108,7 @@ impl std::fmt::Debug for NewSession {
             .field("account_id", &self.account_id)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
+            .field("verified_hash", &self.verified_hash.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -329,6 +335,19 @@ impl Store {
         };
         let txn = self.begin_write(OP).await?;
         let result = async {
+            if let Some(verified) = &s.verified_hash {
+                let now: Option<(Option<String>, bool)> = account::Entity::find_by_id(s.account_id.0)
+                    .select_only()
+                    .column(account::Column::PasswordHash)
+                    .column(account::Column::Disabled)
+                    .into_tuple()
+                    .one(&txn)
+                    .await
+                    .map_err(db(OP))?;
+                if !matches!(&now, Some((Some(hash), false)) if hash == verified) {
+                    return Err(StoreError::StaleCredentials { account: s.account_id });
+                }
+            }
             let mut replaced = false;
             if let Some(old) = replaces {
                 let deleted = session::Entity::delete_many()

@@ -70,6 +70,13 @@ pub enum StoreError {
     /// none are allowed or missing where they are required); nothing was written.
     #[error("invalid account: {0}")]
     InvalidAccount(jiayuan_domain::AccountError),
+    /// A login's verified password no longer holds: the account's password changed, or it was
+    /// disabled, while the login was being checked. No session was written.
+    #[error("the credentials of account {account} changed while logging in; log in again")]
+    StaleCredentials {
+        /// The account.
+        account: jiayuan_domain::AccountId,
+    },
     /// A batch is malformed (e.g. an in-batch reference that points forward); nothing was written.
     #[error("invalid write batch: {0}")]
     InvalidBatch(String),

@@ -46,7 +46,13 @@ fn staff() -> NewAccount {
 }
 
 fn session(n: u8, account: AccountId, expires: i64) -> NewSession {
-    NewSession { id_hash: hash(n), account_id: account, created_at: at(0), expires_at: at(expires) }
+    NewSession {
+        id_hash: hash(n),
+        account_id: account,
+        created_at: at(0),
+        expires_at: at(expires),
+        verified_hash: None,
+    }
 }
 
 fn token(n: u8, account: AccountId, expires: Option<i64>) -> NewApiToken {
@@ -194,6 +200,11 @@ async fn story(store: Store) {
     assert!(store.session_account(&hash(10), at(32)).await.expect("lookup").is_some(), "other accounts keep theirs");
     let (read, hash_now) = store.password_hash_of("firm7.staff").await.expect("hash").expect("exists");
     assert_eq!((hash_now.as_deref(), read.updated_at), (Some(STAFF_HASH), at(31)));
+    // A login that verified the password from before the reset gets no session, and writes nothing.
+    let stale = NewSession { verified_hash: Some(ADMIN_HASH.into()), ..session(11, staff_id, 1_000) };
+    let refused = store.create_session(&stale, None, "firm7.staff", at(32)).await;
+    assert!(matches!(&refused, Err(StoreError::StaleCredentials { account }) if *account == staff_id), "{refused:?}");
+    assert_eq!(store.session_account(&hash(11), at(32)).await.expect("lookup"), None);
     store.set_password_hash(staff_id, None, "admin", at(33)).await.expect("clear");
     assert_eq!(store.password_hash_of("firm7.staff").await.expect("hash").and_then(|(_, h)| h), None);
     let unknown = store.set_password_hash(AccountId(staff_id.0 + 100), Some(STAFF_HASH), "admin", at(34)).await;
