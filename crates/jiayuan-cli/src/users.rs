@@ -58,9 +58,34 @@ pub enum UsersCommand {
         /// The account's login.
         login: String,
     },
+    /// Change an account's role, scope, assigned items or name; a change of role, scope or items
+    /// ends its browser sessions.
+    Set(SetArgs),
     /// Issue, list and revoke an account's API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+}
+
+/// Options of `jiayuan users set`.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// The account's login.
+    login: String,
+    /// A new role.
+    #[arg(long, value_parser = Role::parse)]
+    role: Option<Role>,
+    /// A new scope: district, street:CODE, community:CODE or firm:ID.
+    #[arg(long, value_parser = AccountScope::parse)]
+    scope: Option<AccountScope>,
+    /// New assigned service items (comma-separated plugin ids; firm_staff and agency_officer).
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_items")]
+    items: Option<Vec<String>>,
+    /// Drop the item list (for roles that cover every item of their scope).
+    #[arg(long)]
+    all_items: bool,
+    /// A new name shown in the UI.
+    #[arg(long)]
+    name: Option<String>,
 }
 
 /// Options of `jiayuan users add`.
@@ -153,6 +178,7 @@ impl Cli<'_> {
             UsersCommand::Passwd { login, password_stdin } => self.passwd(&login, password_stdin).await,
             UsersCommand::Disable { login } => self.set_disabled(&login, true).await,
             UsersCommand::Enable { login } => self.set_disabled(&login, false).await,
+            UsersCommand::Set(args) => self.set(args).await,
             UsersCommand::Token(TokenCommand::Issue { login, name, expires_days }) => {
                 self.issue_token(&login, &name, expires_days).await
             }
@@ -308,6 +334,49 @@ impl Cli<'_> {
         println!("password of `{login}` changed; its browser sessions have ended (its API tokens stay valid)");
         if account.disabled {
             println!("note: `{login}` is disabled: enable it with `jiayuan users enable {login}` to log in");
+        }
+        Ok(())
+    }
+
+    async fn set(&self, args: SetArgs) -> anyhow::Result<()> {
+        let SetArgs { login, role, scope, items, all_items, name } = args;
+        if role.is_none() && scope.is_none() && items.is_none() && !all_items && name.is_none() {
+            bail!("nothing to change: give --role, --scope, --items, --all-items or --name");
+        }
+        let account = self.account(&login).await?;
+        // The result is checked whole first, then the registry and the plugins.
+        let new_items = if all_items { None } else { items.clone().or_else(|| account.items.clone()) };
+        let (new_role, new_scope) =
+            (role.unwrap_or(account.role), scope.clone().unwrap_or_else(|| account.scope.clone()));
+        new_role
+            .check_scope(&new_scope, new_items.as_deref())
+            .with_context(|| format!("`{login}` would be a {new_role} with scope `{new_scope}`"))?;
+        if let Some(scope) = &scope {
+            self.check_scope_exists(scope).await?;
+        }
+        let known = match &items {
+            Some(items) => self.check_items(items)?,
+            None => Vec::new(),
+        };
+        let change = jiayuan_store::AccountChange {
+            display_name: name.filter(|n| !n.trim().is_empty()),
+            role,
+            scope,
+            items: if all_items { Some(None) } else { items.map(Some) },
+        };
+        let after = accounts::update_account(self.store, account.id, &change, &known, self.actor, self.now())
+            .await
+            .with_context(|| format!("changing account `{login}`"))?;
+        println!(
+            "account `{login}`: {}, scope {}{}",
+            after.role,
+            after.scope,
+            after.items.as_ref().map(|i| format!(", items {}", i.join(","))).unwrap_or_default(),
+        );
+        if after.role != account.role || after.scope != account.scope || after.items != account.items {
+            println!(
+                "its browser sessions have ended; running hosts apply the change to its tokens within auth.cache_ttl_secs"
+            );
         }
         Ok(())
     }

@@ -915,6 +915,18 @@ fn users_add_list_passwd_disable_and_tokens_round_trip_and_are_audited() {
     run(&mut users(&sandbox, &["enable", "admin"])).assert_success();
     assert_eq!(account_json(&accounts_json(&sandbox), "admin")["disabled"], false);
 
+    // A change is checked whole: an auditor cannot have a street; a district admin can be renamed.
+    let misfit = run(&mut users(&sandbox, &["set", "ops", "--scope", "street:440303004000"]));
+    assert_ne!(misfit.code, Some(0), "{}", misfit.describe());
+    assert!(
+        misfit.stderr.contains("auditor") && misfit.stderr.contains("street:440303004000"),
+        "{}",
+        misfit.describe()
+    );
+    let nothing = run(&mut users(&sandbox, &["set", "ops"]));
+    assert!(nothing.code != Some(0) && nothing.stderr.contains("nothing to change"), "{}", nothing.describe());
+    run(&mut users(&sandbox, &["set", "ops", "--name", "审计接口（新）"])).assert_success();
+
     // Tokens: issue, list, revoke.
     let (_, id) = issue_token(&sandbox, "ops", "nightly export", &["--expires-days", "30"]);
     let list = run(&mut users(&sandbox, &["token", "list", "ops"]));
@@ -943,7 +955,7 @@ fn users_add_list_passwd_disable_and_tokens_round_trip_and_are_audited() {
     // The audit log holds every change, by the CLI's actor, and its chain verifies.
     let verify = run(&mut sandbox.jiayuan(&["audit", "verify"]));
     verify.assert_success();
-    assert!(verify.stdout.starts_with("audit log OK: 7 events"), "{}", verify.describe());
+    assert!(verify.stdout.starts_with("audit log OK: 8 events"), "{}", verify.describe());
     let events = audit_events(&db);
     let actions: Vec<&str> = events.iter().map(|(action, _)| action.as_str()).collect();
     assert_eq!(
@@ -954,6 +966,7 @@ fn users_add_list_passwd_disable_and_tokens_round_trip_and_are_audited() {
             "account.password_reset",
             "account.disable",
             "account.enable",
+            "account.update",
             "token.issue",
             "token.revoke",
         ],

@@ -4,7 +4,7 @@
 //! or logged in clear; a token is returned once and only its hash is kept.
 
 use jiayuan_domain::{AccountError, AccountId, AccountScope, Role, Timestamp};
-use jiayuan_store::{Account, NewAccount, NewApiToken, Store, StoreError};
+use jiayuan_store::{Account, AccountChange, NewAccount, NewApiToken, Store, StoreError};
 
 use crate::auth::{self, AuthError, AuthSettings};
 
@@ -53,6 +53,7 @@ impl From<StoreError> for AccountsError {
         match e {
             StoreError::UniqueKey { field, value } if field == "accounts.login" => AccountsError::LoginTaken(value),
             StoreError::NotFound { what, id } => AccountsError::NotFound(format!("{what} {id}")),
+            StoreError::InvalidAccount(e) => AccountsError::Invalid(e),
             other => AccountsError::Store(other),
         }
     }
@@ -87,6 +88,23 @@ pub async fn create_account(
     };
     let id = store.insert_account(&new, actor, at).await?;
     store.account(id).await?.ok_or_else(|| AccountsError::NotFound(format!("account {id}")))
+}
+
+/// Changes an account's name, role, scope or items (audited as `account.update`; a change of
+/// reach ends its browser sessions). Assigned items must be among `known_items`, the loaded
+/// plugin ids.
+pub async fn update_account(
+    store: &Store,
+    id: AccountId,
+    change: &AccountChange,
+    known_items: &[String],
+    actor: &str,
+    at: Timestamp,
+) -> Result<Account, AccountsError> {
+    if let Some(unknown) = change.items.iter().flatten().flatten().find(|i| !known_items.contains(i)) {
+        return Err(AccountsError::UnknownItem(unknown.clone()));
+    }
+    Ok(store.update_account(id, change, actor, at).await?)
 }
 
 /// Sets a new password (audited as `account.password_reset`); every session of the account ends.

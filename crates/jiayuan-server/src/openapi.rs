@@ -72,6 +72,7 @@ const DESCRIPTION: &str = concat!(
         routes::enablement_decision,
         routes::admin::accounts,
         routes::admin::create_account,
+        routes::admin::update_account,
         routes::admin::reset_password,
         routes::admin::set_disabled,
         routes::admin::tokens,

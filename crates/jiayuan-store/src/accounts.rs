@@ -163,7 +163,86 @@ pub struct ApiTokenInfo {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// A change of an account's name, role, scope or assigned items; `None` keeps what it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    /// A new display name.
+    pub display_name: Option<String>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new scope.
+    pub scope: Option<AccountScope>,
+    /// New assigned items (`Some(None)`: every item of the scope, for roles that cover all).
+    pub items: Option<Option<Vec<String>>>,
+}
+
 impl Store {
+    /// Changes an account (audited as `account.update` by `actor`, old and new values of what
+    /// changed). The resulting role, scope and items are checked together
+    /// ([`Role::check_scope`]): [`StoreError::InvalidAccount`], nothing written. A change of role,
+    /// scope or items ends the account's browser sessions, so nobody keeps the old reach.
+    /// Unknown id: [`StoreError::NotFound`].
+    pub async fn update_account(
+        &self,
+        id: AccountId,
+        change: &AccountChange,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<Account, StoreError> {
+        const OP: &str = "update account";
+        let txn = self.begin_write(OP).await?;
+        let result = async {
+            let row = account::Entity::find_by_id(id.0)
+                .one(&txn)
+                .await
+                .map_err(db(OP))?
+                .ok_or_else(|| StoreError::NotFound { what: "account", id: id.0.to_string() })?;
+            let before = account_from_row(row)?;
+            let mut after = before.clone();
+            if let Some(name) = &change.display_name {
+                after.display_name = name.clone();
+            }
+            if let Some(role) = change.role {
+                after.role = role;
+            }
+            if let Some(scope) = &change.scope {
+                after.scope = scope.clone();
+            }
+            if let Some(items) = &change.items {
+                after.items = items.clone();
+            }
+            after.role.check_scope(&after.scope, after.items.as_deref()).map_err(StoreError::InvalidAccount)?;
+            after.updated_at = at;
+            account::Entity::update_many()
+                .col_expr(account::Column::DisplayName, Expr::value(after.display_name.clone()))
+                .col_expr(account::Column::Role, Expr::value(after.role.as_str()))
+                .col_expr(account::Column::Scope, Expr::value(after.scope.to_string()))
+                .col_expr(
+                    account::Column::ItemsJson,
+                    Expr::value(after.items.as_ref().map(|i| serde_json::Value::from(i.clone()).to_string())),
+                )
+                .col_expr(account::Column::UpdatedAt, Expr::value(at.0))
+                .filter(account::Column::Id.eq(id.0))
+                .exec(&txn)
+                .await
+                .map_err(db(OP))?;
+            let reach_changed = before.role != after.role || before.scope != after.scope || before.items != after.items;
+            let ended = if reach_changed { end_sessions(&txn, id, OP).await? } else { 0 };
+            let detail = serde_json::json!({
+                "login": before.login,
+                "role": [before.role.as_str(), after.role.as_str()],
+                "scope": [before.scope.to_string(), after.scope.to_string()],
+                "items": [before.items, after.items],
+                "display_name_changed": before.display_name != after.display_name,
+                "sessions_ended": ended,
+            });
+            audit::append(&txn, &audit_batch("account.update", account_object(id), actor, at, detail), &[]).await?;
+            Ok(after)
+        }
+        .await;
+        finish(txn, result, OP).await
+    }
+
     /// Creates an account and returns its id, with an `account.create` audit event by `actor`
     /// in the same transaction.
     ///

@@ -27,7 +27,7 @@ mod registry;
 mod sealed;
 mod store;
 
-pub use accounts::{Account, ApiTokenInfo, NewAccount, NewApiToken, NewSession};
+pub use accounts::{Account, AccountChange, ApiTokenInfo, NewAccount, NewApiToken, NewSession};
 pub use audit::{AuditFault, AuditReport, AuditTarget, NewAudit, StoredAudit};
 pub use crypto::{FieldKeys, KeyError, MASTER_KEY_LEN};
 pub use enablement::{EnablementOverride, EnablementScope};

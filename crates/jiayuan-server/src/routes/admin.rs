@@ -127,6 +127,83 @@ pub(crate) async fn create_account(
     Ok((StatusCode::CREATED, axum::Json(AccountEnvelope { account: AccountView::of(&account) })))
 }
 
+/// A change of an account; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountChangeBody {
+    /// New name shown in the UI.
+    #[serde(default)]
+    display_name: Option<String>,
+    /// New role.
+    #[serde(default)]
+    #[schema(value_type = Option<RoleName>)]
+    role: Option<Role>,
+    /// New scope: `district`, `street:<code>`, `community:<code>` or `firm:<id>`.
+    #[serde(default)]
+    scope: Option<String>,
+    /// New assigned service items (firm staff and agency officers).
+    #[serde(default)]
+    items: Option<Vec<String>>,
+    /// `true`: no item list (every item of the scope; roles other than firm staff and agency
+    /// officers). Not together with `items`.
+    #[serde(default)]
+    all_items: Option<bool>,
+}
+
+/// 修改账号 / Change an account
+///
+/// `PATCH /api/accounts/{id}`: name, role, scope or assigned items. The result is checked whole
+/// (a role must fit its scope and items); a change of role, scope or items ends the account's
+/// browser sessions.
+#[utoipa::path(
+    patch,
+    path = "/api/accounts/{id}",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "账号 id / Account id")),
+    request_body = AccountChangeBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "已修改 / Changed", body = AccountEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
+pub(crate) async fn update_account(
+    State(s): State<Arc<AppState>>,
+    AuthExt(who): AuthExt,
+    Path(id): Path<i64>,
+    Json(body): Json<AccountChangeBody>,
+) -> Res<impl IntoResponse> {
+    let items = match (body.items, body.all_items) {
+        (Some(_), Some(true)) => {
+            return Err(ApiError::bad_request(
+                "items",
+                "items_and_all_items",
+                "items 与 all_items 不能同时给出".into(),
+                "give `items` or `all_items`, not both".into(),
+            ));
+        }
+        (Some(items), _) => Some(Some(items)),
+        (None, Some(true)) => Some(None),
+        (None, _) => None,
+    };
+    let change = jiayuan_store::AccountChange {
+        display_name: body.display_name,
+        role: body.role,
+        scope: body.scope.as_deref().map(AccountScope::parse).transpose().map_err(AccountsError::from)?,
+        items,
+    };
+    let known: Vec<String> = s.engine.plugins().handles().map(|h| h.id().to_owned()).collect();
+    let now = s.engine.clock().now();
+    let account =
+        accounts::update_account(s.engine.store(), AccountId(id), &change, &known, &who.account.login, now).await?;
+    s.auth.forget_cached();
+    Ok(axum::Json(AccountEnvelope { account: AccountView::of(&account) }))
+}
+
 /// A new password.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -87,6 +87,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/enablement/{item}/estates/{id}", Do(ReadEnablement), get(enablement_decision)),
         r(Method::GET, "/api/accounts", Do(ManageAccounts), get(admin::accounts)),
         r(Method::POST, "/api/accounts", Do(ManageAccounts), post(admin::create_account)),
+        r(Method::PATCH, "/api/accounts/{id}", Do(ManageAccounts), patch(admin::update_account)),
         r(Method::POST, "/api/accounts/{id}/password", Do(ManageAccounts), post(admin::reset_password)),
         r(Method::PUT, "/api/accounts/{id}/disabled", Do(ManageAccounts), put(admin::set_disabled)),
         r(Method::GET, "/api/accounts/{id}/tokens", Do(ManageAccounts), get(admin::tokens)),

@@ -471,3 +471,43 @@ async fn append_audit_and_account_changes_share_the_chain_with_group_commit() {
     assert_eq!((report.events, report.fault), (1 + 24, None));
     store.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn an_account_change_is_checked_whole_audited_and_ends_sessions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::connect(&DatabaseSettings::with_insecure_test_keys(sqlite_url(&dir))).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let id = store.insert_account(&staff(), "admin", at(0)).await.expect("staff");
+    store.create_session(&session(1, id, 1_000), None, "firm7.staff", at(1)).await.expect("session");
+    let events_before = audit_lines(&store).await.len();
+
+    // A firm manager covers every item: keeping the item list would not fit, so nothing changes.
+    let misfit = AccountChange { role: Some(Role::FirmManager), ..AccountChange::default() };
+    let refused = store.update_account(id, &misfit, "admin", at(2)).await;
+    assert!(matches!(refused, Err(StoreError::InvalidAccount(_))), "{refused:?}");
+    assert_eq!(audit_lines(&store).await.len(), events_before, "a refused change writes nothing");
+    assert!(store.session_account(&hash(1), at(2)).await.expect("lookup").is_some());
+
+    // A rename alone keeps the sessions.
+    let rename = AccountChange { display_name: Some("李主管".into()), ..AccountChange::default() };
+    let renamed = store.update_account(id, &rename, "admin", at(3)).await.expect("rename");
+    assert_eq!((renamed.display_name.as_str(), renamed.updated_at), ("李主管", at(3)));
+    assert!(store.session_account(&hash(1), at(3)).await.expect("lookup").is_some(), "sessions kept");
+
+    // Promotion with the items dropped fits; it ends the sessions and is audited with old and new.
+    let promote = AccountChange { role: Some(Role::FirmManager), items: Some(None), ..AccountChange::default() };
+    let promoted = store.update_account(id, &promote, "admin", at(4)).await.expect("promote");
+    assert_eq!((promoted.role, promoted.items.clone()), (Role::FirmManager, None));
+    assert_eq!(store.account(id).await.expect("read").expect("exists"), promoted);
+    assert_eq!(store.session_account(&hash(1), at(4)).await.expect("lookup"), None, "old reach ended");
+    let events = store.audit_events(0, 0).await.expect("audit");
+    let last = events.last().expect("an event");
+    assert_eq!((last.action.as_str(), last.actor.as_str()), ("account.update", "admin"));
+    assert!(last.detail_json.contains(r#""role":["firm_staff","firm_manager"]"#), "{}", last.detail_json);
+    assert!(!last.detail_json.contains("李主管"), "no display names in the audit log: {}", last.detail_json);
+    assert!(store.verify_audit().await.expect("verify").is_ok());
+
+    let unknown = store.update_account(AccountId(id.0 + 100), &rename, "admin", at(5)).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound { what: "account", .. })), "{unknown:?}");
+    store.close().await.expect("close");
+}
