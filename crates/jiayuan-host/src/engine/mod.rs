@@ -346,56 +346,51 @@ impl Engine {
         self.reaches.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// Asks [`access::authorize`] about `action` on `item` at the estate at `place`; `enabled`
-    /// once decided. Out-of-scope answers become "not found" for `what`/`id`, as if absent.
+    /// Asks [`access::authorize`] about `action` on `item` at the estate at `place`. Out of
+    /// scope reads as "not found" for `what`/`id`, as if absent.
     fn authorize_at(
         &self,
         caller: &Caller,
         action: Action,
         item: &str,
         place: &EstatePlace,
-        enabled: Option<bool>,
         not_found: (&'static str, i64),
     ) -> Result<(), EngineError> {
-        let target = Target { item: Some(item), place: Some(place), enabled };
-        access::authorize(caller, action, target).map_err(|d| match d {
-            Denied::Forbidden { role, action } => {
-                EngineError::Forbidden { who: role.to_string(), what: format!("{action:?}") }
-            }
-            Denied::OutOfScope => EngineError::NotFound { what: not_found.0, id: not_found.1 },
-            Denied::Disabled => {
-                EngineError::Disabled { item: item.to_owned(), estate: place.estate_id, estate_name: String::new() }
-            }
-        })
+        let target = Target { item: Some(item), place: Some(place), enabled: None };
+        let absent = || EngineError::NotFound { what: not_found.0, id: not_found.1 };
+        access::authorize(caller, action, target).map_err(|d| refused(d, absent, absent))
     }
 
     /// Checks the caller may read records of `item` somewhere: an item not assigned to them is
     /// unknown to them.
     fn check_item(&self, caller: &Caller, item: &str) -> Result<(), EngineError> {
         let target = Target { item: Some(item), ..Target::default() };
-        access::authorize(caller, Action::ReadRecords, target).map_err(|d| match d {
-            Denied::Forbidden { role, action } => {
-                EngineError::Forbidden { who: role.to_string(), what: format!("{action:?}") }
-            }
-            Denied::OutOfScope | Denied::Disabled => EngineError::UnknownPlugin(item.to_owned()),
-        })
+        let unknown = || EngineError::UnknownPlugin(item.to_owned());
+        access::authorize(caller, Action::ReadRecords, target).map_err(|d| refused(d, unknown, unknown))
     }
 
     /// Checks the caller may do new work on `item` at the estate, and that the item is enabled there.
     async fn admit(&self, caller: &Caller, item: &str, estate: EstateId) -> Result<(EstatePlace, Estate), EngineError> {
         let (place, e) = self.place_and_estate(estate).await?;
-        self.authorize_at(caller, Action::WriteRecords, item, &place, None, ("estate", estate.0))?;
-        self.require_enabled(item, &place, &e).await?;
+        self.authorize_at(caller, Action::WriteRecords, item, &place, ("estate", estate.0))?;
+        self.require_enabled(caller, item, &place, &e).await?;
         Ok((place, e))
     }
 
-    /// Refuses new work on `item` at the estate `e` (at `place`) where the item is not enabled.
-    async fn require_enabled(&self, item: &str, place: &EstatePlace, e: &Estate) -> Result<(), EngineError> {
+    /// Refuses new work on `item` at the estate `e` (at `place`) where the item is not enabled:
+    /// the enablement decision goes through [`access::authorize`] like the rest of the access rules.
+    async fn require_enabled(
+        &self,
+        caller: &Caller,
+        item: &str,
+        place: &EstatePlace,
+        e: &Estate,
+    ) -> Result<(), EngineError> {
         let decision = self.enablement.decide(&self.store, item, place).await?;
-        if !decision.enabled {
-            return Err(EngineError::Disabled { item: item.to_owned(), estate: e.id, estate_name: e.name.clone() });
-        }
-        Ok(())
+        let target = Target { item: Some(item), place: Some(place), enabled: Some(decision.enabled) };
+        let absent = || EngineError::NotFound { what: "estate", id: e.id.0 };
+        let disabled = || EngineError::Disabled { item: item.to_owned(), estate: e.id, estate_name: e.name.clone() };
+        access::authorize(caller, Action::WriteRecords, target).map_err(|d| refused(d, absent, disabled))
     }
 
     /// Creates a record.
@@ -670,7 +665,7 @@ impl Engine {
             EngineError::NotFound { what: "estate", .. } => EngineError::NotFound { what: "record", id: req.id.0 },
             other => other,
         })?;
-        self.authorize_at(caller, Action::WriteRecords, &req.plugin, &place, None, ("record", req.id.0))?;
+        self.authorize_at(caller, Action::WriteRecords, &req.plugin, &place, ("record", req.id.0))?;
         let kind = manifest
             .kind(&record.kind)
             .ok_or_else(|| EngineError::UnknownKind { plugin: req.plugin.clone(), kind: record.kind.clone() })?;
@@ -698,7 +693,7 @@ impl Engine {
                 what: format!("fire transition `{}`", t.id),
             });
         }
-        self.require_enabled(&req.plugin, &place, &estate).await?;
+        self.require_enabled(caller, &req.plugin, &place, &estate).await?;
         if let Some(v) = req.expected_version
             && v != record.version
         {
@@ -784,7 +779,7 @@ impl Engine {
         self.handle(plugin)?;
         let r = self.store.record(plugin, id).await?.ok_or(EngineError::NotFound { what: "record", id: id.0 })?;
         let (place, _) = self.place(r.estate_id).await?;
-        self.authorize_at(caller, Action::ReadRecords, plugin, &place, None, ("record", id.0))?;
+        self.authorize_at(caller, Action::ReadRecords, plugin, &place, ("record", id.0))?;
         Ok(RecordView::from_stored(r))
     }
 
@@ -908,7 +903,7 @@ impl Engine {
     ) -> Result<Vec<KpiValue>, EngineError> {
         let handle = self.handle(plugin)?;
         let (place, _) = self.place(estate).await?;
-        self.authorize_at(caller, Action::ReadRecords, plugin, &place, None, ("estate", estate.0))?;
+        self.authorize_at(caller, Action::ReadRecords, plugin, &place, ("estate", estate.0))?;
         let households = self.store.estate(estate).await?.map(|e| e.households).unwrap_or(0);
         let ctx = self.context(plugin, Some(estate), place.firm);
         let call = KpiCall { estate_id: estate, from, to, households };
@@ -1058,6 +1053,22 @@ fn request_id() -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
     format!("{t:x}-{n:x}-{:x}", std::process::id())
+}
+
+/// What a refusal of [`access::authorize`] means to the engine: a role that may never act is
+/// [`EngineError::Forbidden`]; out of scope and disabled are what the caller says they read as.
+fn refused(
+    d: Denied,
+    out_of_scope: impl FnOnce() -> EngineError,
+    disabled: impl FnOnce() -> EngineError,
+) -> EngineError {
+    match d {
+        Denied::Forbidden { role, action } => {
+            EngineError::Forbidden { who: role.to_string(), what: format!("{action:?}") }
+        }
+        Denied::OutOfScope => out_of_scope(),
+        Denied::Disabled => disabled(),
+    }
 }
 
 /// The role name of a caller for error texts (`system` for the host).
