@@ -13,6 +13,10 @@
 //! - `load/all_plugins`: loading and verifying every plugin in the directory (sidecar, sha256,
 //!   dlopen, declaration checks, create, manifest validation).
 
+mod support {
+    pub(crate) mod households;
+}
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,16 +27,14 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Sta
 use serde_json::json;
 use tokio::runtime::Runtime;
 
-use jiayuan_domain::{DocKind, EstateId, Hukou, IdentityDoc, ManagementStatus, Role, Sex};
+use jiayuan_domain::{EstateId, Role};
 use jiayuan_host::clock::SystemClock;
 use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach};
 use jiayuan_host::plugins::{PluginRegistry, PluginSettings};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::{self, Layers};
 use jiayuan_plugin_api::CreateCall;
-use jiayuan_store::{NewBuilding, NewEstate, NewHouse, NewPerson, Store};
 use jiayuan_test_support::TestHost;
-use jiayuan_test_support::fixtures;
 
 fn plugin_dir() -> Option<PathBuf> {
     std::env::var_os("JIAYUAN_BENCH_PLUGINS").map(PathBuf::from)
@@ -102,60 +104,7 @@ async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, Es
     )
     .await
     .expect("host starts");
-    let store: &Store = host.engine.store();
-    for d in fixtures::luohu_divisions() {
-        store.upsert_division(&d).await.expect("division");
-    }
-    let community = fixtures::luohu_divisions()
-        .into_iter()
-        .find(|d| d.level == jiayuan_domain::DivisionLevel::Community)
-        .expect("a community")
-        .code;
-    let estate = store
-        .insert_estate(&NewEstate {
-            name: "基准花园".into(),
-            community,
-            address: "罗湖区基准路1号".into(),
-            management: ManagementStatus::PropertyManaged,
-            onboarding: None,
-            households: n as u32,
-        })
-        .await
-        .expect("estate");
-    let building = store
-        .insert_building(&NewBuilding { estate_id: Some(estate), name: "1栋".into(), floors: 30, height_m: 90.0 })
-        .await
-        .expect("building");
-    let mut pairs = Vec::with_capacity(n);
-    for i in 0..n {
-        // Distinct birth dates keep the synthetic identity numbers distinct.
-        let born = fixtures::date(1950, 1, 1).add_days((i % 20_000) as i32);
-        let house = store
-            .insert_house(&NewHouse {
-                building_id: building,
-                room: format!("{i}"),
-                area_m2: 80.0,
-                use_: jiayuan_domain::HouseUse::SelfOccupied,
-            })
-            .await
-            .expect("house");
-        let person = store
-            .insert_person(&NewPerson {
-                name: fixtures::chinese_name(i as u64, true),
-                doc: IdentityDoc {
-                    kind: DocKind::ResidentId,
-                    number: fixtures::resident_id((i / 20_000) as u64, born, true),
-                },
-                sex: Some(Sex::Male),
-                birth_date: Some(born),
-                hukou: Hukou::Shenzhen,
-                phone: None,
-                house_id: Some(house),
-            })
-            .await
-            .expect("person");
-        pairs.push((house.0, person.0));
-    }
+    let (estate, pairs) = support::households::estate_with_households(host.engine.store(), n).await;
     (host.engine, estate, pairs)
 }
 

@@ -25,6 +25,9 @@
 //! `Auth` with the default configuration (its dummy hash likewise); Argon2 is not on the request
 //! path (tokens are SHA-256 with a 5-second caller cache), so this only costs set-up time.
 
+#[path = "../../jiayuan-host/benches/support/households.rs"]
+mod households;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,14 +46,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 
-use jiayuan_domain::{AccountScope, DocKind, EstateId, FirmKind, Hukou, IdentityDoc, ManagementStatus, Role, Sex};
+use jiayuan_domain::{AccountScope, EstateId, FirmKind, Role};
 use jiayuan_host::clock::{HostClock, SystemClock};
 use jiayuan_host::engine::{Caller, CreateRequest, Engine};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::{self, Layers};
 use jiayuan_server::accounts::{self, AccountDraft};
 use jiayuan_server::{Auth, AuthSettings};
-use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson, Store};
+use jiayuan_store::{NewAssignment, NewFirm, Store};
 use jiayuan_test_support::fixtures;
 
 const ITEM: &str = "dog-licensing";
@@ -94,25 +97,7 @@ impl Setup {
         .expect("host starts");
         let engine = host.engine;
         let store: &Store = engine.store();
-        for d in fixtures::luohu_divisions() {
-            store.upsert_division(&d).await.expect("division");
-        }
-        let community = fixtures::luohu_divisions()
-            .into_iter()
-            .find(|d| d.level == jiayuan_domain::DivisionLevel::Community)
-            .expect("a community")
-            .code;
-        let estate = store
-            .insert_estate(&NewEstate {
-                name: "基准花园".into(),
-                community,
-                address: "罗湖区基准路1号".into(),
-                management: ManagementStatus::PropertyManaged,
-                onboarding: None,
-                households: houses as u32,
-            })
-            .await
-            .expect("estate");
+        let (estate, pairs) = households::estate_with_households(store, houses).await;
         let firm = store
             .insert_firm(&NewFirm {
                 name: "基准物业服务有限公司".into(),
@@ -134,40 +119,6 @@ impl Setup {
             })
             .await
             .expect("assignment");
-        let building = store
-            .insert_building(&NewBuilding { estate_id: Some(estate), name: "1栋".into(), floors: 30, height_m: 90.0 })
-            .await
-            .expect("building");
-        let mut pairs = Vec::with_capacity(houses);
-        for i in 0..houses {
-            // Distinct birth dates keep the synthetic identity numbers distinct.
-            let born = fixtures::date(1950, 1, 1).add_days((i % 20_000) as i32);
-            let house = store
-                .insert_house(&NewHouse {
-                    building_id: building,
-                    room: format!("{i}"),
-                    area_m2: 80.0,
-                    use_: jiayuan_domain::HouseUse::SelfOccupied,
-                })
-                .await
-                .expect("house");
-            let person = store
-                .insert_person(&NewPerson {
-                    name: fixtures::chinese_name(i as u64, true),
-                    doc: IdentityDoc {
-                        kind: DocKind::ResidentId,
-                        number: fixtures::resident_id((i / 20_000) as u64, born, true),
-                    },
-                    sex: Some(Sex::Male),
-                    birth_date: Some(born),
-                    hukou: Hukou::Shenzhen,
-                    phone: None,
-                    house_id: Some(house),
-                })
-                .await
-                .expect("person");
-            pairs.push((house.0, person.0));
-        }
         engine.forget_places();
 
         // A firm_staff account and its token, as `jiayuan users` / the admin API make them, with
