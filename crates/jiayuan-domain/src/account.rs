@@ -76,13 +76,15 @@ impl Role {
 
     /// Whether `scope` is a scope this role can hold, and whether an item list fits it.
     ///
-    /// District admins and auditors cover the district; street officers one street; community
+    /// District admins and auditors cover the installation (`district`) or one district named
+    /// by its code (an installation may hold several districts); street officers one street; community
     /// workers one community; firm managers and firm staff one firm; agency officers the district,
     /// a street or a community. Only firm staff and agency officers are limited to listed items,
     /// and they must be (an empty list would make an account that can do nothing).
     pub fn check_scope(self, scope: &AccountScope, items: Option<&[String]>) -> Result<(), AccountError> {
         let fits = match (self, scope) {
             (Role::DistrictAdmin | Role::Auditor, AccountScope::District) => true,
+            (Role::DistrictAdmin | Role::Auditor, AccountScope::Division(c)) => c.level() == DivisionLevel::District,
             (Role::StreetOfficer, AccountScope::Division(c)) => c.level() == DivisionLevel::Street,
             (Role::CommunityWorker, AccountScope::Division(c)) => c.level() == DivisionLevel::Community,
             (Role::FirmManager | Role::FirmStaff, AccountScope::Firm(_)) => true,
@@ -121,8 +123,8 @@ pub enum AccountScope {
 }
 
 impl AccountScope {
-    /// Parses `district`, `street:<code>`, `community:<code>`, `division:<code>` or `firm:<id>`
-    /// (the CLI's and the database's spelling).
+    /// Parses `district` (the whole installation), `district:<code>`, `street:<code>`,
+    /// `community:<code>`, `division:<code>` or `firm:<id>` (the CLI's and the database's spelling).
     pub fn parse(s: &str) -> Result<AccountScope, AccountError> {
         let bad = || AccountError::BadScope(s.to_owned());
         if s == "district" {
@@ -130,12 +132,13 @@ impl AccountScope {
         }
         let (kind, code) = s.split_once(':').ok_or_else(bad)?;
         match kind {
-            "street" | "community" | "division" => {
+            "district" | "street" | "community" | "division" => {
                 let c = DivisionCode::parse(code).map_err(|_| bad())?;
                 let level_ok = match kind {
+                    "district" => c.level() == DivisionLevel::District,
                     "street" => c.level() == DivisionLevel::Street,
                     "community" => c.level() == DivisionLevel::Community,
-                    _ => c.level() != DivisionLevel::District,
+                    _ => true,
                 };
                 if level_ok { Ok(AccountScope::Division(c)) } else { Err(bad()) }
             }
@@ -155,7 +158,7 @@ impl fmt::Display for AccountScope {
             AccountScope::Division(c) => match c.level() {
                 DivisionLevel::Street => write!(f, "street:{c}"),
                 DivisionLevel::Community => write!(f, "community:{c}"),
-                DivisionLevel::District => write!(f, "division:{c}"),
+                DivisionLevel::District => write!(f, "district:{c}"),
             },
             AccountScope::Firm(id) => write!(f, "firm:{id}"),
         }
@@ -173,7 +176,7 @@ pub enum AccountError {
     UnknownRole(String),
     /// The scope text does not parse.
     #[error(
-        "`{0}` is not an account scope; use district, street:<12-digit code>, community:<12-digit code> or firm:<id>"
+        "`{0}` is not an account scope; use district, district:<12-digit code>, street:<12-digit code>, community:<12-digit code> or firm:<id>"
     )]
     BadScope(String),
     /// The role cannot hold the scope.

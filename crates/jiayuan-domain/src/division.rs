@@ -117,6 +117,35 @@ pub enum GridKind {
     Dedicated,
 }
 
+/// Why a text is not a grid-cell code (the text itself is not repeated).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GridCodeError {
+    /// Not 15 digits.
+    #[error("not a grid-cell code: expected 15 digits (12-digit community code + 3-digit sequence)")]
+    Shape,
+    /// The first 12 digits are not a community code.
+    #[error("a grid-cell code starts with the 12-digit code of its community (not a street or district)")]
+    NotInCommunity,
+    /// The sequence is `000`.
+    #[error("the grid-cell sequence (last 3 digits) starts at 001")]
+    ZeroSequence,
+}
+
+/// Checks a 15-digit 网格编码 grid-cell code and returns the community it lies in.
+pub fn parse_grid_code(code: &str) -> Result<DivisionCode, GridCodeError> {
+    if code.len() != 15 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(GridCodeError::Shape);
+    }
+    let community = DivisionCode::parse(&code[..12]).map_err(|_| GridCodeError::Shape)?;
+    if community.level() != DivisionLevel::Community {
+        return Err(GridCodeError::NotInCommunity);
+    }
+    if &code[12..] == "000" {
+        return Err(GridCodeError::ZeroSequence);
+    }
+    Ok(community)
+}
+
 /// A 网格 grid cell: 15-digit code = 6 district + 3 street + 3 community + 3 sequence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GridCell {
@@ -128,8 +157,32 @@ pub struct GridCell {
     pub community: DivisionCode,
     /// Display name.
     pub name: String,
+    /// For a dedicated cell: the estate it is dedicated to.
+    pub estate_id: Option<crate::ids::EstateId>,
     /// First day in force.
     pub valid_from: Date,
     /// Last day in force.
     pub valid_to: Option<Date>,
+}
+
+impl Division {
+    /// Whether this version of the division is in force on `day`.
+    pub fn in_force_on(&self, day: Date) -> bool {
+        self.valid_from <= day && self.valid_to.is_none_or(|to| day <= to)
+    }
+}
+
+#[cfg(test)]
+mod grid_tests {
+    use super::*;
+
+    #[test]
+    fn grid_codes_name_their_community() {
+        let c = parse_grid_code("440303001001001").expect("valid");
+        assert_eq!(c.as_str(), "440303001001");
+        assert_eq!(parse_grid_code("440303001000001"), Err(GridCodeError::NotInCommunity));
+        assert_eq!(parse_grid_code("440303001001000"), Err(GridCodeError::ZeroSequence));
+        assert_eq!(parse_grid_code("44030300100100"), Err(GridCodeError::Shape));
+        assert_eq!(parse_grid_code("44030300100100x"), Err(GridCodeError::Shape));
+    }
 }

@@ -61,3 +61,11 @@ id_type!(
     /// Id of an 账号 account.
     AccountId
 );
+id_type!(
+    /// Id of a 居住关系 occupancy (a person at a house over a period).
+    OccupancyId
+);
+id_type!(
+    /// Id of a 租赁 lease of a house.
+    LeaseId
+);

@@ -21,6 +21,7 @@ pub mod luohu;
 pub mod money;
 pub mod person;
 pub mod phone;
+pub mod residence;
 pub mod resident_id;
 pub mod sensitivity;
 pub mod time;
@@ -31,15 +32,21 @@ pub use credit_code::{
     CreditCodeCheck, CreditCodeError, CreditCodeInfo, RegistrationAuthority, check_credit_code, credit_code_check_char,
     parse_credit_code,
 };
-pub use division::{Division, DivisionCode, DivisionLevel, GridCell, GridKind};
-pub use estate::{Building, Estate, House, HouseUse, ManagementStatus, OnboardingStage};
+pub use division::{Division, DivisionCode, DivisionLevel, GridCell, GridCodeError, GridKind, parse_grid_code};
+pub use estate::{
+    AddressCode, AddressCodeError, Building, Estate, EstateCode, EstateCodeError, EstateKind, House, HouseUse,
+    ManagementStatus, OnboardingStage,
+};
 pub use firm::{FirmKind, PropertyFirm, ServiceAssignment};
 pub use identity::{DocError, DocInfo, normalise_doc_number, validate_doc};
-pub use ids::{AccountId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, PersonId, RecordId};
+pub use ids::{
+    AccountId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, LeaseId, OccupancyId, PersonId, RecordId,
+};
 pub use luohu::{LUOHU_DISTRICT_CODE, luohu_divisions};
 pub use money::{Fen, MoneyParseError, MoneyProblem};
 pub use person::{DocKind, Hukou, IdentityDoc, Person, Sex};
 pub use phone::{Phone, PhoneError};
+pub use residence::{Lease, Occupancy, Relation, periods_overlap};
 pub use resident_id::{BirthDateProblem, ResidentIdError, ResidentIdInfo, parse_resident_id, resident_id_check_char};
 pub use sensitivity::{Sensitivity, mask};
 pub use time::{Date, Timestamp, Weekday};

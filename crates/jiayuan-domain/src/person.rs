@@ -87,6 +87,8 @@ pub struct Person {
     pub hukou: Hukou,
     /// Mobile phone, normalised to 11 digits.
     pub phone: Option<String>,
-    /// Where the person lives, if known.
+    /// The house of the person's current 主要居所 primary residence, if one is registered.
+    /// Derived by the registry from [`Occupancy`](crate::Occupancy) (never stored on the
+    /// person): occupancy is the one record of who lives where.
     pub house_id: Option<HouseId>,
 }

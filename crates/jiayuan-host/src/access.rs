@@ -26,8 +26,18 @@ pub enum Action {
     Unmask,
     /// Read the registry: divisions, grid cells, estates, firms, assignments, persons.
     ReadRegistry,
-    /// Register persons.
-    WriteRegistry,
+    /// 区划 keep divisions and firms (district-wide ledgers).
+    ManageDivisions,
+    /// 小区 keep estates, grid cells and service assignments of one's area.
+    ManageEstates,
+    /// 楼栋房屋 keep buildings and houses of one's estates.
+    ManageBuildings,
+    /// 住户 register residents, occupancy and leases.
+    WriteResidents,
+    /// 导入 upload ledger files (each row still needs the action of its kind).
+    ImportLedgers,
+    /// 导出 download exports (masked; audited with a purpose).
+    Export,
     /// Read enablement decisions and overrides.
     ReadEnablement,
     /// Switch service items on or off.
@@ -42,12 +52,17 @@ pub enum Action {
 
 impl Action {
     /// Every action, in a fixed order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 15] = [
         Action::ReadRecords,
         Action::WriteRecords,
         Action::Unmask,
         Action::ReadRegistry,
-        Action::WriteRegistry,
+        Action::ManageDivisions,
+        Action::ManageEstates,
+        Action::ManageBuildings,
+        Action::WriteResidents,
+        Action::ImportLedgers,
+        Action::Export,
         Action::ReadEnablement,
         Action::ManageEnablement,
         Action::ManageAccounts,
@@ -58,38 +73,67 @@ impl Action {
 
 /// Whether `role` may ever do `action` (anywhere). This table is the role half of the policy.
 ///
-/// | role | records | unmask | registry | enablement | accounts | audit |
-/// |---|---|---|---|---|---|---|
-/// | district admin | read, write | yes | read, write | read, manage | manage | read |
-/// | street officer, community worker, firm manager | read, write | yes | read, write | read | – | – |
-/// | firm staff | read, write | – | read, write | – | – | – |
-/// | agency officer | read, write | yes | read | – | – | – |
-/// | auditor | read | – | read | read | – | read |
+/// | role | records | unmask | registry read | divisions, firms | estates, grid cells, assignments | buildings, houses | residents, occupancy, leases | import | export | enablement | accounts | audit |
+/// |---|---|---|---|---|---|---|---|---|---|---|---|---|
+/// | district admin | read, write | yes | yes | yes | yes | yes | yes | yes | yes | read, manage | manage | read |
+/// | street officer | read, write | yes | yes | – | yes | – | yes | – | yes | read | – | – |
+/// | community worker | read, write | yes | yes | – | – | – | yes | – | yes | read | – | – |
+/// | firm manager | read, write | yes | yes | – | – | yes | yes | yes | yes | read | – | – |
+/// | firm staff | read, write | – | yes | – | – | – | yes | – | – | – | – | – |
+/// | agency officer | read, write | yes | yes | – | – | – | – | – | – | – | – | – |
+/// | auditor | read | – | yes | – | – | – | – | – | yes | read | – | read |
 ///
 /// Everyone with an account may read plugin status.
 pub fn permits(role: Role, action: Action) -> bool {
     use Action as A;
     match role {
         Role::DistrictAdmin => true,
-        Role::StreetOfficer | Role::CommunityWorker | Role::FirmManager => matches!(
+        Role::StreetOfficer => matches!(
             action,
             A::ReadRecords
                 | A::WriteRecords
                 | A::Unmask
                 | A::ReadRegistry
-                | A::WriteRegistry
+                | A::ManageEstates
+                | A::WriteResidents
+                | A::Export
+                | A::ReadEnablement
+                | A::ReadStatus
+        ),
+        Role::CommunityWorker => matches!(
+            action,
+            A::ReadRecords
+                | A::WriteRecords
+                | A::Unmask
+                | A::ReadRegistry
+                | A::WriteResidents
+                | A::Export
+                | A::ReadEnablement
+                | A::ReadStatus
+        ),
+        Role::FirmManager => matches!(
+            action,
+            A::ReadRecords
+                | A::WriteRecords
+                | A::Unmask
+                | A::ReadRegistry
+                | A::ManageBuildings
+                | A::WriteResidents
+                | A::ImportLedgers
+                | A::Export
                 | A::ReadEnablement
                 | A::ReadStatus
         ),
         Role::FirmStaff => {
-            matches!(action, A::ReadRecords | A::WriteRecords | A::ReadRegistry | A::WriteRegistry | A::ReadStatus)
+            matches!(action, A::ReadRecords | A::WriteRecords | A::ReadRegistry | A::WriteResidents | A::ReadStatus)
         }
         Role::AgencyOfficer => {
             matches!(action, A::ReadRecords | A::WriteRecords | A::Unmask | A::ReadRegistry | A::ReadStatus)
         }
-        Role::Auditor => {
-            matches!(action, A::ReadRecords | A::ReadRegistry | A::ReadEnablement | A::ReadAudit | A::ReadStatus)
-        }
+        Role::Auditor => matches!(
+            action,
+            A::ReadRecords | A::ReadRegistry | A::Export | A::ReadEnablement | A::ReadAudit | A::ReadStatus
+        ),
     }
 }
 

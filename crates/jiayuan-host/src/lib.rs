@@ -9,6 +9,7 @@ pub mod clock;
 pub mod enablement;
 pub mod engine;
 pub mod plugins;
+pub mod registry;
 pub mod runtime;
 pub mod scheduler;
 pub mod settings;

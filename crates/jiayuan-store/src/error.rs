@@ -77,6 +77,16 @@ pub enum StoreError {
         /// The account.
         account: jiayuan_domain::AccountId,
     },
+    /// A registry rule refused the write (nothing was written): `field` is the field the rule is
+    /// about, `rule` its code (e.g. `estate_already_served`, `primary_overlaps`,
+    /// `check_character_needs_override`). Never carries the value.
+    #[error("registry rule `{rule}` refused field `{field}`")]
+    Rule {
+        /// The field.
+        field: &'static str,
+        /// The rule's code.
+        rule: &'static str,
+    },
     /// A batch is malformed (e.g. an in-batch reference that points forward); nothing was written.
     #[error("invalid write batch: {0}")]
     InvalidBatch(String),

@@ -24,6 +24,7 @@ mod group;
 mod migration;
 mod records;
 mod registry;
+mod registry_write;
 mod sealed;
 mod store;
 
@@ -36,7 +37,8 @@ pub use records::{
     AlertFilter, AlertTarget, IndexKey, MAX_PAGE, NewAlert, NewRecord, ParentRef, RecordFilter, RecordOrder,
     RecordPosition, RecordUpdate, StoredAlert, StoredEvent, StoredRecord, WriteBatch, WriteResult,
 };
-pub use registry::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson};
+pub use registry::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson};
+pub use registry_write::{Change, PERSON_CHUNK, RegistryTxn};
 pub use store::{Backend, DatabaseSettings, MigrationReport, Store};
 
 #[cfg(test)]

@@ -8,40 +8,43 @@
 //! [`FieldKeys`](crate::FieldKeys) before they reach the database, and found again through
 //! their blind indexes; callers only ever see plaintext [`Person`] values.
 
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
-};
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use jiayuan_domain::{
-    AssignmentId, Building, BuildingId, Date, Division, DivisionCode, DocKind, Estate, EstateId, FirmId, FirmKind,
-    GridCell, House, HouseId, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, Person, PersonId, Phone,
-    PropertyFirm, Sensitivity, ServiceAssignment, Sex, normalise_doc_number,
+    AddressCode, AssignmentId, Building, BuildingId, Date, Division, DivisionCode, DocKind, Estate, EstateCode,
+    EstateId, EstateKind, FirmId, FirmKind, GridCell, House, HouseId, HouseUse, Hukou, IdentityDoc, Lease, LeaseId,
+    ManagementStatus, Occupancy, OccupancyId, OnboardingStage, Person, PersonId, Phone, PropertyFirm, Relation,
+    ServiceAssignment, Sex, normalise_doc_number,
 };
 
 use crate::convert::{
     enum_text, narrow, parse_code, parse_code_opt, parse_date, parse_date_opt, parse_enum, parse_enum_opt,
 };
 use crate::crypto::FieldKeys;
-use crate::entity::{assignment, building, division, estate, firm, grid_cell, house, person};
+use crate::entity::{assignment, building, division, division_version, estate, firm, grid_cell, house, lease, occupancy, person};
 use crate::error::{StoreError, db};
-use crate::store::{Store, finish};
+use crate::store::Store;
 
 /// Associated data and blind-index domain of a person's document number.
-const DOC_NUMBER: &str = "persons.doc_number";
+pub(crate) const DOC_NUMBER: &str = "persons.doc_number";
 /// Associated data and blind-index domain of a person's phone.
-const PHONE: &str = "persons.phone";
+pub(crate) const PHONE: &str = "persons.phone";
 
 /// The form of a phone number its blind index is computed over: the [`Phone`] normal form when
 /// it parses, the trimmed text otherwise (so a stored value is always found by itself).
-fn normalise_phone(phone: &str) -> String {
+pub(crate) fn normalise_phone(phone: &str) -> String {
     Phone::parse(phone).map(|p| p.as_str().to_owned()).unwrap_or_else(|_| phone.trim().to_owned())
 }
 
 /// A 小区 estate to register ([`Estate`] without its id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEstate {
+    /// The stable estate code (natural key).
+    pub code: EstateCode,
+    /// Estate, urban village or building group.
+    pub kind: EstateKind,
     /// Name, e.g. 翠竹苑.
     pub name: String,
     /// The 社区 community it lies in (must be a registered division).
@@ -99,6 +102,8 @@ pub struct NewBuilding {
     pub floors: u16,
     /// Height in metres.
     pub height_m: f32,
+    /// Whether it has an elevator.
+    pub elevator: bool,
 }
 
 /// A 房屋 house to register ([`House`] without its id and without its estate: the store copies
@@ -113,6 +118,8 @@ pub struct NewHouse {
     pub area_m2: f32,
     /// Use.
     pub use_: HouseUse,
+    /// The 25-digit standard-address code, when known (unique).
+    pub address_code: Option<AddressCode>,
 }
 
 /// A person to register ([`Person`] without its id). Persons are unique by identity document.
@@ -130,40 +137,54 @@ pub struct NewPerson {
     pub hukou: Hukou,
     /// Mobile phone, normalised.
     pub phone: Option<String>,
-    /// Where the person lives, if known (must exist).
-    pub house_id: Option<HouseId>,
+}
+
+/// A 居住关系 occupancy to register ([`Occupancy`] without its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOccupancy {
+    /// Who.
+    pub person_id: PersonId,
+    /// Where.
+    pub house_id: HouseId,
+    /// First day.
+    pub from: Date,
+    /// Last day (`None`: still living there).
+    pub to: Option<Date>,
+    /// How the person relates to the house.
+    pub relation: Relation,
+    /// Whether this is the person's primary residence.
+    pub primary: bool,
+    /// When it was reported, if it was.
+    pub reported_at: Option<jiayuan_domain::Timestamp>,
+}
+
+/// A 租赁 lease to register ([`Lease`] without its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLease {
+    /// The house rented out.
+    pub house_id: HouseId,
+    /// The landlord (申报义务人).
+    pub landlord_id: PersonId,
+    /// First day.
+    pub from: Date,
+    /// Last day (`None`: open-ended).
+    pub to: Option<Date>,
+    /// Contract or filing reference.
+    pub contract_ref: Option<String>,
 }
 
 impl Store {
-    /// Inserts a division or replaces the one with the same code.
+    /// Inserts or updates one version of a division (see [`RegistryTxn::upsert_division`]),
+    /// unaudited: the seeding path. People change divisions through the host's registry service.
     pub async fn upsert_division(&self, d: &Division) -> Result<(), StoreError> {
-        const OP: &str = "upsert division";
-        let model = division::ActiveModel {
-            code: Set(d.code.as_str().to_owned()),
-            level: Set(enum_text("division.level", &d.level)?),
-            name_zh: Set(d.name_zh.clone()),
-            parent_code: Set(d.parent.as_ref().map(|p| p.as_str().to_owned())),
-            valid_from: Set(d.valid_from.to_string()),
-            valid_to: Set(d.valid_to.map(|t| t.to_string())),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result = division::Entity::insert(model)
-            .on_conflict(
-                OnConflict::column(division::Column::Code)
-                    .update_columns([
-                        division::Column::Level,
-                        division::Column::NameZh,
-                        division::Column::ParentCode,
-                        division::Column::ValidFrom,
-                        division::Column::ValidTo,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map(|_| ())
-            .map_err(db(OP));
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        match txn.upsert_division(d).await {
+            Ok(_) => txn.commit().await,
+            Err(e) => {
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     /// Every division, ordered by code.
@@ -176,29 +197,12 @@ impl Store {
         rows.into_iter().map(division_from_row).collect()
     }
 
-    /// Registers a grid cell. A second cell with the same code is [`StoreError::UniqueKey`];
-    /// an unknown community is [`StoreError::MissingReference`].
+    /// Registers a grid cell (unaudited seeding path). A second cell with the same code is
+    /// [`StoreError::UniqueKey`]; an unknown community is [`StoreError::Rule`].
     pub async fn insert_grid_cell(&self, g: &GridCell) -> Result<(), StoreError> {
-        const OP: &str = "insert grid cell";
-        let model = grid_cell::ActiveModel {
-            code: Set(g.code.clone()),
-            kind: Set(enum_text("grid_cell.kind", &g.kind)?),
-            community_code: Set(g.community.as_str().to_owned()),
-            name: Set(g.name.clone()),
-            valid_from: Set(g.valid_from.to_string()),
-            valid_to: Set(g.valid_to.map(|t| t.to_string())),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result = match grid_cell::Entity::insert(model)
-            .on_conflict_do_nothing_on([grid_cell::Column::Code])
-            .exec_without_returning(&txn)
-            .await
-        {
-            Ok(TryInsertResult::Inserted(n)) if n > 0 => Ok(()),
-            Ok(_) => Err(StoreError::UniqueKey { field: "grid_cells.code".into(), value: g.code.clone() }),
-            Err(e) => Err(db(OP)(e)),
-        };
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_grid_cell(g).await;
+        txn.finish_insert(result, "grid_cells.code", &g.code).await.map(|_| ())
     }
 
     /// Every grid cell, ordered by code.
@@ -211,21 +215,12 @@ impl Store {
         rows.into_iter().map(grid_cell_from_row).collect()
     }
 
-    /// Registers an estate and returns its id.
+    /// Registers an estate and returns its id (unaudited seeding path; a taken estate code is
+    /// [`StoreError::UniqueKey`]).
     pub async fn insert_estate(&self, e: &NewEstate) -> Result<EstateId, StoreError> {
-        const OP: &str = "insert estate";
-        let model = estate::ActiveModel {
-            id: NotSet,
-            name: Set(e.name.clone()),
-            community_code: Set(e.community.as_str().to_owned()),
-            address: Set(e.address.clone()),
-            management: Set(enum_text("estate.management", &e.management)?),
-            onboarding: Set(e.onboarding.as_ref().map(|o| enum_text("estate.onboarding", o)).transpose()?),
-            households: Set(i64::from(e.households)),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result = estate::Entity::insert(model).exec(&txn).await.map(|r| EstateId(r.last_insert_id)).map_err(db(OP));
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_estate(e).await;
+        txn.finish_insert(result, "estates.code", e.code.as_str()).await
     }
 
     /// One estate.
@@ -244,21 +239,12 @@ impl Store {
         rows.into_iter().map(estate_from_row).collect()
     }
 
-    /// Registers a property firm and returns its id.
+    /// Registers a property firm and returns its id (unaudited seeding path; a taken credit code
+    /// is [`StoreError::UniqueKey`]).
     pub async fn insert_firm(&self, f: &NewFirm) -> Result<FirmId, StoreError> {
-        const OP: &str = "insert firm";
-        let model = firm::ActiveModel {
-            id: NotSet,
-            name: Set(f.name.clone()),
-            credit_code: Set(f.credit_code.clone()),
-            credit_code_override: Set(f.credit_code_override.clone()),
-            kind: Set(enum_text("firm.kind", &f.kind)?),
-            legal_representative: Set(f.legal_representative.clone()),
-            contact_phone: Set(f.contact_phone.clone()),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result = firm::Entity::insert(model).exec(&txn).await.map(|r| FirmId(r.last_insert_id)).map_err(db(OP));
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_firm(f).await;
+        txn.finish_insert(result, "firms.credit_code", &f.credit_code).await
     }
 
     /// One property firm.
@@ -274,21 +260,11 @@ impl Store {
         rows.into_iter().map(firm_from_row).collect()
     }
 
-    /// Registers a service assignment and returns its id.
+    /// Registers a service assignment and returns its id (unaudited seeding path).
     pub async fn insert_assignment(&self, a: &NewAssignment) -> Result<AssignmentId, StoreError> {
-        const OP: &str = "insert service assignment";
-        let model = assignment::ActiveModel {
-            id: NotSet,
-            firm_id: Set(a.firm_id.0),
-            estate_id: Set(a.estate_id.0),
-            from_date: Set(a.from.to_string()),
-            to_date: Set(a.to.map(|t| t.to_string())),
-            contract_ref: Set(a.contract_ref.clone()),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result =
-            assignment::Entity::insert(model).exec(&txn).await.map(|r| AssignmentId(r.last_insert_id)).map_err(db(OP));
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.put_assignment(a).await;
+        txn.finish_insert(result, "service_assignments", "").await
     }
 
     /// The service assignments of an estate, oldest first.
@@ -346,20 +322,11 @@ impl Store {
         Ok(serving)
     }
 
-    /// Registers a building and returns its id.
+    /// Registers a building and returns its id (unaudited seeding path).
     pub async fn insert_building(&self, b: &NewBuilding) -> Result<BuildingId, StoreError> {
-        const OP: &str = "insert building";
-        let model = building::ActiveModel {
-            id: NotSet,
-            estate_id: Set(b.estate_id.map(|e| e.0)),
-            name: Set(b.name.clone()),
-            floors: Set(i32::from(b.floors)),
-            height_m: Set(f64::from(b.height_m)),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result =
-            building::Entity::insert(model).exec(&txn).await.map(|r| BuildingId(r.last_insert_id)).map_err(db(OP));
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_building(b).await;
+        txn.finish_insert(result, "buildings.name", &b.name).await
     }
 
     /// One building.
@@ -368,14 +335,26 @@ impl Store {
         row.map(building_from_row).transpose()
     }
 
-    /// Registers a house and returns its id. Its estate is the building's estate; an unknown
-    /// building is [`StoreError::NotFound`].
+    /// Registers a house and returns its id (unaudited seeding path). Its estate is the
+    /// building's estate; an unknown building is [`StoreError::Rule`].
     pub async fn insert_house(&self, h: &NewHouse) -> Result<HouseId, StoreError> {
-        const OP: &str = "insert house";
-        let use_text = enum_text("house.use", &h.use_)?;
-        let txn = self.begin_write(OP).await?;
-        let result = insert_house_in(&txn, h, use_text).await;
-        finish(txn, result, OP).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_house(h).await;
+        txn.finish_insert(result, "houses.room", &h.room).await
+    }
+
+    /// Registers an occupancy (unaudited seeding path).
+    pub async fn insert_occupancy(&self, o: &NewOccupancy) -> Result<OccupancyId, StoreError> {
+        let mut txn = self.registry_txn().await?;
+        let result = txn.put_occupancy(o).await;
+        txn.finish_insert(result, "occupancies", "").await
+    }
+
+    /// Registers a lease (unaudited seeding path).
+    pub async fn insert_lease(&self, l: &NewLease) -> Result<LeaseId, StoreError> {
+        let mut txn = self.registry_txn().await?;
+        let result = txn.put_lease(l).await;
+        txn.finish_insert(result, "leases", "").await
     }
 
     /// One house.
@@ -401,82 +380,21 @@ impl Store {
     ///
     /// The document number and the phone are stored encrypted, with blind indexes.
     ///
-    /// This is the import and seeding path; a person registered by someone (the API) goes
-    /// through [`Store::register_person`], which is audited.
+    /// This is the seeding path (unaudited); people register persons through the host's
+    /// registry service, which audits in the same transaction.
     pub async fn insert_person(&self, p: &NewPerson) -> Result<PersonId, StoreError> {
-        self.insert_person_audited(p, None).await
+        let mut txn = self.registry_txn().await?;
+        let result = txn.upsert_person(p).await;
+        txn.finish_insert(result, "persons.doc", &p.doc.number).await
     }
 
-    /// Registers a person like [`Store::insert_person`] and appends a `person.create` audit event
-    /// by `actor` in the same transaction (ids and the document kind only, never the person's data).
-    pub async fn register_person(
-        &self,
-        p: &NewPerson,
-        actor: &str,
-        at: jiayuan_domain::Timestamp,
-    ) -> Result<PersonId, StoreError> {
-        self.insert_person_audited(p, Some((actor, at))).await
-    }
-
-    async fn insert_person_audited(
-        &self,
-        p: &NewPerson,
-        audit: Option<(&str, jiayuan_domain::Timestamp)>,
-    ) -> Result<PersonId, StoreError> {
-        const OP: &str = "insert person";
-        let keys = &self.keys;
-        let model = person::ActiveModel {
-            id: NotSet,
-            name: Set(p.name.clone()),
-            doc_kind: Set(enum_text("person.doc_kind", &p.doc.kind)?),
-            doc_number_enc: Set(keys.encrypt(DOC_NUMBER, &p.doc.number)?),
-            doc_bidx: Set(keys.blind_index(DOC_NUMBER, &normalise_doc_number(&p.doc.number))),
-            sex: Set(p.sex.as_ref().map(|s| enum_text("person.sex", s)).transpose()?),
-            birth_date: Set(p.birth_date.map(|d| d.to_string())),
-            hukou: Set(enum_text("person.hukou", &p.hukou)?),
-            phone_enc: Set(p.phone.as_deref().map(|phone| keys.encrypt(PHONE, phone)).transpose()?),
-            phone_bidx: Set(p.phone.as_deref().map(|phone| keys.blind_index(PHONE, &normalise_phone(phone)))),
-            house_id: Set(p.house_id.map(|h| h.0)),
-        };
-        let txn = self.begin_write(OP).await?;
-        let result = match person::Entity::insert(model)
-            .on_conflict_do_nothing_on([person::Column::DocKind, person::Column::DocBidx])
-            .exec(&txn)
-            .await
-        {
-            Ok(TryInsertResult::Inserted(r)) => Ok(PersonId(r.last_insert_id)),
-            Ok(_) => Err(StoreError::UniqueKey {
-                field: "persons.doc".into(),
-                value: jiayuan_domain::mask(&p.doc.number, Sensitivity::Personal),
-            }),
-            Err(e) => Err(db(OP)(e)),
-        };
-        let result = match (result, audit) {
-            (Ok(id), Some((actor, at))) => {
-                let event = crate::audit::NewAudit {
-                    at,
-                    actor: actor.to_owned(),
-                    action: "person.create".into(),
-                    target: crate::audit::AuditTarget::Object(format!("person/{id}")),
-                    estate_id: None,
-                    detail_json: serde_json::json!({
-                        "doc_kind": enum_text("person.doc_kind", &p.doc.kind)?,
-                        "house_id": p.house_id.map(|h| h.0),
-                    })
-                    .to_string(),
-                };
-                let batch = crate::records::WriteBatch { audit: vec![event], ..Default::default() };
-                crate::audit::append(&txn, &batch, &[]).await.map(|()| id)
-            }
-            (result, _) => result,
-        };
-        finish(txn, result, OP).await
-    }
-
-    /// One person.
+    /// One person (with the house of their current primary residence).
     pub async fn person(&self, id: PersonId) -> Result<Option<Person>, StoreError> {
         let row = person::Entity::find_by_id(id.0).one(&self.reader).await.map_err(db("read person"))?;
-        row.map(|r| person_from_row(&self.keys, r)).transpose()
+        match row {
+            Some(r) => Ok(Some(self.person_with_home(r).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The person registered with this document, if any. `number` is compared in
@@ -489,7 +407,10 @@ impl Store {
             .one(&self.reader)
             .await
             .map_err(db("find person by document"))?;
-        row.map(|r| person_from_row(&self.keys, r)).transpose()
+        match row {
+            Some(r) => Ok(Some(self.person_with_home(r).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The persons registered with this phone number, ordered by id. `phone` is compared in
@@ -502,31 +423,301 @@ impl Store {
             .all(&self.reader)
             .await
             .map_err(db("find persons by phone"))?;
-        rows.into_iter().map(|r| person_from_row(&self.keys, r)).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.person_with_home(r).await?);
+        }
+        Ok(out)
+    }
+
+    /// Persons in id order after `after`, at most `limit` (for exports).
+    pub async fn persons_page(&self, after: PersonId, limit: u64) -> Result<Vec<Person>, StoreError> {
+        let rows = person::Entity::find()
+            .filter(person::Column::Id.gt(after.0))
+            .order_by_asc(person::Column::Id)
+            .limit(limit)
+            .all(&self.reader)
+            .await
+            .map_err(db("list persons"))?;
+        let today = crate::convert::today().to_string();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let homes: Vec<(i64, i64)> = occupancy::Entity::find()
+            .select_only()
+            .column(occupancy::Column::PersonId)
+            .column(occupancy::Column::HouseId)
+            .filter(occupancy::Column::PersonId.is_in(ids))
+            .filter(occupancy::Column::IsPrimary.eq(true))
+            .filter(occupancy::Column::FromDate.lte(today.clone()))
+            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(today)))
+            .into_tuple()
+            .all(&self.reader)
+            .await
+            .map_err(db("list persons' homes"))?;
+        let homes: HashMap<i64, i64> = homes.into_iter().collect();
+        rows.into_iter()
+            .map(|r| {
+                let home = homes.get(&r.id).copied().map(HouseId);
+                person_from_row(&self.keys, r, home)
+            })
+            .collect()
+    }
+
+    async fn person_with_home(&self, r: person::Model) -> Result<Person, StoreError> {
+        let today = crate::convert::today();
+        let home = self.primary_home(PersonId(r.id), today).await?;
+        person_from_row(&self.keys, r, home)
+    }
+
+    /// The house of the person's primary residence on `on`, if any.
+    pub async fn primary_home(&self, person: PersonId, on: Date) -> Result<Option<HouseId>, StoreError> {
+        let day = on.to_string();
+        let house: Option<i64> = occupancy::Entity::find()
+            .select_only()
+            .column(occupancy::Column::HouseId)
+            .filter(occupancy::Column::PersonId.eq(person.0))
+            .filter(occupancy::Column::IsPrimary.eq(true))
+            .filter(occupancy::Column::FromDate.lte(day.clone()))
+            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day)))
+            .order_by_desc(occupancy::Column::FromDate)
+            .into_tuple()
+            .one(&self.reader)
+            .await
+            .map_err(db("find primary residence"))?;
+        Ok(house.map(HouseId))
+    }
+
+    /// A person's occupancies, oldest first (history kept).
+    pub async fn occupancies_of_person(&self, person: PersonId) -> Result<Vec<Occupancy>, StoreError> {
+        let rows = occupancy::Entity::find()
+            .filter(occupancy::Column::PersonId.eq(person.0))
+            .order_by_asc(occupancy::Column::FromDate)
+            .order_by_asc(occupancy::Column::Id)
+            .all(&self.reader)
+            .await
+            .map_err(db("list occupancies"))?;
+        rows.into_iter().map(occupancy_from_row).collect()
+    }
+
+    /// The occupancies of a house, oldest first; with `on`, only those covering that day.
+    pub async fn occupancies_of_house(&self, house: HouseId, on: Option<Date>) -> Result<Vec<Occupancy>, StoreError> {
+        let mut q = occupancy::Entity::find().filter(occupancy::Column::HouseId.eq(house.0));
+        if let Some(on) = on {
+            let day = on.to_string();
+            q = q.filter(occupancy::Column::FromDate.lte(day.clone())).filter(
+                Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day)),
+            );
+        }
+        let rows = q
+            .order_by_asc(occupancy::Column::FromDate)
+            .order_by_asc(occupancy::Column::Id)
+            .all(&self.reader)
+            .await
+            .map_err(db("list occupancies"))?;
+        rows.into_iter().map(occupancy_from_row).collect()
+    }
+
+    /// One occupancy.
+    pub async fn occupancy(&self, id: OccupancyId) -> Result<Option<Occupancy>, StoreError> {
+        let row = occupancy::Entity::find_by_id(id.0).one(&self.reader).await.map_err(db("read occupancy"))?;
+        row.map(occupancy_from_row).transpose()
+    }
+
+    /// The leases of a house, oldest first.
+    pub async fn leases_of_house(&self, house: HouseId) -> Result<Vec<Lease>, StoreError> {
+        let rows = lease::Entity::find()
+            .filter(lease::Column::HouseId.eq(house.0))
+            .order_by_asc(lease::Column::FromDate)
+            .all(&self.reader)
+            .await
+            .map_err(db("list leases"))?;
+        rows.into_iter().map(lease_from_row).collect()
+    }
+
+    /// One lease.
+    pub async fn lease(&self, id: LeaseId) -> Result<Option<Lease>, StoreError> {
+        let row = lease::Entity::find_by_id(id.0).one(&self.reader).await.map_err(db("read lease"))?;
+        row.map(lease_from_row).transpose()
+    }
+
+    /// The buildings of an estate, ordered by id.
+    pub async fn buildings_of_estate(&self, estate: EstateId) -> Result<Vec<Building>, StoreError> {
+        let rows = building::Entity::find()
+            .filter(building::Column::EstateId.eq(estate.0))
+            .order_by_asc(building::Column::Id)
+            .all(&self.reader)
+            .await
+            .map_err(db("list buildings"))?;
+        rows.into_iter().map(building_from_row).collect()
+    }
+
+    /// Every version of every division, by code then first day.
+    pub async fn division_versions(&self) -> Result<Vec<Division>, StoreError> {
+        let summaries = self.divisions().await?;
+        let by_code: HashMap<String, Division> =
+            summaries.into_iter().map(|d| (d.code.as_str().to_owned(), d)).collect();
+        let rows = division_version::Entity::find()
+            .order_by_asc(division_version::Column::Code)
+            .order_by_asc(division_version::Column::ValidFrom)
+            .all(&self.reader)
+            .await
+            .map_err(db("list division versions"))?;
+        rows.into_iter()
+            .map(|r| {
+                let summary = by_code.get(&r.code).ok_or_else(|| StoreError::Corrupt {
+                    what: "division_versions.code",
+                    detail: "a version without its division".into(),
+                })?;
+                Ok(Division {
+                    code: summary.code.clone(),
+                    level: summary.level,
+                    name_zh: r.name_zh,
+                    parent: summary.parent.clone(),
+                    valid_from: parse_date("division.valid_from", &r.valid_from)?,
+                    valid_to: parse_date_opt("division.valid_to", r.valid_to.as_deref())?,
+                })
+            })
+            .collect()
+    }
+
+    /// The estates each person is tied to on `on`: through an occupancy covering that day, a
+    /// lease covering it (as landlord), or a record of that estate whose `person_keys` (indexed
+    /// fields that reference persons, `(plugin, field)`) names them. One query per kind of tie.
+    pub async fn person_estates(
+        &self,
+        persons: &[PersonId],
+        on: Date,
+        person_keys: &[(String, String)],
+    ) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
+        let mut out = person_estates_in(&self.reader, persons, on).await?;
+        if !person_keys.is_empty() && !persons.is_empty() {
+            use crate::entity::{record, record_key};
+            let values: Vec<String> = persons.iter().map(|p| p.0.to_string()).collect();
+            let mut cond = Condition::any();
+            for (plugin, field) in person_keys {
+                cond = cond.add(
+                    Condition::all()
+                        .add(record_key::Column::Plugin.eq(plugin.clone()))
+                        .add(record_key::Column::Field.eq(field.clone())),
+                );
+            }
+            let rows: Vec<(String, i64)> = record_key::Entity::find()
+                .select_only()
+                .column(record_key::Column::Value)
+                .column_as(record::Column::EstateId, "estate_id")
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    record_key::Entity::belongs_to(record::Entity)
+                        .from(record_key::Column::RecordId)
+                        .to(record::Column::Id)
+                        .into(),
+                )
+                .filter(cond)
+                .filter(record_key::Column::Value.is_in(values))
+                .distinct()
+                .into_tuple()
+                .all(&self.reader)
+                .await
+                .map_err(db("find records naming persons"))?;
+            for (value, estate) in rows {
+                if let Ok(id) = value.parse::<i64>() {
+                    let list = out.entry(PersonId(id)).or_default();
+                    if !list.contains(&EstateId(estate)) {
+                        list.push(EstateId(estate));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
-async fn insert_house_in(txn: &DatabaseTransaction, h: &NewHouse, use_text: String) -> Result<HouseId, StoreError> {
-    const OP: &str = "insert house";
-    let estate_of_building: Option<Option<i64>> = building::Entity::find_by_id(h.building_id.0)
-        .select_only()
-        .column(building::Column::EstateId)
-        .into_tuple()
-        .one(txn)
-        .await
-        .map_err(db(OP))?;
-    let Some(estate_id) = estate_of_building else {
-        return Err(StoreError::NotFound { what: "building", id: h.building_id.to_string() });
-    };
-    let model = house::ActiveModel {
-        id: NotSet,
-        building_id: Set(h.building_id.0),
-        estate_id: Set(estate_id),
-        room: Set(h.room.clone()),
-        area_m2: Set(f64::from(h.area_m2)),
-        house_use: Set(use_text),
-    };
-    house::Entity::insert(model).exec(txn).await.map(|r| HouseId(r.last_insert_id)).map_err(db(OP))
+/// Occupancy and lease ties of persons to estates on `on` (see [`Store::person_estates`]).
+pub(crate) async fn person_estates_in(
+    conn: &impl sea_orm::ConnectionTrait,
+    persons: &[PersonId],
+    on: Date,
+) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
+    const OP: &str = "find persons' estates";
+    let day = on.to_string();
+    let mut out: HashMap<PersonId, Vec<EstateId>> = HashMap::new();
+    for chunk in persons.chunks(crate::registry_write::PERSON_CHUNK) {
+        let ids: Vec<i64> = chunk.iter().map(|p| p.0).collect();
+        let occ: Vec<(i64, i64)> = occupancy::Entity::find()
+            .select_only()
+            .column(occupancy::Column::PersonId)
+            .column(occupancy::Column::HouseId)
+            .filter(occupancy::Column::PersonId.is_in(ids.clone()))
+            .filter(occupancy::Column::FromDate.lte(day.clone()))
+            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day.clone())))
+            .into_tuple()
+            .all(conn)
+            .await
+            .map_err(db(OP))?;
+        let leases: Vec<(i64, i64)> = lease::Entity::find()
+            .select_only()
+            .column(lease::Column::LandlordId)
+            .column(lease::Column::HouseId)
+            .filter(lease::Column::LandlordId.is_in(ids))
+            .filter(lease::Column::FromDate.lte(day.clone()))
+            .filter(Condition::any().add(lease::Column::ToDate.is_null()).add(lease::Column::ToDate.gte(day.clone())))
+            .into_tuple()
+            .all(conn)
+            .await
+            .map_err(db(OP))?;
+        let ties: Vec<(i64, i64)> = occ.into_iter().chain(leases).collect();
+        let houses: Vec<i64> = ties.iter().map(|(_, h)| *h).collect();
+        let estates: Vec<(i64, Option<i64>)> = house::Entity::find()
+            .select_only()
+            .column(house::Column::Id)
+            .column(house::Column::EstateId)
+            .filter(house::Column::Id.is_in(houses))
+            .into_tuple()
+            .all(conn)
+            .await
+            .map_err(db(OP))?;
+        let estates: HashMap<i64, i64> = estates.into_iter().filter_map(|(h, e)| e.map(|e| (h, e))).collect();
+        for (person, house) in ties {
+            if let Some(estate) = estates.get(&house) {
+                let list = out.entry(PersonId(person)).or_default();
+                if !list.contains(&EstateId(*estate)) {
+                    list.push(EstateId(*estate));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn occupancy_from_row(r: occupancy::Model) -> Result<Occupancy, StoreError> {
+    Ok(Occupancy {
+        id: OccupancyId(r.id),
+        person_id: PersonId(r.person_id),
+        house_id: HouseId(r.house_id),
+        from: parse_date("occupancy.from", &r.from_date)?,
+        to: parse_date_opt("occupancy.to", r.to_date.as_deref())?,
+        relation: parse_enum("occupancy.relation", &r.relation)?,
+        primary: r.is_primary,
+        reported_at: r
+            .reported_at
+            .as_deref()
+            .map(|t| {
+                t.parse::<i64>()
+                    .map(jiayuan_domain::Timestamp)
+                    .map_err(|_| StoreError::Corrupt { what: "occupancy.reported_at", detail: "not milliseconds".into() })
+            })
+            .transpose()?,
+    })
+}
+
+fn lease_from_row(r: lease::Model) -> Result<Lease, StoreError> {
+    Ok(Lease {
+        id: LeaseId(r.id),
+        house_id: HouseId(r.house_id),
+        landlord_id: PersonId(r.landlord_id),
+        from: parse_date("lease.from", &r.from_date)?,
+        to: parse_date_opt("lease.to", r.to_date.as_deref())?,
+        contract_ref: r.contract_ref,
+    })
 }
 
 fn division_from_row(r: division::Model) -> Result<Division, StoreError> {
@@ -546,14 +737,19 @@ fn grid_cell_from_row(r: grid_cell::Model) -> Result<GridCell, StoreError> {
         kind: parse_enum("grid_cell.kind", &r.kind)?,
         community: parse_code("grid_cell.community", &r.community_code)?,
         name: r.name,
+        estate_id: r.estate_id.map(EstateId),
         valid_from: parse_date("grid_cell.valid_from", &r.valid_from)?,
         valid_to: parse_date_opt("grid_cell.valid_to", r.valid_to.as_deref())?,
     })
 }
 
 fn estate_from_row(r: estate::Model) -> Result<Estate, StoreError> {
+    let code = r.code.as_deref().unwrap_or_default();
     Ok(Estate {
         id: EstateId(r.id),
+        code: EstateCode::parse(code)
+            .map_err(|e| StoreError::Corrupt { what: "estate.code", detail: e.to_string() })?,
+        kind: parse_enum("estate.kind", &r.kind)?,
         name: r.name,
         community: parse_code("estate.community", &r.community_code)?,
         address: r.address,
@@ -594,6 +790,7 @@ fn building_from_row(r: building::Model) -> Result<Building, StoreError> {
         floors: narrow("building.floors", i64::from(r.floors))?,
         // Stored as a double from an f32, so the narrowing is exact.
         height_m: r.height_m as f32,
+        elevator: r.elevator,
     })
 }
 
@@ -606,11 +803,16 @@ fn house_from_row(r: house::Model) -> Result<House, StoreError> {
         // Stored as a double from an f32, so the narrowing is exact.
         area_m2: r.area_m2 as f32,
         use_: parse_enum("house.use", &r.house_use)?,
+        address_code: r
+            .address_code
+            .as_deref()
+            .map(|c| AddressCode::parse(c).map_err(|e| StoreError::Corrupt { what: "house.address_code", detail: e.to_string() }))
+            .transpose()?,
     })
 }
 
-/// A person row with its encrypted columns decrypted.
-fn person_from_row(keys: &FieldKeys, r: person::Model) -> Result<Person, StoreError> {
+/// A person row with its encrypted columns decrypted, and the house of their primary residence.
+fn person_from_row(keys: &FieldKeys, r: person::Model, home: Option<HouseId>) -> Result<Person, StoreError> {
     Ok(Person {
         id: PersonId(r.id),
         name: r.name,
@@ -622,6 +824,6 @@ fn person_from_row(keys: &FieldKeys, r: person::Model) -> Result<Person, StoreEr
         birth_date: parse_date_opt("person.birth_date", r.birth_date.as_deref())?,
         hukou: parse_enum("person.hukou", &r.hukou)?,
         phone: r.phone_enc.as_deref().map(|phone| keys.decrypt(PHONE, phone)).transpose()?,
-        house_id: r.house_id.map(HouseId),
+        house_id: home,
     })
 }

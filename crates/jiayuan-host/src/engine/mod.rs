@@ -242,6 +242,8 @@ pub struct Engine {
     places: RwLock<HashMap<EstateId, (EstatePlace, Estate, Instant)>>,
     /// The estates of a street, community or firm reach, cached like `places`.
     reaches: RwLock<HashMap<Reach, (Vec<EstateId>, Instant)>>,
+    /// The registry service (administration, and which persons a caller reaches).
+    registry: crate::registry::Registry,
 }
 
 /// How long an estate's street and firm are cached for enablement decisions.
@@ -259,8 +261,20 @@ impl Engine {
         calendar: WorkingCalendar,
         plugin_config: impl IntoIterator<Item = (String, String)>,
     ) -> Engine {
+        let mut person_keys = Vec::new();
         for handle in plugins.handles() {
             let m = handle.manifest();
+            for kind in &m.record_kinds {
+                for key in &kind.keys {
+                    let names_person = kind
+                        .fields
+                        .iter()
+                        .any(|f| f.name == key.field && f.ty == jiayuan_plugin_api::FieldType::PersonRef);
+                    if names_person {
+                        person_keys.push((m.id.clone(), key.field.clone()));
+                    }
+                }
+            }
             let sensitive = m
                 .record_kinds
                 .iter()
@@ -270,15 +284,21 @@ impl Engine {
             store.seal_record_fields(&m.id, sensitive);
         }
         Engine {
-            store,
+            store: store.clone(),
             plugins,
             enablement,
-            clock,
+            clock: clock.clone(),
             calendar: Arc::new(calendar),
             plugin_config: plugin_config.into_iter().map(|(k, v)| (k, Arc::from(v))).collect(),
             places: RwLock::new(HashMap::new()),
             reaches: RwLock::new(HashMap::new()),
+            registry: crate::registry::Registry::new(store, clock, person_keys),
         }
+    }
+
+    /// The registry service.
+    pub fn registry(&self) -> &crate::registry::Registry {
+        &self.registry
     }
 
     /// The store.

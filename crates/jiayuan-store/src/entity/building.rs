@@ -11,6 +11,7 @@ pub(crate) struct Model {
     pub name: String,
     pub floors: i32,
     pub height_m: f64,
+    pub elevator: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

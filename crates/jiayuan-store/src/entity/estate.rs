@@ -13,6 +13,8 @@ pub(crate) struct Model {
     pub management: String,
     pub onboarding: Option<String>,
     pub households: i64,
+    pub code: Option<String>,
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

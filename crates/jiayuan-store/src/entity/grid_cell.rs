@@ -12,6 +12,7 @@ pub(crate) struct Model {
     pub name: String,
     pub valid_from: String,
     pub valid_to: Option<String>,
+    pub estate_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ pub(crate) struct Model {
     pub room: String,
     pub area_m2: f64,
     pub house_use: String,
+    pub address_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,7 +19,6 @@ pub(crate) struct Model {
     pub hukou: String,
     pub phone_enc: Option<String>,
     pub phone_bidx: Option<String>,
-    pub house_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

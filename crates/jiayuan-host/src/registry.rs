@@ -1,0 +1,510 @@
+//! 登记簿 the registry service: every change to divisions, grid cells, estates, firms,
+//! buildings, houses, persons, service assignments, occupancy and leases goes through here —
+//! from the API, the CLI and imports alike — checked against the caller's role and reach,
+//! validated with field errors, and audited in its transaction.
+//!
+//! It also holds the one rule of which persons a caller reaches ([`Registry::reached_persons`]):
+//! a person with an occupancy or lease (as landlord) in an estate within the caller's reach on
+//! the day, or named by a record of such an estate. Reads, lookups, imports and plugin hooks all
+//! ask it; district-wide callers reach everyone.
+//!
+//! Who may change what (the role half is [`access::permits`]; this module adds the "where"):
+//! divisions and firms — district admins (a district admin named for one district: divisions
+//! of that district); estates, grid cells and assignments — district admins and street officers
+//! of the estate's street; buildings and houses — district admins and the manager of the firm
+//! serving the estate; persons, occupancy and leases — also firm staff of the serving firm and
+//! street officers and community workers of the estate's area.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiayuan_domain::{
+    AssignmentId, BuildingId, Date, Division, DivisionCode, DivisionLevel, EstateId, FirmId, GridCell, HouseId, LeaseId,
+    OccupancyId, PersonId, Timestamp,
+};
+use jiayuan_store::{
+    Change, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson, RegistryTxn,
+    Store, StoreError,
+};
+
+use crate::access::{self, Action, Caller, Denied, Reach, Target};
+use crate::clock::HostClock;
+use crate::enablement::EstatePlace;
+
+/// One refused field: the field, the rule, and the reason in Chinese and English. Never the value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// The field (a column of the import template, or a JSON field of the API).
+    pub field: String,
+    /// The rule's code.
+    pub rule: String,
+    /// 原因 the reason, in Chinese.
+    pub message_zh: String,
+    /// The reason, in English.
+    pub message_en: String,
+}
+
+impl FieldError {
+    /// A refusal of `field` by `rule`, with its texts.
+    pub fn new(field: &str, rule: &str, zh: impl Into<String>, en: impl Into<String>) -> FieldError {
+        FieldError { field: field.to_owned(), rule: rule.to_owned(), message_zh: zh.into(), message_en: en.into() }
+    }
+}
+
+/// Why a registry change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The role may not do this (403) or the target is outside the caller's reach (404).
+    #[error("access denied: {0}")]
+    Denied(Denied),
+    /// The input breaks a rule; nothing was written.
+    #[error("the registry refused {} field(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(e: StoreError) -> RegistryError {
+        match e {
+            StoreError::Rule { field, rule } => RegistryError::Invalid(vec![rule_error(field, rule)]),
+            StoreError::UniqueKey { field, .. } => RegistryError::Invalid(vec![FieldError::new(
+                &field,
+                "taken",
+                "该值已被登记",
+                "this value is already registered",
+            )]),
+            other => RegistryError::Store(other),
+        }
+    }
+}
+
+/// The texts of the store's registry rules: the one table of their messages.
+pub fn rule_error(field: &str, rule: &str) -> FieldError {
+    let (zh, en) = match rule {
+        "ends_before_start" => ("结束日期早于开始日期", "the period ends before it starts"),
+        "parent_follows_code" => ("上级区划须与代码一致（前 6/9 位）", "the parent must be the division the code names"),
+        "level_follows_code" => ("层级须与代码一致", "the level must be the one the code denotes"),
+        "parent_not_registered" => ("上级区划尚未登记，请先导入上级", "the parent division is not registered yet"),
+        "versions_overlap" => ("同一代码的有效期不能重叠", "versions of one code may not overlap"),
+        "grid_code" => ("网格编码应为 15 位：社区代码 12 位 + 序号 3 位", "a grid code is 15 digits: community 12 + sequence 3"),
+        "grid_code_names_community" => ("网格编码前 12 位须为所属社区代码", "the grid code must start with its community's code"),
+        "not_registered" => ("引用的对象尚未登记", "refers to something not registered"),
+        "not_a_community" => ("须为社区（12 位代码的最后 3 位非 000）", "must be a community"),
+        "dedicated_needs_estate" => ("专属网格须注明所属小区", "a dedicated grid cell names its estate"),
+        "basic_has_no_estate" => ("基础网格不属于某一小区", "a basic grid cell names no estate"),
+        "estate_outside_community" => ("小区不在该网格所属社区", "the estate lies outside the cell's community"),
+        "check_character_needs_override" => (
+            "统一社会信用代码校验位不符：请核对，确属在用代码须填写原因",
+            "the credit code's check character fails: verify it, or give the reason it is accepted",
+        ),
+        "gb32100_format" => ("统一社会信用代码应为 18 位（GB 32100）", "a credit code is 18 characters (GB 32100)"),
+        "at_least_one" => ("至少为 1", "must be at least 1"),
+        "between_0_and_700" => ("应在 0 到 700 米之间", "must be between 0 and 700 m"),
+        "between_0_and_100000" => ("应在 0 到 100000 平方米之间", "must be between 0 and 100,000 m²"),
+        "used_by_another_house" => ("该标准地址编码已属于另一房屋", "the standard-address code belongs to another house"),
+        "duplicate_in_batch" => ("文件中证件号码重复", "the same document number appears twice"),
+        "estate_already_served" => (
+            "该小区在此期间已有服务企业；请先结束现有委托",
+            "another firm serves the estate in this period: end that assignment first",
+        ),
+        "primary_overlaps" => ("此人在此期间已有主要居所", "the person already has a primary residence in this period"),
+        "house_already_leased" => ("该房屋在此期间已有租赁登记", "the house is already leased in this period"),
+        _ => ("不符合登记规则", "breaks a registry rule"),
+    };
+    FieldError::new(field, rule, zh, en)
+}
+
+fn invalid(field: &str, rule: &str, zh: &str, en: &str) -> RegistryError {
+    RegistryError::Invalid(vec![FieldError::new(field, rule, zh, en)])
+}
+
+/// The registry service. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    store: Store,
+    clock: Arc<dyn HostClock>,
+    /// Indexed record fields that name persons, `(plugin, field)`, from the loaded manifests.
+    person_keys: Arc<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+/// A registry transaction opened for one caller: every write checks the caller's reach and is
+/// audited under their name. [`RegistryWrite::commit`] ends it; dropping it rolls back.
+pub struct RegistryWrite<'a> {
+    registry: &'a Registry,
+    caller: &'a Caller,
+    txn: RegistryTxn,
+    at: Timestamp,
+    /// Estates whose serving firm changed (the engine's place cache must forget them).
+    pub moved_estates: Vec<EstateId>,
+}
+
+impl Registry {
+    /// The service over `store`, with `person_keys` the indexed record fields that reference
+    /// persons (`(plugin, field)`).
+    pub fn new(store: Store, clock: Arc<dyn HostClock>, person_keys: Vec<(String, String)>) -> Registry {
+        Registry { store, clock, person_keys: Arc::new(person_keys) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Today in Shanghai by the host's clock.
+    pub fn today(&self) -> Date {
+        self.clock.now().shanghai_date()
+    }
+
+    /// Opens a write for `caller`.
+    pub async fn begin<'a>(&'a self, caller: &'a Caller) -> Result<RegistryWrite<'a>, RegistryError> {
+        let txn = self.store.registry_txn().await?;
+        Ok(RegistryWrite { registry: self, caller, txn, at: self.clock.now(), moved_estates: Vec::new() })
+    }
+
+    /// Where an estate sits today (its community and serving firm).
+    pub async fn place(&self, estate: EstateId) -> Result<Option<EstatePlace>, StoreError> {
+        let Some(e) = self.store.estate(estate).await? else { return Ok(None) };
+        let firm = self.store.firm_serving(estate, self.today()).await?;
+        Ok(Some(EstatePlace { estate_id: estate, street: e.street(), community: e.community.clone(), firm }))
+    }
+
+    /// The subset of `persons` the caller reaches today (the one rule; see the module doc).
+    pub async fn reached_persons(&self, caller: &Caller, persons: &[PersonId]) -> Result<HashSet<PersonId>, StoreError> {
+        if caller.reach == Reach::District {
+            return Ok(persons.iter().copied().collect());
+        }
+        let ties = self.store.person_estates(persons, self.today(), &self.person_keys).await?;
+        let mut estates: Vec<EstateId> = ties.values().flatten().copied().collect();
+        estates.sort();
+        estates.dedup();
+        let mut reached_estates = HashSet::new();
+        for e in estates {
+            if let Some(place) = self.place(e).await?
+                && caller.reach.covers(&place)
+            {
+                reached_estates.insert(e);
+            }
+        }
+        Ok(ties
+            .into_iter()
+            .filter(|(_, es)| es.iter().any(|e| reached_estates.contains(e)))
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// Whether the caller reaches one person.
+    pub async fn reaches_person(&self, caller: &Caller, person: PersonId) -> Result<bool, StoreError> {
+        Ok(self.reached_persons(caller, &[person]).await?.contains(&person))
+    }
+}
+
+/// The division code a district-wide caller is limited to (`None`: the whole installation).
+fn district_of(caller: &Caller) -> Option<&DivisionCode> {
+    match &caller.reach {
+        Reach::Division(code) if code.level() == DivisionLevel::District => Some(code),
+        _ => None,
+    }
+}
+
+impl<'a> RegistryWrite<'a> {
+    /// The caller.
+    pub fn caller(&self) -> &Caller {
+        self.caller
+    }
+
+    /// The underlying store transaction (for lookups by natural key).
+    pub fn txn(&self) -> &RegistryTxn {
+        &self.txn
+    }
+
+    /// Commits the changes and their audit events.
+    pub async fn commit(self) -> Result<Vec<EstateId>, RegistryError> {
+        let moved = self.moved_estates;
+        self.txn.commit().await?;
+        Ok(moved)
+    }
+
+    /// Rolls everything back (dry runs).
+    pub async fn rollback(self) -> Result<(), RegistryError> {
+        Ok(self.txn.rollback().await?)
+    }
+
+    /// Queues an audit event not tied to one row (an import's summary).
+    pub fn audit(&mut self, action: &str, object: &str, detail: serde_json::Value) {
+        self.txn.audit(jiayuan_store::NewAudit {
+            at: self.at,
+            actor: self.caller.name.clone(),
+            action: action.to_owned(),
+            target: jiayuan_store::AuditTarget::Object(object.to_owned()),
+            estate_id: None,
+            detail_json: detail.to_string(),
+        });
+    }
+
+    fn role(&self, action: Action) -> Result<(), RegistryError> {
+        access::authorize(self.caller, action, Target::default()).map_err(RegistryError::Denied)
+    }
+
+    /// Checks `action` at an estate: role, then reach (out of reach is "not found").
+    async fn at_estate(&self, action: Action, estate: EstateId) -> Result<EstatePlace, RegistryError> {
+        self.role(action)?;
+        let place = self.registry.place(estate).await?.ok_or(RegistryError::Denied(Denied::OutOfScope))?;
+        // Estates, grid cells and assignments belong to the area, not the firm: a firm's reach
+        // never administers them (the role table already keeps firms out of ManageEstates).
+        access::authorize(self.caller, action, Target { place: Some(&place), ..Target::default() })
+            .map_err(RegistryError::Denied)?;
+        Ok(place)
+    }
+
+    /// Checks `action` for something in `community` (estates, grid cells before they exist).
+    fn in_area(&self, action: Action, community: &DivisionCode) -> Result<(), RegistryError> {
+        self.role(action)?;
+        let covered = match &self.caller.reach {
+            Reach::District => true,
+            Reach::Division(code) => community.is_within(code),
+            Reach::Firm(_) | Reach::Estates(_) => false,
+        };
+        if covered { Ok(()) } else { Err(RegistryError::Denied(Denied::OutOfScope)) }
+    }
+
+    /// Records the audit event of a change.
+    fn audited<I: std::fmt::Display>(&mut self, object: &str, change: &Change<I>, estate: Option<EstateId>) {
+        self.txn.audit_change(&self.caller.name, self.at, object, change, estate);
+    }
+
+    /// Upserts a division version (district admins; one named for a district keeps only it).
+    pub async fn put_division(&mut self, d: &Division) -> Result<Change<DivisionCode>, RegistryError> {
+        self.role(Action::ManageDivisions)?;
+        if let Some(district) = district_of(self.caller)
+            && !d.code.is_within(district)
+        {
+            return Err(RegistryError::Denied(Denied::OutOfScope));
+        }
+        let change = self.txn.upsert_division(d).await?;
+        self.audited("division", &change, None);
+        Ok(change)
+    }
+
+    /// Upserts a grid cell (its community within the caller's area).
+    pub async fn put_grid_cell(&mut self, g: &GridCell) -> Result<Change<String>, RegistryError> {
+        self.in_area(Action::ManageEstates, &g.community)?;
+        let change = self.txn.upsert_grid_cell(g).await?;
+        self.audited("grid_cell", &change, g.estate_id);
+        Ok(change)
+    }
+
+    /// Upserts an estate (its community within the caller's area; an existing estate may only
+    /// be changed, or moved, within it too).
+    pub async fn put_estate(&mut self, e: &NewEstate) -> Result<Change<EstateId>, RegistryError> {
+        self.in_area(Action::ManageEstates, &e.community)?;
+        if let Some((_, community)) = self.txn.estate_by_code(e.code.as_str()).await? {
+            self.in_area(Action::ManageEstates, &community)?;
+        }
+        let change = self.txn.upsert_estate(e).await?;
+        self.audited("estate", &change, Some(change.id()));
+        Ok(change)
+    }
+
+    /// Upserts a firm (district admins; firms are shared by the whole installation).
+    pub async fn put_firm(&mut self, f: &NewFirm) -> Result<Change<FirmId>, RegistryError> {
+        self.role(Action::ManageDivisions)?;
+        let change = self.txn.upsert_firm(f).await?;
+        self.audited("firm", &change, None);
+        Ok(change)
+    }
+
+    /// Puts a service assignment (the estate within the caller's area). The estate's reach
+    /// moves to the new firm on `from`.
+    pub async fn put_assignment(&mut self, a: &NewAssignment) -> Result<Change<AssignmentId>, RegistryError> {
+        let place = self.at_estate(Action::ManageEstates, a.estate_id).await?;
+        self.in_area(Action::ManageEstates, &place.community)?;
+        let change = self.txn.put_assignment(a).await?;
+        self.audited("assignment", &change, Some(a.estate_id));
+        if change.is_change() {
+            self.moved_estates.push(a.estate_id);
+        }
+        Ok(change)
+    }
+
+    /// Ends a service assignment on `to` (its last day).
+    pub async fn end_assignment(&mut self, id: AssignmentId, to: Date) -> Result<Change<AssignmentId>, RegistryError> {
+        self.role(Action::ManageEstates)?;
+        let a = self.txn.assignment(id).await?.ok_or(RegistryError::Denied(Denied::OutOfScope))?;
+        let place = self.at_estate(Action::ManageEstates, a.estate_id).await?;
+        self.in_area(Action::ManageEstates, &place.community)?;
+        self.put_assignment(&NewAssignment { to: Some(to), ..a }).await
+    }
+
+    /// Upserts a building of an estate the caller keeps.
+    pub async fn put_building(&mut self, b: &NewBuilding) -> Result<Change<BuildingId>, RegistryError> {
+        let Some(estate) = b.estate_id else {
+            self.role(Action::ManageDivisions)?;
+            let change = self.txn.upsert_building(b).await?;
+            self.audited("building", &change, None);
+            return Ok(change);
+        };
+        self.at_estate(Action::ManageBuildings, estate).await?;
+        let change = self.txn.upsert_building(b).await?;
+        self.audited("building", &change, Some(estate));
+        Ok(change)
+    }
+
+    /// Upserts a house in a building the caller keeps.
+    pub async fn put_house(&mut self, h: &NewHouse) -> Result<Change<HouseId>, RegistryError> {
+        let building = self.registry.store.building(h.building_id).await?;
+        let building = building.ok_or_else(|| invalid("building", "not_registered", "楼栋尚未登记", "the building is not registered"))?;
+        let estate = match building.estate_id {
+            Some(e) => {
+                self.at_estate(Action::ManageBuildings, e).await?;
+                Some(e)
+            }
+            None => {
+                self.role(Action::ManageDivisions)?;
+                None
+            }
+        };
+        let change = self.txn.upsert_house(h).await?;
+        self.audited("house", &change, estate);
+        Ok(change)
+    }
+
+    /// The estate of a house, checked for resident work by the caller.
+    async fn house_for_residents(&self, house: HouseId) -> Result<EstateId, RegistryError> {
+        self.role(Action::WriteResidents)?;
+        let estates = self.txn.estates_of_houses(&[house]).await?;
+        let estate = estates.get(&house).copied().ok_or(RegistryError::Denied(Denied::OutOfScope))?;
+        self.at_estate(Action::WriteResidents, estate).await?;
+        Ok(estate)
+    }
+
+    /// Upserts a person. A person already registered whom the caller does not reach is neither
+    /// changed nor described: the answer is [`PersonOutcome::Referred`], and the district sees
+    /// the conflict in the audit log.
+    pub async fn put_person(&mut self, p: &NewPerson) -> Result<PersonOutcome, RegistryError> {
+        let mut out = self.put_persons(std::slice::from_ref(p)).await?;
+        out.pop().ok_or_else(|| RegistryError::Store(StoreError::InvalidBatch("no person outcome".into())))
+    }
+
+    /// Upserts persons in bulk (see [`RegistryWrite::put_person`]).
+    pub async fn put_persons(&mut self, persons: &[NewPerson]) -> Result<Vec<PersonOutcome>, RegistryError> {
+        self.role(Action::WriteResidents)?;
+        let mut keys = Vec::with_capacity(persons.len());
+        for p in persons {
+            let kind = serde_json::to_value(p.doc.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            keys.push((kind, self.txn.doc_index(&p.doc.number)));
+        }
+        let existing = self.txn.persons_by_doc_index(&keys).await?;
+        let known: Vec<PersonId> = existing.values().copied().collect();
+        let reached = if known.is_empty() || self.caller.reach == Reach::District {
+            known.iter().copied().collect()
+        } else {
+            let ties = self.txn.person_estates(&known, self.registry.today()).await?;
+            let mut reached = HashSet::new();
+            let mut cache: HashMap<EstateId, bool> = HashMap::new();
+            for (person, estates) in ties {
+                for e in estates {
+                    let ok = match cache.get(&e) {
+                        Some(ok) => *ok,
+                        None => {
+                            let ok = match self.registry.place(e).await? {
+                                Some(place) => self.caller.reach.covers(&place),
+                                None => false,
+                            };
+                            cache.insert(e, ok);
+                            ok
+                        }
+                    };
+                    if ok {
+                        reached.insert(person);
+                        break;
+                    }
+                }
+            }
+            reached
+        };
+        let mut outcomes: Vec<Option<PersonOutcome>> = vec![None; persons.len()];
+        let mut writable = Vec::new();
+        let mut slots = Vec::new();
+        for (i, (p, key)) in persons.iter().zip(&keys).enumerate() {
+            match existing.get(key) {
+                Some(id) if !reached.contains(id) => {
+                    outcomes[i] = Some(PersonOutcome::Referred);
+                    self.txn.audit(jiayuan_store::NewAudit {
+                        at: self.at,
+                        actor: self.caller.name.clone(),
+                        action: "registry.person.conflict".into(),
+                        target: jiayuan_store::AuditTarget::Object(format!("person/{id}")),
+                        estate_id: None,
+                        detail_json: serde_json::json!({"reason": "outside_reach"}).to_string(),
+                    });
+                }
+                _ => {
+                    writable.push(p.clone());
+                    slots.push(i);
+                }
+            }
+        }
+        let changes = self.txn.upsert_persons(&writable).await?;
+        for (slot, change) in slots.into_iter().zip(changes) {
+            self.audited("person", &change, None);
+            outcomes[slot] = Some(PersonOutcome::Written(change));
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Puts an occupancy at a house the caller keeps residents of.
+    pub async fn put_occupancy(&mut self, o: &NewOccupancy) -> Result<Change<OccupancyId>, RegistryError> {
+        let estate = self.house_for_residents(o.house_id).await?;
+        let change = self.txn.put_occupancy(o).await?;
+        self.audited("occupancy", &change, Some(estate));
+        Ok(change)
+    }
+
+    /// Ends an occupancy (a move out) on `to`.
+    pub async fn end_occupancy(&mut self, id: OccupancyId, to: Date) -> Result<Change<OccupancyId>, RegistryError> {
+        let o = self.registry.store.occupancy(id).await?.ok_or(RegistryError::Denied(Denied::OutOfScope))?;
+        let estate = self.house_for_residents(o.house_id).await?;
+        let change = self.txn.end_occupancy(id, to).await?;
+        self.audited("occupancy", &change, Some(estate));
+        Ok(change)
+    }
+
+    /// Puts a lease of a house the caller keeps residents of.
+    pub async fn put_lease(&mut self, l: &NewLease) -> Result<Change<LeaseId>, RegistryError> {
+        let estate = self.house_for_residents(l.house_id).await?;
+        let change = self.txn.put_lease(l).await?;
+        self.audited("lease", &change, Some(estate));
+        Ok(change)
+    }
+}
+
+/// What became of a person row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonOutcome {
+    /// Inserted, updated or unchanged.
+    Written(Change<PersonId>),
+    /// 转区级核对 the document is registered for someone the caller does not reach: nothing was
+    /// changed or shown, and the district sees the conflict.
+    Referred,
+}
+
+impl PersonOutcome {
+    /// The person's id, when the caller may know it.
+    pub fn id(&self) -> Option<PersonId> {
+        match self {
+            PersonOutcome::Written(c) => Some(c.id()),
+            PersonOutcome::Referred => None,
+        }
+    }
+}
