@@ -1,6 +1,11 @@
 //! 单元格 cell parsing: from what a CSV or XLSX cell holds to a typed [`Value`], or a
 //! [`Problem`] naming the row, the column and the rule (never the raw value).
 
+#![allow(
+    clippy::result_large_err,
+    reason = "a cell's problem is its parse result, returned by value to the row being assembled"
+)]
+
 use jiayuan_domain::Date;
 
 use crate::problem::Problem;

@@ -108,13 +108,26 @@ impl<R: Read> Read for Decoding<R> {
     }
 }
 
-/// The record-size guard: counts the bytes of the current record (outside quotes a line break
-/// ends it) and fails past the limit, so one hostile record cannot fill memory.
+/// The record-size guard and line-end normaliser between the decoder and the CSV parser.
+///
+/// It follows the CSV quoting (a `"` opens a quoted field only at a field's start) to count the
+/// bytes of the current record, failing past the limit so one hostile record cannot fill
+/// memory; and it turns a carriage return outside quotes into a space (trimmed away with the
+/// cell), so the parser sees `\n` line ends only and its line numbers are the file's lines.
+/// A lone `\r` as a line end (classic Mac OS) is therefore not a line end.
 struct Guard<R> {
     inner: R,
-    quoted: bool,
+    delimiter: u8,
+    state: Quoting,
     in_record: u64,
     limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Unquoted { at_start: bool },
+    Quoted,
+    QuoteInQuoted,
 }
 
 /// The marker error of [`Guard`].
@@ -132,12 +145,23 @@ impl std::error::Error for RecordTooLong {}
 impl<R: Read> Read for Guard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            match b {
-                b'"' => self.quoted = !self.quoted,
-                b'\n' if !self.quoted => self.in_record = 0,
-                _ => {}
-            }
+        for b in &mut buf[..n] {
+            self.state = match (self.state, *b) {
+                (Quoting::Unquoted { at_start: true }, b'"') => Quoting::Quoted,
+                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+                (Quoting::Quoted, _) => Quoting::Quoted,
+                (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+                (_, b'\n') => {
+                    self.in_record = 0;
+                    Quoting::Unquoted { at_start: true }
+                }
+                (_, b'\r') => {
+                    *b = b' ';
+                    Quoting::Unquoted { at_start: false }
+                }
+                (_, c) if c == self.delimiter => Quoting::Unquoted { at_start: true },
+                _ => Quoting::Unquoted { at_start: false },
+            };
             self.in_record += 1;
             if self.in_record > self.limit {
                 return Err(io::Error::other(RecordTooLong(self.limit)));
@@ -237,8 +261,13 @@ impl CsvSource {
             break line;
         };
         let delimiter = sniff_delimiter(&String::from_utf8_lossy(&header_line));
-        let stream =
-            Guard { inner: Cursor::new(header_line).chain(text), quoted: false, in_record: 0, limit: max_record_bytes };
+        let stream = Guard {
+            inner: Cursor::new(header_line).chain(text),
+            delimiter,
+            state: Quoting::Unquoted { at_start: true },
+            in_record: 0,
+            limit: max_record_bytes,
+        };
         let records = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)

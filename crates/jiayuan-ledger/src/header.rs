@@ -25,10 +25,8 @@ fn candidates(header: &str) -> Vec<String> {
     if let Some((a, b)) = t.split_once(['(', '/']) {
         out.push(reduce(a));
         out.push(reduce(b));
-    } else if let Some(i) = t
-        .char_indices()
-        .find(|&(i, c)| c.is_ascii_alphabetic() && t[..i].chars().any(|p| !p.is_ascii()))
-        .map(|(i, _)| i)
+    } else if let Some(i) =
+        t.char_indices().find(|&(i, c)| c.is_ascii_alphabetic() && !t[..i].is_ascii()).map(|(i, _)| i)
     {
         out.push(reduce(&t[..i]));
         out.push(reduce(&t[i..]));

@@ -86,7 +86,7 @@ pub struct Progress {
 
 #[derive(Debug)]
 enum Source {
-    Csv(CsvSource),
+    Csv(Box<CsvSource>),
     Xlsx(XlsxSource),
 }
 
@@ -161,7 +161,7 @@ impl Reader {
             return Reader::start(sheet, limits, Source::Xlsx(source), Format::Xlsx, Some(total), Some(sha));
         }
         let source = CsvSource::new(head, Box::new(file), limits.max_record_bytes)?;
-        Reader::start(sheet, limits, Source::Csv(source), Format::Csv, Some(total), None)
+        Reader::start(sheet, limits, Source::Csv(Box::new(source)), Format::Csv, Some(total), None)
     }
 
     /// Reads an upload held in memory; `file_name_hint` (the uploaded name) only sharpens the
@@ -189,8 +189,11 @@ impl Reader {
         if file_name_hint.to_ascii_lowercase().ends_with(".xlsx") {
             return Err(LedgerError::Xlsx("the file is named .xlsx but is not an xlsx workbook"));
         }
-        let source = CsvSource::new(Vec::new(), Box::new(Cursor::new(bytes)), limits.max_record_bytes)?;
-        Reader::start(sheet, limits, Source::Csv(source), Format::Csv, Some(total), Some(sha))
+        let head = bytes[..bytes.len().min(crate::csv_source::SNIFF_BYTES)].to_vec();
+        let mut rest = Cursor::new(bytes);
+        rest.set_position(head.len() as u64);
+        let source = CsvSource::new(head, Box::new(rest), limits.max_record_bytes)?;
+        Reader::start(sheet, limits, Source::Csv(Box::new(source)), Format::Csv, Some(total), Some(sha))
     }
 
     /// Reads any byte stream: a CSV streams from it (hashed as it goes); an XLSX, which needs
@@ -214,7 +217,7 @@ impl Reader {
             return Reader::from_bytes_with(bytes, "", sheet, limits);
         }
         let source = CsvSource::new(head, Box::new(reader), limits.max_record_bytes)?;
-        Reader::start(sheet, limits, Source::Csv(source), Format::Csv, total_bytes, None)
+        Reader::start(sheet, limits, Source::Csv(Box::new(source)), Format::Csv, total_bytes, None)
     }
 
     fn start(
