@@ -10,6 +10,7 @@
 pub(crate) mod admin;
 mod cursor;
 pub(crate) mod registry;
+pub(crate) mod registry_admin;
 pub(crate) mod session;
 
 use std::sync::Arc;
@@ -27,8 +28,9 @@ use jiayuan_host::access::Action;
 use jiayuan_host::enablement::Decision;
 use jiayuan_host::engine::{CreateRequest, ListRequest, TransitionRequest};
 use jiayuan_host::plugins::PluginReportEntry;
+use jiayuan_host::registry::{PersonOutcome, RegistryError};
 use jiayuan_plugin_api::KpiValue;
-use jiayuan_store::{EnablementOverride, EnablementScope};
+use jiayuan_store::{Change, EnablementOverride, EnablementScope};
 
 use crate::error::ApiError;
 use crate::extract::{CallerExt, Json, Path, Query};
@@ -77,7 +79,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/registry/estates/{id}", Do(ReadRegistry), get(registry::estate)),
         r(Method::GET, "/api/registry/estates/{id}/assignments", Do(ReadRegistry), get(registry::assignments)),
         r(Method::GET, "/api/registry/firms", Do(ReadRegistry), get(firms)),
-        r(Method::POST, "/api/registry/persons", Do(WriteRegistry), post(create_person)),
+        r(Method::POST, "/api/registry/persons", Do(WriteResidents), post(create_person)),
         r(Method::GET, "/api/registry/persons", Do(ReadRegistry), get(registry::find_persons)),
         r(Method::GET, "/api/registry/persons/{id}", Do(ReadRegistry), get(registry::person)),
         r(Method::POST, "/api/registry/persons/{id}/unmask", Do(Unmask), post(registry::unmask_person)),
@@ -1173,9 +1175,16 @@ pub(crate) struct PersonBody {
     /// Mobile number.
     #[serde(default)]
     phone: Option<String>,
-    /// The house they live in.
+    /// The house they live in: registered as an occupancy from today.
     #[serde(default)]
     house_id: Option<i64>,
+    /// 与户主关系 how they relate to that house (default `other`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "owner")]
+    relation: Option<jiayuan_domain::Relation>,
+    /// Whether that house is their primary residence (default `true`).
+    #[serde(default)]
+    primary: Option<bool>,
 }
 
 /// 登记人员 / Register a resident
@@ -1191,6 +1200,7 @@ pub(crate) struct PersonBody {
     security(("bearer" = []), ("session_cookie" = [])),
     responses(
         (status = 201, description = "已登记（已脱敏） / Registered (masked)", body = registry::PersonView),
+        (status = 202, description = "已提交区级核对 / Referred to the district for review", body = registry_admin::Referred),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthenticated),
         (status = 403, response = Forbidden),
@@ -1243,17 +1253,12 @@ pub(crate) async fn create_person(
                 s.engine.store().house(jiayuan_domain::HouseId(id)).await.map_err(|e| ApiError::internal(&e))?;
             // A house outside the caller's scope is as unknown to them as a missing one.
             let visible = match found.as_ref().map(|h| h.estate_id) {
-                Some(Some(estate)) => registry::in_scope(&s, &caller, Action::WriteRegistry, estate).await?.is_some(),
+                Some(Some(estate)) => registry::in_scope(&s, &caller, Action::WriteResidents, estate).await?.is_some(),
                 Some(None) => caller.reach == jiayuan_host::access::Reach::District,
                 None => false,
             };
             if !visible {
-                violations.push(FieldViolation::new(
-                    "house_id",
-                    "not_found",
-                    format!("房屋 {id} 不存在"),
-                    format!("house {id} does not exist"),
-                ));
+                violations.push(house_not_found(id));
             }
             Some(jiayuan_domain::HouseId(id))
         }
@@ -1278,11 +1283,18 @@ pub(crate) async fn create_person(
         birth_date: body.birth_date.or(doc.birth_date),
         hukou: body.hukou,
         phone,
-        house_id: house,
     };
-    let id = match s.engine.store().register_person(&new, &caller.name, s.engine.clock().now()).await {
-        Ok(id) => id,
-        Err(jiayuan_store::StoreError::UniqueKey { .. }) => {
+    let primary = body.primary.unwrap_or(true);
+    let mut write = s.engine.registry().begin(&caller).await.map_err(registry_admin::registry_error)?;
+    let id = match write.put_person(&new).await.map_err(registry_admin::registry_error)? {
+        PersonOutcome::Referred => {
+            // Commit the conflict's audit event; say nothing about who holds the document.
+            write.commit().await.map_err(registry_admin::registry_error)?;
+            return Ok((StatusCode::ACCEPTED, axum::Json(json!(registry_admin::Referred::new()))).into_response());
+        }
+        PersonOutcome::Written(Change::Inserted(id)) => id,
+        PersonOutcome::Written(_) => {
+            write.rollback().await.map_err(registry_admin::registry_error)?;
             return Err(ApiError::client(
                 StatusCode::CONFLICT,
                 "duplicate_person",
@@ -1290,8 +1302,27 @@ pub(crate) async fn create_person(
                 "a person with this identity document is already registered",
             ));
         }
-        Err(e) => return Err(ApiError::internal(&e)),
     };
+    if let Some(house) = house {
+        let occupancy = jiayuan_store::NewOccupancy {
+            person_id: id,
+            house_id: house,
+            from: today,
+            to: None,
+            relation: body.relation.unwrap_or(jiayuan_domain::Relation::Other),
+            primary,
+            reported_at: Some(s.engine.clock().now()),
+        };
+        match write.put_occupancy(&occupancy).await {
+            Ok(_) => {}
+            // The house went out of reach (or away) meanwhile: as unknown as a missing one.
+            Err(RegistryError::Denied(jiayuan_host::access::Denied::OutOfScope)) => {
+                return Err(ApiError::invalid(vec![house_not_found(house.0)]));
+            }
+            Err(e) => return Err(registry_admin::registry_error(e)),
+        }
+    }
+    write.commit().await.map_err(registry_admin::registry_error)?;
     let person = jiayuan_domain::Person {
         id,
         name: new.name,
@@ -1300,8 +1331,17 @@ pub(crate) async fn create_person(
         birth_date: new.birth_date,
         hukou: new.hukou,
         phone: new.phone,
-        house_id: new.house_id,
+        house_id: house.filter(|_| primary),
     };
     let view = registry::PersonView::masked(&person);
-    Ok((StatusCode::CREATED, axum::Json(view)))
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+fn house_not_found(id: i64) -> jiayuan_plugin_api::FieldViolation {
+    jiayuan_plugin_api::FieldViolation::new(
+        "house_id",
+        "not_found",
+        format!("房屋 {id} 不存在"),
+        format!("house {id} does not exist"),
+    )
 }

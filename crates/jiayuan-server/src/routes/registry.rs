@@ -3,7 +3,8 @@
 //! unmasked read of a person.
 //!
 //! Scope: an estate outside the caller's scope answers 404 like a missing one; a person is in
-//! scope when the house they live in is (persons without a house: district-wide callers only).
+//! scope when the registry's person-reach rule says so (an occupancy, a lease or a record in an
+//! estate the caller reaches; district-wide callers reach everyone).
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use jiayuan_domain::{
     Date, DocKind, Estate, EstateId, FirmId, GridCell, HouseId, Hukou, Person, PersonId, Sensitivity,
     ServiceAssignment, Sex, mask,
 };
-use jiayuan_host::access::{Action, Caller, Reach, Target, authorize};
+use jiayuan_host::access::{Action, Caller, Target, authorize};
 use jiayuan_host::enablement::EstatePlace;
 
 use super::Res;
@@ -161,16 +162,15 @@ pub(crate) async fn assignments(
     Ok(axum::Json(AssignmentList { assignments }))
 }
 
-/// Whether the person is within the caller's scope (through the house they live in).
-async fn person_in_scope(s: &AppState, caller: &Caller, action: Action, p: &Person) -> Res<bool> {
-    let Some(house) = p.house_id else {
-        return Ok(caller.reach == Reach::District);
-    };
-    let house = s.engine.store().house(house).await.map_err(|e| ApiError::internal(&e))?;
-    match house.and_then(|h| h.estate_id) {
-        Some(estate) => Ok(in_scope(s, caller, action, estate).await?.is_some()),
-        None => Ok(caller.reach == Reach::District),
-    }
+/// Whether the person is within the caller's reach: the registry's one rule
+/// ([`jiayuan_host::registry::Registry::reaches_person`]; the role was checked by the guard).
+async fn person_in_scope(s: &AppState, caller: &Caller, p: &Person) -> Res<bool> {
+    s.engine.registry().reaches_person(caller, p.id).await.map_err(store_error)
+}
+
+/// A store failure, mapped like the engine's.
+pub(crate) fn store_error(e: jiayuan_store::StoreError) -> ApiError {
+    ApiError::from(jiayuan_host::engine::EngineError::from(e))
 }
 
 /// A registered person: name, document number and phone masked, except in an unmask answer.
@@ -313,19 +313,16 @@ pub(crate) async fn find_persons(
             ));
         }
     };
-    let mut visible = Vec::with_capacity(found.len());
-    for p in &found {
-        if person_in_scope(&s, &caller, Action::ReadRegistry, p).await? {
-            visible.push(PersonView::masked(p));
-        }
-    }
+    let ids: Vec<PersonId> = found.iter().map(|p| p.id).collect();
+    let reached = s.engine.registry().reached_persons(&caller, &ids).await.map_err(store_error)?;
+    let visible = found.iter().filter(|p| reached.contains(&p.id)).map(PersonView::masked).collect();
     Ok(axum::Json(PersonList { persons: visible }))
 }
 
-async fn scoped_person(s: &AppState, caller: &Caller, action: Action, id: i64) -> Res<Person> {
+async fn scoped_person(s: &AppState, caller: &Caller, id: i64) -> Res<Person> {
     let p = s.engine.store().person(PersonId(id)).await.map_err(|e| ApiError::internal(&e))?;
     match p {
-        Some(p) if person_in_scope(s, caller, action, &p).await? => Ok(p),
+        Some(p) if person_in_scope(s, caller, &p).await? => Ok(p),
         _ => Err(person_not_found(id)),
     }
 }
@@ -353,7 +350,7 @@ pub(crate) async fn person(
     CallerExt(caller): CallerExt,
     Path(id): Path<i64>,
 ) -> Res<impl IntoResponse> {
-    let p = scoped_person(&s, &caller, Action::ReadRegistry, id).await?;
+    let p = scoped_person(&s, &caller, id).await?;
     Ok(axum::Json(PersonAnswer { person: PersonView::masked(&p) }))
 }
 
@@ -384,7 +381,7 @@ pub(crate) async fn unmask_person(
     Json(body): Json<UnmaskRequest>,
 ) -> Res<impl IntoResponse> {
     body.check()?;
-    let p = scoped_person(&s, &who.caller, Action::Unmask, id).await?;
+    let p = scoped_person(&s, &who.caller, id).await?;
     let audit = body.audit_event(
         &who.caller.name,
         "person.unmask",
