@@ -4,6 +4,7 @@
 use anyhow::Context;
 
 pub mod demo;
+pub mod ledger;
 pub mod users;
 
 /// How often expired browser sessions are deleted.

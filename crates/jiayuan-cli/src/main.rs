@@ -1,4 +1,4 @@
-//! `jiayuan`: the host binary — serve, migrate, plugins, config, audit, users, demo.
+//! `jiayuan`: the host binary — serve, migrate, plugins, config, audit, users, import, export, demo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,10 @@ enum Command {
     Users(jiayuan_cli::users::UsersCommand),
     /// Create a demo database (Luohu streets, estates, firms, residents, dogs) and serve it.
     Demo(jiayuan_cli::demo::DemoArgs),
+    /// Import a registry ledger (CSV or XLSX), or write its template (`import template <kind>`).
+    Import(jiayuan_cli::ledger::ImportArgs),
+    /// Export a registry ledger (XLSX, or CSV with a BOM), masked and audited.
+    Export(jiayuan_cli::ledger::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
         settings.log.filter = "info,jiayuan::plugin=warn".into();
     }
-    if matches!(cli.command, Command::Users(_)) && settings.log.filter == "info" {
+    if matches!(cli.command, Command::Users(_) | Command::Import(_) | Command::Export(_)) && settings.log.filter == "info" {
         // `users` migrates before every command: keep "no pending migrations" out of its output
         // (what a migration applied is still logged by the store).
         settings.log.filter = "info,sea_orm_migration=warn".into();
@@ -177,6 +181,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|_| ExitCode::SUCCESS),
             Command::Demo(args) => jiayuan_cli::demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
             Command::Config(_) => Ok(ExitCode::SUCCESS),
+            Command::Import(args) => {
+                let clean = jiayuan_cli::ledger::import(settings, args, &cli_actor(|k| std::env::var(k))).await?;
+                Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            }
+            Command::Export(args) => jiayuan_cli::ledger::export(settings, args, &cli_actor(|k| std::env::var(k)))
+                .await
+                .map(|_| ExitCode::SUCCESS),
         }
     })
 }

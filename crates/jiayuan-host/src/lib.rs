@@ -8,6 +8,7 @@ pub mod access;
 pub mod clock;
 pub mod enablement;
 pub mod engine;
+pub mod ledger;
 pub mod plugins;
 pub mod registry;
 pub mod runtime;

@@ -137,6 +137,7 @@ impl std::fmt::Debug for Registry {
 
 /// A registry transaction opened for one caller: every write checks the caller's reach and is
 /// audited under their name. [`RegistryWrite::commit`] ends it; dropping it rolls back.
+#[allow(missing_debug_implementations)]
 pub struct RegistryWrite<'a> {
     registry: &'a Registry,
     caller: &'a Caller,
@@ -144,6 +145,8 @@ pub struct RegistryWrite<'a> {
     at: Timestamp,
     /// Estates whose serving firm changed (the engine's place cache must forget them).
     pub moved_estates: Vec<EstateId>,
+    /// Imports log rows instead of auditing each one (one audit event per import).
+    quiet: bool,
 }
 
 impl Registry {
@@ -158,6 +161,11 @@ impl Registry {
         &self.store
     }
 
+    /// Now, by the host's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Today in Shanghai by the host's clock.
     pub fn today(&self) -> Date {
         self.clock.now().shanghai_date()
@@ -166,7 +174,7 @@ impl Registry {
     /// Opens a write for `caller`.
     pub async fn begin<'a>(&'a self, caller: &'a Caller) -> Result<RegistryWrite<'a>, RegistryError> {
         let txn = self.store.registry_txn().await?;
-        Ok(RegistryWrite { registry: self, caller, txn, at: self.clock.now(), moved_estates: Vec::new() })
+        Ok(RegistryWrite { registry: self, caller, txn, at: self.clock.now(), moved_estates: Vec::new(), quiet: false })
     }
 
     /// Where an estate sits today (its community and serving firm).
@@ -275,9 +283,56 @@ impl<'a> RegistryWrite<'a> {
         if covered { Ok(()) } else { Err(RegistryError::Denied(Denied::OutOfScope)) }
     }
 
-    /// Records the audit event of a change.
+    /// Records the audit event of a change (not in an import: it writes one event and a log).
     fn audited<I: std::fmt::Display>(&mut self, object: &str, change: &Change<I>, estate: Option<EstateId>) {
-        self.txn.audit_change(&self.caller.name, self.at, object, change, estate);
+        if !self.quiet {
+            self.txn.audit_change(&self.caller.name, self.at, object, change, estate);
+        }
+    }
+
+    /// From now on, changes are not audited one by one: the import that asked writes one audit
+    /// event and its row log ([`RegistryWrite::log_import`]).
+    pub fn quiet_rows(&mut self) {
+        self.quiet = true;
+    }
+
+    /// Whether the caller reaches `person` (the one rule), read inside this transaction.
+    pub async fn reaches(&self, person: PersonId) -> Result<bool, RegistryError> {
+        if self.caller.reach == Reach::District {
+            return Ok(true);
+        }
+        let ties = self.txn.person_estates(&[person], self.registry.today()).await?;
+        for e in ties.get(&person).into_iter().flatten() {
+            if let Some(place) = self.registry.place(*e).await?
+                && self.caller.reach.covers(&place)
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Writes an import's log (one row per changed, referred or refused row: action, target,
+    /// field names or rule codes) and its one audit event (kind, file sha256, counts).
+    pub async fn log_import(
+        &mut self,
+        kind: &str,
+        sha256: &str,
+        mode: &str,
+        counts: &serde_json::Value,
+        rows: &[(u64, &'static str, Option<String>, Vec<String>)],
+    ) -> Result<i64, RegistryError> {
+        let id = self.txn.log_import(kind, &self.caller.name, self.at, sha256, mode, counts, rows).await?;
+        self.txn.audit(jiayuan_store::NewAudit {
+            at: self.at,
+            actor: self.caller.name.clone(),
+            action: "registry.import".into(),
+            target: jiayuan_store::AuditTarget::Object(format!("import/{id}")),
+            estate_id: None,
+            detail_json: serde_json::json!({"kind": kind, "file_sha256": sha256, "mode": mode, "counts": counts})
+                .to_string(),
+        });
+        Ok(id)
     }
 
     /// Upserts a division version (district admins; one named for a district keeps only it).
@@ -440,6 +495,9 @@ impl<'a> RegistryWrite<'a> {
             match existing.get(key) {
                 Some(id) if !reached.contains(id) => {
                     outcomes[i] = Some(PersonOutcome::Referred);
+                    if self.quiet {
+                        continue;
+                    }
                     self.txn.audit(jiayuan_store::NewAudit {
                         at: self.at,
                         actor: self.caller.name.clone(),

@@ -631,6 +631,41 @@ impl Store {
     }
 }
 
+/// One line of an import's log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportLogRow {
+    /// The file's row.
+    pub row: i64,
+    /// `inserted`, `updated`, `refused` or `referred`.
+    pub action: String,
+    /// What was written (`person/12,occupancy/40`), if anything.
+    pub target: Option<String>,
+    /// Field names changed, or rule codes broken.
+    pub detail: Vec<String>,
+}
+
+impl Store {
+    /// The row log of an import, by row.
+    pub async fn import_log(&self, import: i64) -> Result<Vec<ImportLogRow>, StoreError> {
+        use crate::entity::import_row;
+        let rows = import_row::Entity::find()
+            .filter(import_row::Column::ImportId.eq(import))
+            .order_by_asc(import_row::Column::RowNo)
+            .all(&self.reader)
+            .await
+            .map_err(db("read import log"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ImportLogRow {
+                row: r.row_no,
+                action: r.action,
+                target: r.target,
+                detail: serde_json::from_str(&r.detail_json).unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
 /// Occupancy and lease ties of persons to estates on `on` (see [`Store::person_estates`]).
 pub(crate) async fn person_estates_in(
     conn: &impl sea_orm::ConnectionTrait,

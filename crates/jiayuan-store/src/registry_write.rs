@@ -97,6 +97,7 @@ impl<I> Change<I> {
 pub const PERSON_CHUNK: usize = 1000;
 
 /// One registry write transaction. Dropping it without [`RegistryTxn::commit`] rolls back.
+#[allow(missing_debug_implementations)]
 pub struct RegistryTxn {
     txn: DatabaseTransaction,
     keys: FieldKeys,
@@ -195,14 +196,65 @@ impl RegistryTxn {
         }
     }
 
+    /// Writes an import's summary row and its row log (field names or rule codes, never values)
+    /// and returns the import's id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn log_import(
+        &mut self,
+        kind: &str,
+        actor: &str,
+        at: Timestamp,
+        sha256: &str,
+        mode: &str,
+        counts: &serde_json::Value,
+        rows: &[(u64, &'static str, Option<String>, Vec<String>)],
+    ) -> Result<i64, StoreError> {
+        const OP: &str = "log import";
+        use crate::entity::{import, import_row};
+        let r = import::Entity::insert(import::ActiveModel {
+            id: NotSet,
+            kind: Set(kind.to_owned()),
+            actor: Set(actor.to_owned()),
+            at: Set(at.millis()),
+            file_sha256: Set(sha256.to_owned()),
+            mode: Set(mode.to_owned()),
+            outcome: Set("committed".to_owned()),
+            counts_json: Set(counts.to_string()),
+        })
+        .exec(&self.txn)
+        .await
+        .map_err(db(OP))?;
+        let id = r.last_insert_id;
+        // Several log lines of one row (a person and their occupancy) share the row's number:
+        // the last action of a row wins, with the targets joined.
+        let mut merged: std::collections::BTreeMap<u64, (&'static str, Vec<String>, Vec<String>)> = Default::default();
+        for (row, action, target, detail) in rows {
+            let e = merged.entry(*row).or_insert((action, Vec::new(), Vec::new()));
+            if e.0 == "unchanged" || *action == "refused" || *action == "referred" {
+                e.0 = action;
+            }
+            e.1.extend(target.iter().cloned());
+            e.2.extend(detail.iter().cloned());
+        }
+        let models: Vec<import_row::ActiveModel> = merged
+            .into_iter()
+            .map(|(row, (action, targets, detail))| import_row::ActiveModel {
+                import_id: Set(id),
+                row_no: Set(i64::try_from(row).unwrap_or(i64::MAX)),
+                action: Set(action.to_owned()),
+                target: Set((!targets.is_empty()).then(|| targets.join(","))),
+                detail_json: Set(serde_json::json!(detail).to_string()),
+            })
+            .collect();
+        for chunk in models.chunks(PERSON_CHUNK) {
+            import_row::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await.map_err(db(OP))?;
+        }
+        Ok(id)
+    }
+
     /// Rolls everything back (a dry run ends here).
     pub async fn rollback(self) -> Result<(), StoreError> {
         self.txn.rollback().await.map_err(db("roll back registry write"))
-    }
-
-    /// The transaction, for the store's own reads inside it.
-    pub(crate) fn conn(&self) -> &DatabaseTransaction {
-        &self.txn
     }
 
     // --- divisions ------------------------------------------------------------------------

@@ -40,7 +40,6 @@ enum DivisionVersions {
 #[derive(DeriveIden)]
 enum Estates {
     Table,
-    Id,
     Code,
     Kind,
 }
