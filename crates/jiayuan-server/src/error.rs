@@ -126,6 +126,12 @@ impl ApiError {
         self.status
     }
 
+    /// The same error with another status (413 for a body too large to buffer).
+    pub fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = status;
+        self
+    }
+
     /// Adds a response header (`Retry-After`, `WWW-Authenticate`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> ApiError {
         self.headers.push((name, value));

@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod privacy;
 mod routes;

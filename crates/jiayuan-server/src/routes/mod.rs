@@ -48,6 +48,8 @@ type Res<T> = Result<T, ApiError>;
 pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
     use Access::{Action as Do, Authenticated, Public};
     use Action::*;
+    use crate::idempotency::idempotent as idem;
+    use registry_admin as ra;
     let r = |method: Method, path: &'static str, access: Access, handler: MethodRouter<Arc<AppState>>| {
         (RouteInfo { method, path, access }, handler)
     };
@@ -60,7 +62,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/auth/me", Authenticated, get(session::me)),
         r(Method::GET, "/api/plugins", Do(ReadStatus), get(plugins)),
         r(Method::GET, "/api/plugins/{id}/manifest", Do(ReadStatus), get(manifest)),
-        r(Method::POST, "/api/items/{plugin}/records", Do(WriteRecords), post(create)),
+        r(Method::POST, "/api/items/{plugin}/records", Do(WriteRecords), idem(post(create))),
         r(Method::GET, "/api/items/{plugin}/records", Do(ReadRecords), get(list)),
         r(Method::GET, "/api/items/{plugin}/records/{id}", Do(ReadRecords), get(get_record)),
         r(Method::GET, "/api/items/{plugin}/records/{id}/history", Do(ReadRecords), get(history)),
@@ -79,7 +81,24 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/registry/estates/{id}", Do(ReadRegistry), get(registry::estate)),
         r(Method::GET, "/api/registry/estates/{id}/assignments", Do(ReadRegistry), get(registry::assignments)),
         r(Method::GET, "/api/registry/firms", Do(ReadRegistry), get(firms)),
-        r(Method::POST, "/api/registry/persons", Do(WriteResidents), post(create_person)),
+        r(Method::PUT, "/api/registry/divisions", Do(ManageDivisions), idem(put(ra::put_division))),
+        r(Method::GET, "/api/registry/divisions/versions", Do(ReadRegistry), get(ra::division_versions)),
+        r(Method::PUT, "/api/registry/grid-cells/{code}", Do(ManageEstates), idem(put(ra::put_grid_cell))),
+        r(Method::PUT, "/api/registry/estates/{code}", Do(ManageEstates), idem(put(ra::put_estate))),
+        r(Method::GET, "/api/registry/estates/{id}/buildings", Do(ReadRegistry), get(ra::estate_buildings)),
+        r(Method::GET, "/api/registry/estates/{id}/houses", Do(ReadRegistry), get(ra::estate_houses)),
+        r(Method::PUT, "/api/registry/firms/{credit_code}", Do(ManageDivisions), idem(put(ra::put_firm))),
+        r(Method::POST, "/api/registry/assignments", Do(ManageEstates), idem(post(ra::put_assignment))),
+        r(Method::POST, "/api/registry/assignments/{id}/end", Do(ManageEstates), idem(post(ra::end_assignment))),
+        r(Method::POST, "/api/registry/buildings", Do(ManageBuildings), idem(post(ra::put_building))),
+        r(Method::POST, "/api/registry/houses", Do(ManageBuildings), idem(post(ra::put_house))),
+        r(Method::POST, "/api/registry/occupancies", Do(WriteResidents), idem(post(ra::put_occupancy))),
+        r(Method::POST, "/api/registry/occupancies/{id}/end", Do(WriteResidents), idem(post(ra::end_occupancy))),
+        r(Method::GET, "/api/registry/houses/{id}/occupancies", Do(ReadRegistry), get(ra::house_occupancies)),
+        r(Method::GET, "/api/registry/houses/{id}/leases", Do(ReadRegistry), get(ra::house_leases)),
+        r(Method::POST, "/api/registry/leases", Do(WriteResidents), idem(post(ra::put_lease))),
+        r(Method::POST, "/api/registry/persons", Do(WriteResidents), idem(post(create_person))),
+        r(Method::GET, "/api/registry/persons/{id}/occupancies", Do(ReadRegistry), get(ra::person_occupancies)),
         r(Method::GET, "/api/registry/persons", Do(ReadRegistry), get(registry::find_persons)),
         r(Method::GET, "/api/registry/persons/{id}", Do(ReadRegistry), get(registry::person)),
         r(Method::POST, "/api/registry/persons/{id}/unmask", Do(Unmask), post(registry::unmask_person)),

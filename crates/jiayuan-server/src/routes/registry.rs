@@ -174,7 +174,7 @@ pub(crate) fn store_error(e: jiayuan_store::StoreError) -> ApiError {
 }
 
 /// A registered person: name, document number and phone masked, except in an unmask answer.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub(crate) struct PersonView {
     /// Id.
     #[schema(value_type = i64)]
