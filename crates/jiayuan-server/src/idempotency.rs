@@ -208,4 +208,45 @@ mod tests {
         assert_ne!(hex_sha256(&[b"ab", b"c"]), hex_sha256(&[b"a", b"bc"]));
         assert_eq!(hex_sha256(&[b"x"]).len(), 64);
     }
+
+    const PERSON: &str =
+        r#"{"name":"张三","doc_kind":"resident_id","doc_number":"11010519491231002X","hukou":"shenzhen"}"#;
+    const OTHER: &str =
+        r#"{"name":"李四","doc_kind":"resident_id","doc_number":"11010519491231002X","hukou":"shenzhen"}"#;
+
+    #[tokio::test]
+    async fn a_retry_replays_the_first_answer_and_makes_no_duplicate() {
+        let app = crate::testkit::TestApp::start().await;
+        let key = [(IDEMPOTENCY_KEY, "person-1")];
+        let first = app.send("POST", "/api/registry/persons", PERSON, &key).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        assert!(first.headers.get(REPLAYED).is_none());
+        let again = app.send("POST", "/api/registry/persons", PERSON, &key).await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+        assert_eq!(again.body, first.body, "the same id, the same answer");
+        assert_eq!(again.headers.get(REPLAYED).and_then(|v| v.to_str().ok()), Some("true"));
+
+        let reused = app.send("POST", "/api/registry/persons", OTHER, &key).await;
+        assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reused.body);
+        assert!(reused.body.contains("idempotency_key_reused"), "{}", reused.body);
+
+        // Without the header the route behaves as before: the document is taken.
+        let plain = app.send("POST", "/api/registry/persons", PERSON, &[]).await;
+        assert_eq!(plain.status, StatusCode::CONFLICT, "{}", plain.body);
+        assert!(plain.headers.get(REPLAYED).is_none());
+
+        // A failed answer releases its key: the corrected retry runs.
+        let bad = r#"{"name":"王五","doc_kind":"resident_id","doc_number":"110105194912310021","hukou":"shenzhen"}"#;
+        let key2 = [(IDEMPOTENCY_KEY, "person-2")];
+        let refused = app.send("POST", "/api/registry/persons", bad, &key2).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+        let fixed = r#"{"name":"王五","doc_kind":"resident_id","doc_number":"11010519491231002X","hukou":"shenzhen"}"#;
+        let retried = app.send("POST", "/api/registry/persons", fixed, &key2).await;
+        assert_eq!(retried.status, StatusCode::CONFLICT, "the corrected retry ran: {}", retried.body);
+
+        for bad_key in ["", "has space", &"x".repeat(256)] {
+            let res = app.send("POST", "/api/registry/persons", PERSON, &[(IDEMPOTENCY_KEY, bad_key)]).await;
+            assert_eq!(res.status, StatusCode::BAD_REQUEST, "key {bad_key:?}: {}", res.body);
+        }
+    }
 }

@@ -46,9 +46,9 @@ type Res<T> = Result<T, ApiError>;
 /// Every route: method, path, access, handler. The router and [`crate::inventory`] are built
 /// from this table alone.
 pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
+    use crate::idempotency::idempotent as idem;
     use Access::{Action as Do, Authenticated, Public};
     use Action::*;
-    use crate::idempotency::idempotent as idem;
     use registry_admin as ra;
     let r = |method: Method, path: &'static str, access: Access, handler: MethodRouter<Arc<AppState>>| {
         (RouteInfo { method, path, access }, handler)
@@ -84,7 +84,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::PUT, "/api/registry/divisions", Do(ManageDivisions), idem(put(ra::put_division))),
         r(Method::GET, "/api/registry/divisions/versions", Do(ReadRegistry), get(ra::division_versions)),
         r(Method::PUT, "/api/registry/grid-cells/{code}", Do(ManageEstates), idem(put(ra::put_grid_cell))),
-        r(Method::PUT, "/api/registry/estates/{code}", Do(ManageEstates), idem(put(ra::put_estate))),
+        r(Method::PUT, "/api/registry/estates/{id}", Do(ManageEstates), idem(put(ra::put_estate))),
         r(Method::GET, "/api/registry/estates/{id}/buildings", Do(ReadRegistry), get(ra::estate_buildings)),
         r(Method::GET, "/api/registry/estates/{id}/houses", Do(ReadRegistry), get(ra::estate_houses)),
         r(Method::PUT, "/api/registry/firms/{credit_code}", Do(ManageDivisions), idem(put(ra::put_firm))),

@@ -77,9 +77,7 @@ pub(crate) struct Referred {
 impl Referred {
     pub(crate) fn new() -> Referred {
         Referred {
-            status: "referred",
-            message_zh: "已提交区级核对",
-            message_en: "referred to the district for review",
+            status: "referred", message_zh: "已提交区级核对", message_en: "referred to the district for review"
         }
     }
 }
@@ -118,7 +116,8 @@ fn answer_text(c: &Change<String>) -> Response {
         Change::Inserted(id) => (StatusCode::CREATED, id),
         Change::Updated { id, .. } | Change::Unchanged(id) => (StatusCode::OK, id),
     };
-    let body = ChangeAnswer { id: serde_json::Value::String(id.clone()), change: c.action(), fields: c.fields().to_vec() };
+    let body =
+        ChangeAnswer { id: serde_json::Value::String(id.clone()), change: c.action(), fields: c.fields().to_vec() };
     (status, axum::Json(body)).into_response()
 }
 
@@ -288,7 +287,12 @@ pub(crate) async fn put_grid_cell(
     Json(body): Json<GridCellBody>,
 ) -> Res<Response> {
     let community = jiayuan_domain::parse_grid_code(&code).map_err(|e| {
-        ApiError::bad_request("code", "grid_code", "网格编码应为 15 位：社区代码 12 位 + 序号 3 位".into(), e.to_string())
+        ApiError::bad_request(
+            "code",
+            "grid_code",
+            "网格编码应为 15 位：社区代码 12 位 + 序号 3 位".into(),
+            e.to_string(),
+        )
     })?;
     let mut w = begin(&s, &caller).await?;
     let estate_id = match body.estate_code.as_deref() {
@@ -342,12 +346,13 @@ pub(crate) struct EstateBody {
 
 /// 维护小区 / Put an estate
 ///
-/// `PUT /api/registry/estates/{code}`: upserts an estate by its estate code.
+/// `PUT /api/registry/estates/{code}`: upserts an estate by its estate code (the path segment
+/// is the code; the router keeps one parameter name per segment, hence `{id}` in the template).
 #[utoipa::path(
     put,
-    path = "/api/registry/estates/{code}",
+    path = "/api/registry/estates/{id}",
     tag = "registry",
-    params(("code" = String, Path, description = "小区编码 / Estate code", example = "LH-GY-001")),
+    params(("id" = String, Path, description = "小区编码（不是数字 id）/ The estate code (not the numeric id)", example = "LH-GY-001")),
     request_body = EstateBody,
     security(("bearer" = []), ("session_cookie" = [])),
     responses(
@@ -445,7 +450,12 @@ pub(crate) async fn put_firm(
     Json(body): Json<FirmBody>,
 ) -> Res<Response> {
     let info = jiayuan_domain::parse_credit_code(&credit_code).map_err(|e| {
-        field("credit_code", "gb32100_format", "统一社会信用代码应为 18 位（GB 32100）", crate::privacy::redact_echoed(&e.to_string()))
+        field(
+            "credit_code",
+            "gb32100_format",
+            "统一社会信用代码应为 18 位（GB 32100）",
+            crate::privacy::redact_echoed(&e.to_string()),
+        )
     })?;
     let reason = body.credit_code_override.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if let Some(warning) = info.check.warning()
@@ -540,10 +550,24 @@ pub(crate) async fn put_assignment(
             let code = code.trim().to_ascii_uppercase();
             match w.txn().firm_by_credit_code(&code).await.map_err(store_error)? {
                 Some(id) => id,
-                None => return Err(field("firm_credit_code", "not_registered", "物业企业尚未登记", "no firm has this credit code")),
+                None => {
+                    return Err(field(
+                        "firm_credit_code",
+                        "not_registered",
+                        "物业企业尚未登记",
+                        "no firm has this credit code",
+                    ));
+                }
             }
         }
-        _ => return Err(field("firm_id", "one_of", "请提供 firm_id 或 firm_credit_code 其中之一", "give exactly one of `firm_id` or `firm_credit_code`")),
+        _ => {
+            return Err(field(
+                "firm_id",
+                "one_of",
+                "请提供 firm_id 或 firm_credit_code 其中之一",
+                "give exactly one of `firm_id` or `firm_credit_code`",
+            ));
+        }
     };
     let estate_id = match (body.estate_id, body.estate_code.as_deref()) {
         (Some(id), None) => EstateId(id),
@@ -551,7 +575,14 @@ pub(crate) async fn put_assignment(
             Some((id, _)) => id,
             None => return Err(not_found()),
         },
-        _ => return Err(field("estate_id", "one_of", "请提供 estate_id 或 estate_code 其中之一", "give exactly one of `estate_id` or `estate_code`")),
+        _ => {
+            return Err(field(
+                "estate_id",
+                "one_of",
+                "请提供 estate_id 或 estate_code 其中之一",
+                "give exactly one of `estate_id` or `estate_code`",
+            ));
+        }
     };
     let a = NewAssignment {
         firm_id,
@@ -1021,7 +1052,12 @@ async fn house_in_scope(s: &AppState, caller: &Caller, id: i64) -> Res<()> {
     if visible {
         Ok(())
     } else {
-        Err(ApiError::client(StatusCode::NOT_FOUND, "not_found", format!("未找到房屋 {id}"), format!("house {id} not found")))
+        Err(ApiError::client(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("未找到房屋 {id}"),
+            format!("house {id} not found"),
+        ))
     }
 }
 
