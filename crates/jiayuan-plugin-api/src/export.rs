@@ -21,7 +21,9 @@ use crate::plugin::{CreateCall, KpiCall, KpiValue, Outcome, ServicePlugin, Trans
 
 /// Version of the plugin contract (traits and types of this crate). Any change to them bumps it:
 /// trait objects cannot evolve compatibly, so the host accepts only an exact match.
-pub const API_VERSION: u32 = 1;
+/// 2: the registry types plugins read (estates, buildings, houses, grid cells) gained fields with
+/// registry administration.
+pub const API_VERSION: u32 = 2;
 /// Version of the layout of [`PluginDeclaration`] itself. Its fields are never reordered.
 pub const DECL_ABI_VERSION: u32 = 1;
 /// The first eight bytes of every declaration.

@@ -25,7 +25,7 @@ pub const SIDECAR_FILE: &str = "plugin.toml";
 /// ```toml
 /// id = "dog-licensing"
 /// version = "0.1.0"
-/// api_version = 1
+/// api_version = 2
 /// api_crate_version = "0.1.0"
 /// rustc = "rustc 1.95.0 (59807616e 2026-04-14)"
 /// target = "x86_64-unknown-linux-gnu"
