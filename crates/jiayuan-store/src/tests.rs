@@ -6,21 +6,23 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, Statement
 use sea_orm_migration::MigratorTrait;
 
 use jiayuan_domain::{
-    Date, Division, DivisionCode, DivisionLevel, DocKind, Estate, EstateId, FirmId, FirmKind, GridCell, GridKind,
-    HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, RecordId, Sex, Timestamp,
+    AddressCode, Date, Division, DivisionCode, DivisionLevel, DocKind, Estate, EstateCode, EstateId, EstateKind,
+    FirmId, FirmKind, GridCell, GridKind, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, RecordId,
+    Relation, Sex, Timestamp,
 };
 
 use crate::entity::{alert, record, record_event, record_key};
 use crate::migration::Migrator;
 use crate::*;
 
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "m20261128_000001_create_registry",
     "m20261128_000002_create_records",
     "m20261128_000003_create_enablement",
     "m20261128_000004_create_audit",
     "m20261128_000005_create_accounts",
     "m20261128_000006_index_record_pages",
+    "m20261201_000007_registry_administration",
 ];
 
 /// The SQLite file every test store lives in, inside its own temp dir.
@@ -32,6 +34,16 @@ fn code(s: &str) -> DivisionCode {
 
 fn day(y: i32, m: u32, d: u32) -> Date {
     Date::from_ymd(y, m, d).expect("test dates exist")
+}
+
+pub(crate) fn estate_code(s: &str) -> EstateCode {
+    EstateCode::parse(s).expect("test estate codes are valid")
+}
+
+/// A credit code with a valid GB 32100 check character, from its first 17 characters.
+pub(crate) fn valid_credit_code(first17: &str) -> String {
+    let check = jiayuan_domain::credit_code_check_char(first17).expect("test credit codes use the charset");
+    format!("{first17}{check}")
 }
 
 fn key(field: &str, value: &str, unique: bool) -> IndexKey {
@@ -148,22 +160,22 @@ async fn story(store: Store) {
     // --- Grid cells: round trip; a second cell with the same code is refused.
     let cell = GridCell {
         code: "440303004001001".into(),
-        kind: GridKind::Dedicated,
+        kind: GridKind::Basic,
         community: community.code.clone(),
-        name: "翠竹苑专属网格".into(),
+        name: "翠竹基础网格".into(),
+        estate_id: None,
         valid_from: day(2024, 1, 1),
         valid_to: None,
     };
     store.insert_grid_cell(&cell).await.expect("insert grid cell");
     let again = store.insert_grid_cell(&GridCell { name: "dup".into(), ..cell.clone() }).await;
-    assert!(
-        matches!(&again, Err(StoreError::UniqueKey { field, value }) if field == "grid_cells.code" && *value == cell.code),
-        "{again:?}"
-    );
+    assert!(matches!(&again, Err(StoreError::UniqueKey { field, .. }) if field == "grid_cells.code"), "{again:?}");
     assert_eq!(store.grid_cells().await.expect("grid cells"), vec![cell]);
 
     // --- Estates: round trip; an unknown community is a missing reference.
     let cuizhu = NewEstate {
+        code: estate_code("LH-CZ-001"),
+        kind: EstateKind::Estate,
         name: "翠竹苑".into(),
         community: community.code.clone(),
         address: "深圳市罗湖区翠竹路1号".into(),
@@ -172,6 +184,8 @@ async fn story(store: Store) {
         households: 1_200,
     };
     let old_village = NewEstate {
+        code: estate_code("LH-CZ-002"),
+        kind: EstateKind::UrbanVillage,
         name: "老村".into(),
         management: ManagementStatus::Unmanaged,
         onboarding: Some(OnboardingStage::OwnerVote),
@@ -183,6 +197,8 @@ async fn story(store: Store) {
     assert_ne!(e1, e2);
     let expected = Estate {
         id: e1,
+        code: estate_code("LH-CZ-001"),
+        kind: EstateKind::Estate,
         name: cuizhu.name.clone(),
         community: cuizhu.community.clone(),
         address: cuizhu.address.clone(),
@@ -199,8 +215,12 @@ async fn story(store: Store) {
         (Some(OnboardingStage::OwnerVote), ManagementStatus::Unmanaged)
     );
     assert_eq!(store.estate(EstateId(e2.0 + 1000)).await.expect("estate"), None);
-    let orphan = store.insert_estate(&NewEstate { community: code("440303099001"), ..cuizhu.clone() }).await;
-    assert!(matches!(orphan, Err(StoreError::MissingReference { operation: "insert estate" })), "{orphan:?}");
+    let orphan = store
+        .insert_estate(&NewEstate { code: estate_code("LH-XX-009"), community: code("440303099001"), ..cuizhu.clone() })
+        .await;
+    assert!(matches!(orphan, Err(StoreError::Rule { field: "community", rule: "not_registered" })), "{orphan:?}");
+    let again = store.insert_estate(&NewEstate { name: "翠竹苑（改名）".into(), ..cuizhu.clone() }).await;
+    assert!(matches!(&again, Err(StoreError::UniqueKey { field, .. }) if field == "estates.code"), "{again:?}");
 
     // --- Firms and service assignments.
     let firm_a = NewFirm {
@@ -213,11 +233,11 @@ async fn story(store: Store) {
     };
     let firm_b = NewFirm {
         name: "正阳公司".into(),
+        credit_code: valid_credit_code("91440303MA5G00001"),
         credit_code_override: None,
         kind: FirmKind::FallbackStateOperator,
         legal_representative: None,
         contact_phone: None,
-        ..firm_a.clone()
     };
     let fa = store.insert_firm(&firm_a).await.expect("insert firm");
     let fb = store.insert_firm(&firm_b).await.expect("insert firm");
@@ -266,26 +286,46 @@ async fn story(store: Store) {
         assert_eq!(all.get(&e1).copied(), store.firm_serving(e1, on).await.expect("serving"), "{on}");
         assert_eq!(all.get(&e2), None, "{on}");
     }
-    let bad = store.insert_assignment(&NewAssignment { firm_id: FirmId(fb.0 + 1000), ..first_contract.clone() }).await;
-    assert!(matches!(bad, Err(StoreError::MissingReference { .. })), "{bad:?}");
+    let bad = store
+        .insert_assignment(&NewAssignment { firm_id: FirmId(fb.0 + 1000), estate_id: e2, ..first_contract.clone() })
+        .await;
+    assert!(matches!(bad, Err(StoreError::Rule { field: "firm", rule: "not_registered" })), "{bad:?}");
 
     // --- Buildings and houses: a house takes its estate from its building.
     let b1 = store
-        .insert_building(&NewBuilding { estate_id: Some(e1), name: "3栋".into(), floors: 32, height_m: 98.6 })
+        .insert_building(&NewBuilding {
+            estate_id: Some(e1),
+            name: "3栋".into(),
+            floors: 32,
+            height_m: 98.6,
+            elevator: true,
+        })
         .await
         .expect("insert building");
     let building = store.building(b1).await.expect("building").expect("building exists");
     assert_eq!(
-        (building.estate_id, building.name.as_str(), building.floors, building.height_m),
-        (Some(e1), "3栋", 32, 98.6)
+        (building.estate_id, building.name.as_str(), building.floors, building.height_m, building.elevator),
+        (Some(e1), "3栋", 32, 98.6, true)
     );
     assert!(building.is_high_rise());
     let h1 = store
-        .insert_house(&NewHouse { building_id: b1, room: "1203".into(), area_m2: 89.5, use_: HouseUse::Rented })
+        .insert_house(&NewHouse {
+            building_id: b1,
+            room: "1203".into(),
+            area_m2: 89.5,
+            use_: HouseUse::Rented,
+            address_code: Some(AddressCode::parse("4403030040010000300001203").expect("25 digits")),
+        })
         .await
         .expect("insert house");
     let h2 = store
-        .insert_house(&NewHouse { building_id: b1, room: "1204".into(), area_m2: 60.25, use_: HouseUse::SelfOccupied })
+        .insert_house(&NewHouse {
+            building_id: b1,
+            room: "1204".into(),
+            area_m2: 60.25,
+            use_: HouseUse::SelfOccupied,
+            address_code: None,
+        })
         .await
         .expect("insert house");
     let house = store.house(h1).await.expect("house").expect("house exists");
@@ -293,6 +333,7 @@ async fn story(store: Store) {
         (house.building_id, house.estate_id, house.room.as_str(), house.area_m2, house.use_),
         (b1, Some(e1), "1203", 89.5, HouseUse::Rented)
     );
+    assert_eq!(house.address_code.as_ref().map(AddressCode::as_str), Some("4403030040010000300001203"));
     let houses = store.houses_of_estate(e1).await.expect("houses");
     assert_eq!(houses.iter().map(|h| h.id).collect::<Vec<_>>(), vec![h1, h2]);
     assert!(store.houses_of_estate(e2).await.expect("houses").is_empty());
@@ -302,9 +343,10 @@ async fn story(store: Store) {
             room: "1".into(),
             area_m2: 1.0,
             use_: HouseUse::Vacant,
+            address_code: None,
         })
         .await;
-    assert!(matches!(homeless, Err(StoreError::NotFound { what: "building", .. })), "{homeless:?}");
+    assert!(matches!(homeless, Err(StoreError::Rule { field: "building", rule: "not_registered" })), "{homeless:?}");
 
     // --- Persons: round trip, lookup by document, one person per document.
     let resident = NewPerson {
@@ -314,9 +356,20 @@ async fn story(store: Store) {
         birth_date: Some(day(1990, 1, 1)),
         hukou: Hukou::NonShenzhen,
         phone: Some("13912345678".into()),
-        house_id: Some(h1),
     };
     let p1 = store.insert_person(&resident).await.expect("insert person");
+    store
+        .insert_occupancy(&NewOccupancy {
+            person_id: p1,
+            house_id: h1,
+            from: day(2020, 1, 1),
+            to: None,
+            relation: Relation::Tenant,
+            primary: true,
+            reported_at: None,
+        })
+        .await
+        .expect("insert occupancy");
     let person = store.person(p1).await.expect("person").expect("person exists");
     assert_eq!(
         (person.id, &person.name, &person.doc, person.sex, person.birth_date, person.hukou, person.house_id),
@@ -342,7 +395,6 @@ async fn story(store: Store) {
         birth_date: None,
         hukou: Hukou::Foreign,
         phone: None,
-        house_id: None,
     };
     let p2 = store.insert_person(&visitor).await.expect("insert person");
     assert_eq!(
@@ -778,19 +830,27 @@ pub(crate) async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: 
     };
     let store = Store::connect(&settings).await.expect("connect");
     store.migrate().await.expect("migrate");
-    store
-        .upsert_division(&Division {
-            code: code("440303004001"),
-            level: DivisionLevel::Community,
-            name_zh: "翠竹社区".into(),
-            parent: None,
-            valid_from: day(2005, 1, 1),
-            valid_to: None,
-        })
-        .await
-        .expect("division");
-    let estate = store
-        .insert_estate(&NewEstate {
+    for (c, name) in [("440303000000", "罗湖区"), ("440303004000", "翠竹街道"), ("440303004001", "翠竹社区")]
+    {
+        let c = code(c);
+        store
+            .upsert_division(&Division {
+                level: c.level(),
+                parent: c.parent(),
+                code: c,
+                name_zh: name.into(),
+                valid_from: day(2005, 1, 1),
+                valid_to: None,
+            })
+            .await
+            .expect("division");
+    }
+    // An upsert, so a second store on the same file finds the same estate.
+    let mut txn = store.registry_txn().await.expect("registry txn");
+    let estate = txn
+        .upsert_estate(&NewEstate {
+            code: estate_code("LH-CZ-001"),
+            kind: EstateKind::Estate,
             name: "翠竹苑".into(),
             community: code("440303004001"),
             address: "翠竹路".into(),
@@ -799,7 +859,9 @@ pub(crate) async fn store_with_estate(dir: &tempfile::TempDir, busy_timeout_ms: 
             households: 10,
         })
         .await
-        .expect("estate");
+        .expect("estate")
+        .id();
+    txn.commit().await.expect("commit estate");
     (store, estate)
 }
 
@@ -1001,4 +1063,186 @@ fn store_futures_are_send(store: &Store, batch: WriteBatch, filter: &RecordFilte
     send(&store.firm_serving(EstateId(1), day(2026, 1, 1)));
     send(&store.enablement_overrides());
     send(&store.clear_enablement("i", &EnablementScope::District, "admin", Timestamp(0)));
+}
+
+// --- Registry rules (upserts by natural key, inside one RegistryTxn) ---------------------------
+
+/// A firm with a valid credit code derived from `n`.
+fn test_firm(n: u32, name: &str) -> NewFirm {
+    NewFirm {
+        name: name.into(),
+        credit_code: valid_credit_code(&format!("91440303MA5G{n:05}")),
+        credit_code_override: None,
+        kind: FirmKind::PropertyFirm,
+        legal_representative: None,
+        contact_phone: None,
+    }
+}
+
+/// A building with one house in `estate`, returning the house.
+async fn one_house(txn: &mut RegistryTxn, estate: EstateId, room: &str) -> jiayuan_domain::HouseId {
+    let b = txn
+        .upsert_building(&NewBuilding {
+            estate_id: Some(estate),
+            name: "1栋".into(),
+            floors: 6,
+            height_m: 18.0,
+            elevator: false,
+        })
+        .await
+        .expect("building")
+        .id();
+    txn.upsert_house(&NewHouse {
+        building_id: b,
+        room: room.into(),
+        area_m2: 70.0,
+        use_: HouseUse::SelfOccupied,
+        address_code: None,
+    })
+    .await
+    .expect("house")
+    .id()
+}
+
+fn test_person(number: &str, phone: Option<&str>) -> NewPerson {
+    NewPerson {
+        name: "测试人".into(),
+        doc: IdentityDoc { kind: DocKind::ResidentId, number: number.into() },
+        sex: Some(Sex::Male),
+        birth_date: None,
+        hukou: Hukou::Shenzhen,
+        phone: phone.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn re_upserting_the_same_estate_is_unchanged_and_a_new_value_is_an_update() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let same = NewEstate {
+        code: estate_code("lh-cz-001"),
+        kind: EstateKind::Estate,
+        name: "翠竹苑".into(),
+        community: code("440303004001"),
+        address: "翠竹路".into(),
+        management: ManagementStatus::PropertyManaged,
+        onboarding: None,
+        households: 10,
+    };
+    let mut txn = store.registry_txn().await.expect("txn");
+    assert_eq!(txn.upsert_estate(&same).await.expect("upsert"), Change::Unchanged(estate));
+    let more = NewEstate { households: 12, address: "翠竹路1号".into(), ..same };
+    assert_eq!(
+        txn.upsert_estate(&more).await.expect("upsert"),
+        Change::Updated { id: estate, fields: vec!["address", "households"] }
+    );
+    txn.commit().await.expect("commit");
+    assert_eq!(store.estate(estate).await.expect("estate").map(|e| e.households), Some(12));
+}
+
+#[tokio::test]
+async fn overlapping_assignments_of_different_firms_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let mut txn = store.registry_txn().await.expect("txn");
+    let fa = txn.upsert_firm(&test_firm(1, "甲物业")).await.expect("firm a").id();
+    let fb = txn.upsert_firm(&test_firm(2, "乙物业")).await.expect("firm b").id();
+    let first = NewAssignment { firm_id: fa, estate_id: estate, from: day(2024, 1, 1), to: None, contract_ref: None };
+    assert!(matches!(txn.put_assignment(&first).await, Ok(Change::Inserted(_))));
+    assert!(matches!(txn.put_assignment(&first).await, Ok(Change::Unchanged(_))));
+    let other = NewAssignment { firm_id: fb, from: day(2025, 1, 1), ..first.clone() };
+    let refused = txn.put_assignment(&other).await;
+    assert!(matches!(refused, Err(StoreError::Rule { rule: "estate_already_served", .. })), "{refused:?}");
+    // Ending the first one the day before makes room for the second.
+    let ended = NewAssignment { to: Some(day(2024, 12, 31)), ..first };
+    assert!(matches!(txn.put_assignment(&ended).await, Ok(Change::Updated { .. })));
+    assert!(matches!(txn.put_assignment(&other).await, Ok(Change::Inserted(_))));
+    txn.commit().await.expect("commit");
+    assert_eq!(store.firm_serving(estate, day(2025, 6, 1)).await.expect("serving"), Some(fb));
+}
+
+#[tokio::test]
+async fn a_later_open_primary_occupancy_ends_the_first_the_day_before() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, estate) = store_with_estate(&dir, 5_000).await;
+    let mut txn = store.registry_txn().await.expect("txn");
+    let old_home = one_house(&mut txn, estate, "101").await;
+    let new_home = one_house(&mut txn, estate, "202").await;
+    let p = txn.upsert_person(&test_person("440303199001010014", None)).await.expect("person").id();
+    let occ = |house, from| NewOccupancy {
+        person_id: p,
+        house_id: house,
+        from,
+        to: None,
+        relation: Relation::Owner,
+        primary: true,
+        reported_at: None,
+    };
+    let first = txn.put_occupancy(&occ(old_home, day(2020, 1, 1))).await.expect("first").id();
+    let second = txn.put_occupancy(&occ(new_home, day(2024, 3, 1))).await.expect("second").id();
+    // Starting on or before the first one's start cannot end it.
+    let refused = txn.put_occupancy(&occ(old_home, day(2019, 6, 1))).await;
+    assert!(matches!(refused, Err(StoreError::Rule { field: "from", rule: "primary_overlaps" })), "{refused:?}");
+    txn.commit().await.expect("commit");
+    let first = store.occupancy(first).await.expect("read").expect("first kept");
+    assert_eq!(first.to, Some(day(2024, 2, 29)));
+    assert_eq!(store.occupancy(second).await.expect("read").and_then(|o| o.to), None);
+    assert_eq!(store.primary_home(p, day(2023, 1, 1)).await.expect("home"), Some(old_home));
+    assert_eq!(store.primary_home(p, day(2024, 3, 1)).await.expect("home"), Some(new_home));
+    assert_eq!(store.person(p).await.expect("person").and_then(|p| p.house_id), Some(new_home));
+}
+
+#[tokio::test]
+async fn upserting_persons_with_a_changed_phone_updates_the_phone_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = store_with_estate(&dir, 5_000).await;
+    let a = test_person("440303199001010014", Some("13912345678"));
+    let b = test_person("44030319900101003X", None);
+    let mut txn = store.registry_txn().await.expect("txn");
+    let first = txn.upsert_persons(&[a.clone(), b.clone()]).await.expect("insert");
+    assert!(first.iter().all(|c| matches!(c, Change::Inserted(_))), "{first:?}");
+    let (pa, pb) = (first[0].id(), first[1].id());
+    let moved = NewPerson { phone: Some("+86 139-8765-4321".into()), ..a.clone() };
+    let second = txn.upsert_persons(&[moved, b.clone()]).await.expect("update");
+    assert_eq!(second, vec![Change::Updated { id: pa, fields: vec!["phone"] }, Change::Unchanged(pb)]);
+    // The same phone in another spelling is no change.
+    let respelt = NewPerson { phone: Some("139 8765 4321".into()), ..a };
+    assert_eq!(txn.upsert_persons(&[respelt]).await.expect("same"), vec![Change::Unchanged(pa)]);
+    let twice = txn.upsert_persons(&[b.clone(), b]).await;
+    assert!(matches!(twice, Err(StoreError::Rule { rule: "duplicate_in_batch", .. })), "{twice:?}");
+    txn.commit().await.expect("commit");
+    assert_eq!(store.persons_by_phone("13987654321").await.expect("by phone").len(), 1);
+}
+
+#[tokio::test]
+async fn division_versions_of_one_code_may_not_overlap() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = store_with_estate(&dir, 5_000).await;
+    let c = code("440303004002");
+    let version = |name: &str, from: Date, to: Option<Date>| Division {
+        code: c.clone(),
+        level: c.level(),
+        parent: c.parent(),
+        name_zh: name.into(),
+        valid_from: from,
+        valid_to: to,
+    };
+    let old = version("旧名社区", day(2005, 1, 1), Some(day(2019, 12, 31)));
+    let new = version("新名社区", day(2020, 1, 1), None);
+    let mut txn = store.registry_txn().await.expect("txn");
+    assert_eq!(txn.upsert_division(&old).await.expect("old"), Change::Inserted(c.clone()));
+    assert_eq!(txn.upsert_division(&new).await.expect("new"), Change::Inserted(c.clone()));
+    assert_eq!(txn.upsert_division(&new).await.expect("again"), Change::Unchanged(c.clone()));
+    let overlapping = version("重叠", day(2019, 6, 1), Some(day(2020, 6, 30)));
+    let refused = txn.upsert_division(&overlapping).await;
+    assert!(matches!(refused, Err(StoreError::Rule { field: "valid_from", rule: "versions_overlap" })), "{refused:?}");
+    txn.commit().await.expect("commit");
+    let versions: Vec<Division> =
+        store.division_versions().await.expect("versions").into_iter().filter(|d| d.code == c).collect();
+    assert_eq!(versions, vec![old, new.clone()]);
+    let summary = store.divisions().await.expect("divisions").into_iter().find(|d| d.code == c);
+    assert_eq!(
+        summary.map(|d| (d.name_zh, d.valid_from, d.valid_to)),
+        Some(("新名社区".into(), day(2005, 1, 1), None))
+    );
 }

@@ -136,6 +136,7 @@ pub(crate) fn host() -> TestHost {
         room: "101".into(),
         area_m2: 50.0,
         use_: HouseUse::Rented,
+        address_code: None,
     });
     host
 }

@@ -22,7 +22,6 @@ fn canary() -> NewPerson {
         birth_date: None,
         hukou: Hukou::Shenzhen,
         phone: Some(CANARY_PHONE.into()),
-        house_id: None,
     }
 }
 
