@@ -28,11 +28,13 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use jiayuan_cli::demo::DEMO_PASSWORD;
-use jiayuan_domain::{AccountScope, DivisionCode, EstateId, RecordId, Role};
+use jiayuan_domain::{
+    AccountScope, DivisionCode, EstateId, GridCell, GridKind, HouseId, PersonId, RecordId, Relation, Role,
+};
 use jiayuan_host::access::Caller;
 use jiayuan_host::engine::TransitionRequest;
 use jiayuan_server::accounts::{self, AccountDraft};
-use jiayuan_store::{EnablementOverride, EnablementScope};
+use jiayuan_store::{EnablementOverride, EnablementScope, NewOccupancy};
 use jiayuan_test_support::fixtures;
 
 use crate::support::{App, Backend, TestDb, date, fast_auth, start_time, violations};
@@ -57,6 +59,10 @@ const TRANSITION_ACTORS: &[Role] = &[StreetOfficer, CommunityWorker, FirmManager
 const UNMASKERS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWorker, FirmManager, AgencyOfficer];
 /// Who registers persons.
 const REGISTRARS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWorker, FirmManager, FirmStaff];
+/// Who keeps estates, grid cells and service assignments (street officers: their street's).
+const ESTATE_KEEPERS: &[Role] = &[DistrictAdmin, StreetOfficer];
+/// Who keeps buildings and houses (firm managers: their firm's estates).
+const BUILDING_KEEPERS: &[Role] = &[DistrictAdmin, FirmManager];
 /// Who reads enablement.
 const ENABLEMENT_READERS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWorker, FirmManager, Auditor];
 /// The district admin alone.
@@ -213,6 +219,66 @@ fn table() -> Vec<Route> {
         }),
         route("GET", "/api/registry/firms", Roles(EVERYONE), Unscoped, READ, 200, |_, _| {
             ready("/api/registry/firms".into(), None)
+        }),
+        // Registry administration: divisions and firms are the district admin's; the unchanged
+        // upserts answer 200, the fresh ones 201.
+        route("PUT", "/api/registry/divisions", Roles(ADMIN), Unscoped, READ, 200, build_put_division),
+        route("GET", "/api/registry/divisions/versions", Roles(EVERYONE), Unscoped, READ, 200, |_, _| {
+            ready("/api/registry/divisions/versions".into(), None)
+        }),
+        route("PUT", "/api/registry/grid-cells/{code}", Roles(ESTATE_KEEPERS), Target, READ, 200, build_put_grid_cell),
+        route("PUT", "/api/registry/estates/{id}", Roles(ESTATE_KEEPERS), Target, READ, 200, build_put_estate),
+        route("GET", "/api/registry/estates/{id}/buildings", Roles(EVERYONE), Target, READ, 200, |w, c| {
+            ready(format!("/api/registry/estates/{}/buildings", w.site(c).estate), None)
+        }),
+        route("GET", "/api/registry/estates/{id}/houses", Roles(EVERYONE), Target, READ, 200, |w, c| {
+            ready(format!("/api/registry/estates/{}/houses", w.site(c).estate), None)
+        }),
+        route("PUT", "/api/registry/firms/{credit_code}", Roles(ADMIN), Unscoped, READ, 200, build_put_firm),
+        route("POST", "/api/registry/assignments", Roles(ESTATE_KEEPERS), Target, READ, 200, build_put_assignment),
+        route(
+            "POST",
+            "/api/registry/assignments/{id}/end",
+            Roles(ESTATE_KEEPERS),
+            Target,
+            READ,
+            200,
+            build_end_assignment,
+        ),
+        route("POST", "/api/registry/buildings", Roles(BUILDING_KEEPERS), Target, READ, 201, |w, c| {
+            let body = json!({"estate_id": w.site(c).estate, "name": format!("矩阵楼{}", w.next()),
+                              "floors": 12, "height_m": 36.0, "elevator": true});
+            ready("/api/registry/buildings".into(), Some(body))
+        }),
+        route("POST", "/api/registry/houses", Roles(BUILDING_KEEPERS), Target, READ, 201, |w, c| {
+            Box::pin(async move {
+                let house = w.app.engine.store().house(HouseId(w.site(c).house)).await.expect("house").expect("seeded");
+                let body = json!({"building_id": house.building_id.0, "room": format!("M{}", w.next()),
+                                  "area_m2": 88.5, "use": "self_occupied"});
+                Req { path: "/api/registry/houses".into(), body: Some(body), cookie: None }
+            })
+        }),
+        route("POST", "/api/registry/occupancies", Roles(REGISTRARS), Target, READ, 201, |w, c| {
+            let from = date(2000, 1, 1).add_days(w.next() as i32);
+            let body = json!({"person_id": w.site(c).person, "house_id": w.site(c).house, "from": from.to_string(),
+                              "to": from.to_string(), "relation": "other", "primary": false});
+            ready("/api/registry/occupancies".into(), Some(body))
+        }),
+        route("POST", "/api/registry/occupancies/{id}/end", Roles(REGISTRARS), Target, READ, 200, build_end_occupancy),
+        route("GET", "/api/registry/houses/{id}/occupancies", Roles(EVERYONE), Target, READ, 200, |w, c| {
+            ready(format!("/api/registry/houses/{}/occupancies?on=2026-11-30", w.site(c).house), None)
+        }),
+        route("GET", "/api/registry/houses/{id}/leases", Roles(EVERYONE), Target, READ, 200, |w, c| {
+            ready(format!("/api/registry/houses/{}/leases", w.site(c).house), None)
+        }),
+        route("POST", "/api/registry/leases", Roles(REGISTRARS), Target, READ, 201, |w, c| {
+            let from = date(1990, 1, 1).add_days(w.next() as i32);
+            let body = json!({"house_id": w.site(c).house, "landlord_id": w.site(c).person,
+                              "from": from.to_string(), "to": from.to_string()});
+            ready("/api/registry/leases".into(), Some(body))
+        }),
+        route("GET", "/api/registry/persons/{id}/occupancies", Roles(EVERYONE), Target, READ, 200, |w, c| {
+            ready(format!("/api/registry/persons/{}/occupancies", w.site(c).person), None)
         }),
         route("POST", "/api/registry/persons", Roles(REGISTRARS), Reference("house_id"), READ, 201, |w, c| {
             let n = w.next();
@@ -401,6 +467,117 @@ fn build_clear_enablement(w: &World, c: Cell) -> Fut<'_> {
         };
         w.app.engine.enablement().set_override(w.app.engine.store(), &o).await.expect("a fixture override");
         Req { path: format!("/api/enablement/fixture?scope=estate&code={estate}"), body: None, cookie: None }
+    })
+}
+
+/// The target's community as it stands (an unchanged upsert).
+fn build_put_division(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let community = &w.site(c).community;
+        let versions = w.app.engine.store().division_versions().await.expect("division versions");
+        let d = versions.iter().find(|d| &d.code == community).expect("the community is registered");
+        let body = json!({"code": d.code.to_string(), "name_zh": d.name_zh, "valid_from": d.valid_from.to_string(),
+                          "valid_to": d.valid_to.map(|t| t.to_string())});
+        Req { path: "/api/registry/divisions".into(), body: Some(body), cookie: None }
+    })
+}
+
+/// A basic grid cell of the target's community, registered before (so the PUT is unchanged).
+fn build_put_grid_cell(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let community = w.site(c).community.clone();
+        let code = format!("{community}901");
+        let cell = GridCell {
+            code: code.clone(),
+            kind: GridKind::Basic,
+            community,
+            name: "矩阵网格".into(),
+            estate_id: None,
+            valid_from: date(2026, 1, 1),
+            valid_to: None,
+        };
+        let system = Caller::system("matrix");
+        let mut write = w.app.engine.registry().begin(&system).await.expect("a registry write");
+        write.put_grid_cell(&cell).await.expect("the matrix's grid cell");
+        write.commit().await.expect("commit");
+        let body = json!({"kind": "basic", "name": "矩阵网格", "valid_from": "2026-01-01"});
+        Req { path: format!("/api/registry/grid-cells/{code}"), body: Some(body), cookie: None }
+    })
+}
+
+/// The target estate as it stands, by its code.
+fn build_put_estate(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let e = w.app.engine.store().estate(EstateId(w.site(c).estate)).await.expect("estate").expect("seeded");
+        let mut body = serde_json::to_value(&e).expect("estate as JSON");
+        let map = body.as_object_mut().expect("an object");
+        map.remove("id");
+        map.remove("code");
+        Req { path: format!("/api/registry/estates/{}", e.code.as_str()), body: Some(body), cookie: None }
+    })
+}
+
+/// The firm serving the target estate, as it stands.
+fn build_put_firm(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let store = w.app.engine.store();
+        let today = w.now().shanghai_date();
+        let id = store.firm_serving(EstateId(w.site(c).estate), today).await.expect("firm").expect("served");
+        let f = store.firm(id).await.expect("firm").expect("registered");
+        let body = json!({"name": f.name, "kind": f.kind, "legal_representative": f.legal_representative,
+                          "contact_phone": f.contact_phone, "credit_code_override": f.credit_code_override});
+        Req { path: format!("/api/registry/firms/{}", f.credit_code), body: Some(body), cookie: None }
+    })
+}
+
+/// The target estate's current assignment.
+async fn current_assignment(w: &World, c: Cell) -> jiayuan_domain::ServiceAssignment {
+    let today = w.now().shanghai_date();
+    let all = w.app.engine.store().assignments_of_estate(EstateId(w.site(c).estate)).await.expect("assignments");
+    all.into_iter().find(|a| a.covers(today)).expect("the estate is served today")
+}
+
+/// The target estate's current assignment as it stands.
+fn build_put_assignment(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let a = current_assignment(w, c).await;
+        let body = json!({"firm_id": a.firm_id.0, "estate_id": a.estate_id.0, "from": a.from.to_string(),
+                          "to": a.to.map(|t| t.to_string()), "contract_ref": a.contract_ref});
+        Req { path: "/api/registry/assignments".into(), body: Some(body), cookie: None }
+    })
+}
+
+/// Ends the target's current assignment far in the future (so the estate stays served).
+fn build_end_assignment(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let a = current_assignment(w, c).await;
+        Req {
+            path: format!("/api/registry/assignments/{}/end", a.id.0),
+            body: Some(json!({"to": "2099-12-31"})),
+            cookie: None,
+        }
+    })
+}
+
+/// A fresh one-day occupancy at the target house, ended a day later.
+fn build_end_occupancy(w: &World, c: Cell) -> Fut<'_> {
+    Box::pin(async move {
+        let from = date(1980, 1, 1).add_days(w.next() as i32 * 3);
+        let o = NewOccupancy {
+            person_id: PersonId(w.site(c).person),
+            house_id: HouseId(w.site(c).house),
+            from,
+            to: Some(from),
+            relation: Relation::Other,
+            primary: false,
+            reported_at: None,
+        };
+        let system = Caller::system("matrix");
+        let mut write = w.app.engine.registry().begin(&system).await.expect("a registry write");
+        let id = write.put_occupancy(&o).await.expect("the matrix's occupancy").id();
+        write.commit().await.expect("commit");
+        let body = json!({"to": from.add_days(1).to_string()});
+        Req { path: format!("/api/registry/occupancies/{}/end", id.0), body: Some(body), cookie: None }
     })
 }
 

@@ -8,6 +8,8 @@ mod support;
 /// The access matrix (route × role × scope × enablement), the route inventory, and the headline
 /// authentication and authorization cases.
 mod access;
+/// Idempotency-Key on creates: replays, reused keys, no duplicates.
+mod idempotency;
 /// Misbehaving plugins behind the engine: panics, hangs, quarantine.
 mod misbehaviour;
 /// Canary identity numbers and phones never reach logs or response bodies; data comes back masked.
