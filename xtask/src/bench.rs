@@ -18,6 +18,8 @@ pub(crate) enum Suite {
     Platform,
     /// jiayuan-server's `http`: authenticated creates and lists through the API router.
     Http,
+    /// jiayuan-host's `import`: 200,000 persons from CSV vs a raw batched insert of the same rows.
+    Import,
 }
 
 /// One measured figure: mean nanoseconds per iteration, from an `estimates.json` written by this
@@ -46,8 +48,9 @@ fn target_dir(root: &Path) -> PathBuf {
 
 /// Runs the benchmarks of `suite` (all when `None`) and prints the ratios.
 pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
-    let platform = suite != Some(Suite::Http);
-    let http = suite != Some(Suite::Platform);
+    let platform = suite.is_none_or(|s| s == Suite::Platform);
+    let http = suite.is_none_or(|s| s == Suite::Http);
+    let import = suite.is_none_or(|s| s == Suite::Import);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
     let target = target_dir(&root);
@@ -63,6 +66,12 @@ pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
     }
     if http {
         cmd.args(["-p", "jiayuan-server", "--bench", "http"]);
+    }
+    if import {
+        if !platform {
+            cmd.args(["-p", "jiayuan-host"]);
+        }
+        cmd.args(["--bench", "import"]);
     }
     cmd.args(["--", "--noplot"]);
     println!("running criterion benchmarks (a few minutes)…");
@@ -82,6 +91,35 @@ pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
     }
     if http {
         print_http(&mean)?;
+    }
+    if import {
+        print_import(&mean, &c)?;
+    }
+    Ok(())
+}
+
+fn print_import(mean: &dyn Fn(&str, &str) -> Result<f64>, criterion: &Path) -> Result<()> {
+    let import = mean("import", "persons_csv_200k")?;
+    let raw = mean("import", "raw_insert_200k")?;
+    let ratio = raw / import;
+    let rows = 200_000.0;
+    println!(
+        "(f) 200,000 persons imported from CSV vs raw batched insert {:>7.0}/s vs {:>7.0}/s {:>6.3}×   ≥ 0.5×   {}",
+        rows * 1e9 / import,
+        rows * 1e9 / raw,
+        ratio,
+        verdict(ratio >= 0.5)
+    );
+    let rss = std::fs::read_to_string(criterion.join("import").join("peak_rss_kib.txt"))
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok());
+    match rss {
+        Some(kib) => println!(
+            "(f') peak RSS of the bench process after the imports      {:>8.1} MB                          ≤ 200 MB {}",
+            kib / 1024.0,
+            verdict(kib / 1024.0 <= 200.0)
+        ),
+        None => println!("(f') peak RSS: not measured (no /proc/self/status)"),
     }
     Ok(())
 }
