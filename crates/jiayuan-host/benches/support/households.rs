@@ -2,8 +2,8 @@
 //! (which include this file by path): Luohu's divisions, one estate, and `n` houses each with an
 //! adult owner (a dog per house keeps the dog plugin's household rules quiet).
 
-use jiayuan_domain::{DocKind, EstateId, Hukou, IdentityDoc, ManagementStatus, Sex};
-use jiayuan_store::{NewBuilding, NewEstate, NewHouse, NewPerson, Store};
+use jiayuan_domain::{DocKind, EstateCode, EstateId, EstateKind, Hukou, IdentityDoc, ManagementStatus, Relation, Sex};
+use jiayuan_store::{NewBuilding, NewEstate, NewHouse, NewOccupancy, NewPerson, Store};
 use jiayuan_test_support::fixtures;
 
 /// Seeds the estate; returns it and `(house id, owner id)` per house.
@@ -18,6 +18,8 @@ pub(crate) async fn estate_with_households(store: &Store, n: usize) -> (EstateId
         .code;
     let estate = store
         .insert_estate(&NewEstate {
+            code: EstateCode::parse("LH-BENCH-001").expect("estate code"),
+            kind: EstateKind::Estate,
             name: "基准花园".into(),
             community,
             address: "罗湖区基准路1号".into(),
@@ -28,7 +30,13 @@ pub(crate) async fn estate_with_households(store: &Store, n: usize) -> (EstateId
         .await
         .expect("estate");
     let building = store
-        .insert_building(&NewBuilding { estate_id: Some(estate), name: "1栋".into(), floors: 30, height_m: 90.0 })
+        .insert_building(&NewBuilding {
+            estate_id: Some(estate),
+            name: "1栋".into(),
+            floors: 30,
+            height_m: 90.0,
+            elevator: true,
+        })
         .await
         .expect("building");
     let mut pairs = Vec::with_capacity(n);
@@ -41,6 +49,7 @@ pub(crate) async fn estate_with_households(store: &Store, n: usize) -> (EstateId
                 room: format!("{i}"),
                 area_m2: 80.0,
                 use_: jiayuan_domain::HouseUse::SelfOccupied,
+                address_code: None,
             })
             .await
             .expect("house");
@@ -55,10 +64,21 @@ pub(crate) async fn estate_with_households(store: &Store, n: usize) -> (EstateId
                 birth_date: Some(born),
                 hukou: Hukou::Shenzhen,
                 phone: None,
-                house_id: Some(house),
             })
             .await
             .expect("person");
+        store
+            .insert_occupancy(&NewOccupancy {
+                person_id: person,
+                house_id: house,
+                from: fixtures::date(2020, 1, 1),
+                to: None,
+                relation: Relation::Owner,
+                primary: true,
+                reported_at: None,
+            })
+            .await
+            .expect("occupancy");
         pairs.push((house.0, person.0));
     }
     (estate, pairs)

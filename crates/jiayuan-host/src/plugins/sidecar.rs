@@ -210,7 +210,7 @@ mod tests {
             Sidecar {
                 id: "dog-licensing".into(),
                 version: "0.1.0".into(),
-                api_version: 1,
+                api_version: 2,
                 api_crate_version: "0.1.0".into(),
                 rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
                 target: "x86_64-unknown-linux-gnu".into(),

@@ -45,6 +45,7 @@ pub fn host() -> TestHost {
             room: room.into(),
             area_m2: 89.5,
             use_: HouseUse::SelfOccupied,
+            address_code: None,
         });
     }
     host.add_person(person(ADULT, 1, date(1985, 6, 15), true, Some(H1)));
