@@ -145,7 +145,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
         settings.log.filter = "info,jiayuan::plugin=warn".into();
     }
-    if matches!(cli.command, Command::Users(_) | Command::Import(_) | Command::Export(_)) && settings.log.filter == "info" {
+    if matches!(cli.command, Command::Users(_) | Command::Import(_) | Command::Export(_))
+        && settings.log.filter == "info"
+    {
         // `users` migrates before every command: keep "no pending migrations" out of its output
         // (what a migration applied is still logged by the store).
         settings.log.filter = "info,sea_orm_migration=warn".into();

@@ -252,7 +252,14 @@ mod tests {
 
     #[test]
     fn high_rise_is_above_27_metres() {
-        let b = |h| Building { id: BuildingId(1), estate_id: None, name: "1栋".into(), floors: 9, height_m: h, elevator: true };
+        let b = |h| Building {
+            id: BuildingId(1),
+            estate_id: None,
+            name: "1栋".into(),
+            floors: 9,
+            height_m: h,
+            elevator: true,
+        };
         assert!(!b(27.0).is_high_rise());
         assert!(b(27.1).is_high_rise());
     }

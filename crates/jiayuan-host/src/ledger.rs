@@ -241,6 +241,17 @@ pub async fn import(
         let r = row.number;
         match kind {
             ImportKind::Persons => match person_row(&row, registry.today(), &mut seen_docs) {
+                Ok(p) if p.1.is_none() && caller.reach != crate::access::Reach::District => {
+                    // Outside the district office, a person is reached through where they live:
+                    // one imported without a residence could never be seen again by its importer.
+                    tally.problems([problem(
+                        r,
+                        col(sheet, "estate_code"),
+                        "residence_required",
+                        "请填写居住地址（小区编码、楼栋、房号）",
+                        "give the residence (estate code, building, room)",
+                    )]);
+                }
                 Ok(p) => {
                     persons.push(PendingPerson { row: r, person: p.0, home: p.1 });
                     if persons.len() >= jiayuan_store::PERSON_CHUNK {
@@ -385,7 +396,8 @@ async fn apply_row(
 ) -> Result<(), RowError> {
     let r = row.number;
     let sheet = row.sheet;
-    let bad_code = |key: &str, zh: &str, en: &str| RowError::Problems(vec![problem(r, col(sheet, key), "format", zh, en)]);
+    let bad_code =
+        |key: &str, zh: &str, en: &str| RowError::Problems(vec![problem(r, col(sheet, key), "format", zh, en)]);
     match kind {
         ImportKind::Divisions => {
             let code = DivisionCode::parse(req_text(row, "code"))
@@ -403,11 +415,12 @@ async fn apply_row(
         }
         ImportKind::GridCells => {
             let code = req_text(row, "code").to_owned();
-            let community = jiayuan_domain::parse_grid_code(&code).map_err(|e| {
-                bad_code("code", "网格编码应为 15 位：社区代码 12 位 + 序号 3 位", &e.to_string())
-            })?;
+            let community = jiayuan_domain::parse_grid_code(&code)
+                .map_err(|e| bad_code("code", "网格编码应为 15 位：社区代码 12 位 + 序号 3 位", &e.to_string()))?;
             let estate_id = match row.text("estate_code") {
-                Some(c) => Some(ctx.estate(w, c).await?.ok_or_else(|| not_found(r, sheet, "estate_code", "小区", "estate"))?),
+                Some(c) => {
+                    Some(ctx.estate(w, c).await?.ok_or_else(|| not_found(r, sheet, "estate_code", "小区", "estate"))?)
+                }
                 None => None,
             };
             let g = jiayuan_domain::GridCell {
@@ -423,7 +436,8 @@ async fn apply_row(
             tally.change(r, "grid_cell", &change);
         }
         ImportKind::Estates => {
-            let code = EstateCode::parse(req_text(row, "code")).map_err(|e| bad_code("code", "小区编码应为 1–32 位字母、数字、- 或 _", &e.to_string()))?;
+            let code = EstateCode::parse(req_text(row, "code"))
+                .map_err(|e| bad_code("code", "小区编码应为 1–32 位字母、数字、- 或 _", &e.to_string()))?;
             let community = DivisionCode::parse(req_text(row, "community"))
                 .map_err(|_| bad_code("community", "社区代码应为 12 位数字", "a community code is 12 digits"))?;
             let e = NewEstate {
@@ -450,7 +464,9 @@ async fn apply_row(
                 contact_phone: match row.text("contact_phone") {
                     Some(p) => Some(
                         Phone::parse(p)
-                            .map_err(|_| bad_code("contact_phone", "手机号码应为 11 位", "a mobile number is 11 digits"))?
+                            .map_err(|_| {
+                                bad_code("contact_phone", "手机号码应为 11 位", "a mobile number is 11 digits")
+                            })?
                             .as_str()
                             .to_owned(),
                     ),
@@ -528,10 +544,14 @@ async fn apply_row(
             tally.change(r, "house", &change);
         }
         ImportKind::Occupancy | ImportKind::Leases => {
-            let home = home_of(row).unwrap_or(HomeRef { estate: String::new(), building: String::new(), room: String::new() });
+            let home =
+                home_of(row).unwrap_or(HomeRef { estate: String::new(), building: String::new(), room: String::new() });
             let house = ctx.house(w, &home).await?.ok_or_else(|| not_found(r, sheet, "room", "房屋", "house"))?;
-            let (doc_key, kind_key) =
-                if kind == ImportKind::Leases { ("landlord_doc_number", "landlord_doc_kind") } else { ("doc_number", "doc_kind") };
+            let (doc_key, kind_key) = if kind == ImportKind::Leases {
+                ("landlord_doc_number", "landlord_doc_kind")
+            } else {
+                ("doc_number", "doc_kind")
+            };
             let doc_kind: DocKind = choice(row, kind_key).unwrap_or(DocKind::ResidentId);
             let number = jiayuan_domain::normalise_doc_number(req_text(row, doc_key));
             let person = person_by_doc(w, doc_kind, &number).await?;
@@ -581,12 +601,15 @@ async fn person_by_doc(
     Ok(w.reaches(id).await?.then_some(id))
 }
 
+/// A converted person row: the person, and where they live if the row says.
+type PersonRow = (NewPerson, Option<(HomeRef, NewHome)>);
+
 /// Converts a person row (validating the document's check digit and the phone).
 fn person_row(
     row: &jiayuan_ledger::Row,
     today: jiayuan_domain::Date,
     seen: &mut HashMap<(DocKind, String), u64>,
-) -> Result<(NewPerson, Option<(HomeRef, NewHome)>), Vec<ReportProblem>> {
+) -> Result<PersonRow, Vec<ReportProblem>> {
     let r = row.number;
     let sheet = row.sheet;
     let mut problems = Vec::new();
@@ -738,7 +761,12 @@ async fn apply_persons(
                         Err(RegistryError::Denied(_)) => tally.field_errors(
                             p.row,
                             sheet,
-                            vec![FieldError::new("room", "outside_reach", "该房屋不在您的管辖范围内", "the house is outside your reach")],
+                            vec![FieldError::new(
+                                "room",
+                                "outside_reach",
+                                "该房屋不在您的管辖范围内",
+                                "the house is outside your reach",
+                            )],
                         ),
                         Err(e) => return Err(e.into()),
                     }
@@ -807,8 +835,8 @@ pub struct Export {
 }
 
 enum Sink {
-    Xlsx(jiayuan_ledger::XlsxExport),
-    Csv(jiayuan_ledger::CsvExport<Vec<u8>>),
+    Xlsx(Box<jiayuan_ledger::XlsxExport>),
+    Csv(Box<jiayuan_ledger::CsvExport<Vec<u8>>>),
 }
 
 impl Sink {
@@ -863,11 +891,11 @@ pub async fn export(
     let mut sink = match format {
         ExportFormat::Xlsx => {
             let x = jiayuan_ledger::XlsxExport::new(sheet, provenance)?;
-            Sink::Xlsx(if unmasked { x.unmasked() } else { x })
+            Sink::Xlsx(Box::new(if unmasked { x.unmasked() } else { x }))
         }
         ExportFormat::Csv => {
             let c = jiayuan_ledger::CsvExport::new(Vec::new(), sheet, &provenance)?;
-            Sink::Csv(if unmasked { c.unmasked() } else { c })
+            Sink::Csv(Box::new(if unmasked { c.unmasked() } else { c }))
         }
     };
     let estates = store.estates().await.map_err(RegistryError::from)?;
@@ -950,13 +978,8 @@ pub async fn export(
             }
         }
         ImportKind::Assignments => {
-            let firms: HashMap<FirmId, String> = store
-                .firms()
-                .await
-                .map_err(RegistryError::from)?
-                .into_iter()
-                .map(|f| (f.id, f.credit_code))
-                .collect();
+            let firms: HashMap<FirmId, String> =
+                store.firms().await.map_err(RegistryError::from)?.into_iter().map(|f| (f.id, f.credit_code)).collect();
             for e in estates.iter().filter(|e| in_reach(e.id)) {
                 for a in store.assignments_of_estate(e.id).await.map_err(RegistryError::from)? {
                     sink.push(&[
@@ -1005,8 +1028,8 @@ pub async fn export(
         }
     }
     let bytes = match sink {
-        Sink::Xlsx(x) => x.finish()?,
-        Sink::Csv(c) => c.finish()?,
+        Sink::Xlsx(x) => (*x).finish()?,
+        Sink::Csv(c) => (*c).finish()?,
     };
     let mut write = registry.begin(caller).await?;
     write.audit(
@@ -1042,15 +1065,17 @@ async fn export_residents(
         for p in page.iter().filter(|p| reached.contains(&p.id)) {
             let occupancies = store.occupancies_of_person(p.id).await.map_err(RegistryError::from)?;
             for o in &occupancies {
-                if !houses.contains_key(&o.house_id) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = houses.entry(o.house_id) {
                     let found = match store.house(o.house_id).await.map_err(RegistryError::from)? {
-                        Some(h) => match (h.estate_id, store.building(h.building_id).await.map_err(RegistryError::from)?) {
-                            (Some(e), Some(b)) => Some((e, b.name, h.room)),
-                            _ => None,
-                        },
+                        Some(h) => {
+                            match (h.estate_id, store.building(h.building_id).await.map_err(RegistryError::from)?) {
+                                (Some(e), Some(b)) => Some((e, b.name, h.room)),
+                                _ => None,
+                            }
+                        }
                         None => None,
                     };
-                    houses.insert(o.house_id, found);
+                    slot.insert(found);
                 }
             }
             let place = |house: HouseId| houses.get(&house).cloned().flatten().filter(|(e, _, _)| in_reach(*e));

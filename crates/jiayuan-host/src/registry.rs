@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiayuan_domain::{
-    AssignmentId, BuildingId, Date, Division, DivisionCode, DivisionLevel, EstateId, FirmId, GridCell, HouseId, LeaseId,
-    OccupancyId, PersonId, Timestamp,
+    AssignmentId, BuildingId, Date, Division, DivisionCode, DivisionLevel, EstateId, FirmId, GridCell, HouseId,
+    LeaseId, OccupancyId, PersonId, Timestamp,
 };
 use jiayuan_store::{
     Change, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson, RegistryTxn,
@@ -84,12 +84,18 @@ impl From<StoreError> for RegistryError {
 pub fn rule_error(field: &str, rule: &str) -> FieldError {
     let (zh, en) = match rule {
         "ends_before_start" => ("结束日期早于开始日期", "the period ends before it starts"),
-        "parent_follows_code" => ("上级区划须与代码一致（前 6/9 位）", "the parent must be the division the code names"),
+        "parent_follows_code" => {
+            ("上级区划须与代码一致（前 6/9 位）", "the parent must be the division the code names")
+        }
         "level_follows_code" => ("层级须与代码一致", "the level must be the one the code denotes"),
         "parent_not_registered" => ("上级区划尚未登记，请先导入上级", "the parent division is not registered yet"),
         "versions_overlap" => ("同一代码的有效期不能重叠", "versions of one code may not overlap"),
-        "grid_code" => ("网格编码应为 15 位：社区代码 12 位 + 序号 3 位", "a grid code is 15 digits: community 12 + sequence 3"),
-        "grid_code_names_community" => ("网格编码前 12 位须为所属社区代码", "the grid code must start with its community's code"),
+        "grid_code" => {
+            ("网格编码应为 15 位：社区代码 12 位 + 序号 3 位", "a grid code is 15 digits: community 12 + sequence 3")
+        }
+        "grid_code_names_community" => {
+            ("网格编码前 12 位须为所属社区代码", "the grid code must start with its community's code")
+        }
         "not_registered" => ("引用的对象尚未登记", "refers to something not registered"),
         "not_a_community" => ("须为社区（12 位代码的最后 3 位非 000）", "must be a community"),
         "dedicated_needs_estate" => ("专属网格须注明所属小区", "a dedicated grid cell names its estate"),
@@ -103,7 +109,9 @@ pub fn rule_error(field: &str, rule: &str) -> FieldError {
         "at_least_one" => ("至少为 1", "must be at least 1"),
         "between_0_and_700" => ("应在 0 到 700 米之间", "must be between 0 and 700 m"),
         "between_0_and_100000" => ("应在 0 到 100000 平方米之间", "must be between 0 and 100,000 m²"),
-        "used_by_another_house" => ("该标准地址编码已属于另一房屋", "the standard-address code belongs to another house"),
+        "used_by_another_house" => {
+            ("该标准地址编码已属于另一房屋", "the standard-address code belongs to another house")
+        }
         "duplicate_in_batch" => ("文件中证件号码重复", "the same document number appears twice"),
         "estate_already_served" => (
             "该小区在此期间已有服务企业；请先结束现有委托",
@@ -147,6 +155,9 @@ pub struct RegistryWrite<'a> {
     pub moved_estates: Vec<EstateId>,
     /// Imports log rows instead of auditing each one (one audit event per import).
     quiet: bool,
+    /// Persons this write inserted or changed (so the caller reached them, or made them):
+    /// occupancy and leases may name them.
+    written_persons: HashSet<PersonId>,
 }
 
 impl Registry {
@@ -174,7 +185,15 @@ impl Registry {
     /// Opens a write for `caller`.
     pub async fn begin<'a>(&'a self, caller: &'a Caller) -> Result<RegistryWrite<'a>, RegistryError> {
         let txn = self.store.registry_txn().await?;
-        Ok(RegistryWrite { registry: self, caller, txn, at: self.clock.now(), moved_estates: Vec::new(), quiet: false })
+        Ok(RegistryWrite {
+            registry: self,
+            caller,
+            txn,
+            at: self.clock.now(),
+            moved_estates: Vec::new(),
+            quiet: false,
+            written_persons: HashSet::new(),
+        })
     }
 
     /// Where an estate sits today (its community and serving firm).
@@ -185,7 +204,11 @@ impl Registry {
     }
 
     /// The subset of `persons` the caller reaches today (the one rule; see the module doc).
-    pub async fn reached_persons(&self, caller: &Caller, persons: &[PersonId]) -> Result<HashSet<PersonId>, StoreError> {
+    pub async fn reached_persons(
+        &self,
+        caller: &Caller,
+        persons: &[PersonId],
+    ) -> Result<HashSet<PersonId>, StoreError> {
         if caller.reach == Reach::District {
             return Ok(persons.iter().copied().collect());
         }
@@ -201,11 +224,7 @@ impl Registry {
                 reached_estates.insert(e);
             }
         }
-        Ok(ties
-            .into_iter()
-            .filter(|(_, es)| es.iter().any(|e| reached_estates.contains(e)))
-            .map(|(p, _)| p)
-            .collect())
+        Ok(ties.into_iter().filter(|(_, es)| es.iter().any(|e| reached_estates.contains(e))).map(|(p, _)| p).collect())
     }
 
     /// Whether the caller reaches one person.
@@ -415,7 +434,8 @@ impl<'a> RegistryWrite<'a> {
     /// Upserts a house in a building the caller keeps.
     pub async fn put_house(&mut self, h: &NewHouse) -> Result<Change<HouseId>, RegistryError> {
         let building = self.registry.store.building(h.building_id).await?;
-        let building = building.ok_or_else(|| invalid("building", "not_registered", "楼栋尚未登记", "the building is not registered"))?;
+        let building = building
+            .ok_or_else(|| invalid("building", "not_registered", "楼栋尚未登记", "the building is not registered"))?;
         let estate = match building.estate_id {
             Some(e) => {
                 self.at_estate(Action::ManageBuildings, e).await?;
@@ -453,10 +473,8 @@ impl<'a> RegistryWrite<'a> {
         self.role(Action::WriteResidents)?;
         let mut keys = Vec::with_capacity(persons.len());
         for p in persons {
-            let kind = serde_json::to_value(p.doc.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind =
+                serde_json::to_value(p.doc.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             keys.push((kind, self.txn.doc_index(&p.doc.number)));
         }
         let existing = self.txn.persons_by_doc_index(&keys).await?;
@@ -515,15 +533,28 @@ impl<'a> RegistryWrite<'a> {
         }
         let changes = self.txn.upsert_persons(&writable).await?;
         for (slot, change) in slots.into_iter().zip(changes) {
+            self.written_persons.insert(change.id());
             self.audited("person", &change, None);
             outcomes[slot] = Some(PersonOutcome::Written(change));
         }
         Ok(outcomes.into_iter().flatten().collect())
     }
 
-    /// Puts an occupancy at a house the caller keeps residents of.
+    /// A person an occupancy or lease may name: one the caller reaches already, or one this
+    /// write registered. Otherwise naming a person id at one's own house would make them
+    /// reachable; such a person is "not found", as if absent.
+    async fn nameable(&self, person: PersonId, field: &str) -> Result<(), RegistryError> {
+        if self.written_persons.contains(&person) || self.reaches(person).await? {
+            Ok(())
+        } else {
+            Err(invalid(field, "not_registered", "引用的人员尚未登记", "refers to a person not registered"))
+        }
+    }
+
+    /// Puts an occupancy at a house the caller keeps residents of, of a person they reach.
     pub async fn put_occupancy(&mut self, o: &NewOccupancy) -> Result<Change<OccupancyId>, RegistryError> {
         let estate = self.house_for_residents(o.house_id).await?;
+        self.nameable(o.person_id, "person_id").await?;
         let change = self.txn.put_occupancy(o).await?;
         self.audited("occupancy", &change, Some(estate));
         Ok(change)
@@ -538,9 +569,10 @@ impl<'a> RegistryWrite<'a> {
         Ok(change)
     }
 
-    /// Puts a lease of a house the caller keeps residents of.
+    /// Puts a lease of a house the caller keeps residents of, with a landlord they reach.
     pub async fn put_lease(&mut self, l: &NewLease) -> Result<Change<LeaseId>, RegistryError> {
         let estate = self.house_for_residents(l.house_id).await?;
+        self.nameable(l.landlord_id, "landlord_id").await?;
         let change = self.txn.put_lease(l).await?;
         self.audited("lease", &change, Some(estate));
         Ok(change)

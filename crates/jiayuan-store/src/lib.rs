@@ -38,7 +38,9 @@ pub use records::{
     AlertFilter, AlertTarget, IndexKey, MAX_PAGE, NewAlert, NewRecord, ParentRef, RecordFilter, RecordOrder,
     RecordPosition, RecordUpdate, StoredAlert, StoredEvent, StoredRecord, WriteBatch, WriteResult,
 };
-pub use registry::{ImportLogRow, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson};
+pub use registry::{
+    ImportLogRow, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson,
+};
 pub use registry_write::{Change, PERSON_CHUNK, RegistryTxn};
 pub use store::{Backend, DatabaseSettings, MigrationReport, Store};
 

@@ -23,7 +23,9 @@ use crate::convert::{
     enum_text, narrow, parse_code, parse_code_opt, parse_date, parse_date_opt, parse_enum, parse_enum_opt,
 };
 use crate::crypto::FieldKeys;
-use crate::entity::{assignment, building, division, division_version, estate, firm, grid_cell, house, lease, occupancy, person};
+use crate::entity::{
+    assignment, building, division, division_version, estate, firm, grid_cell, house, lease, occupancy, person,
+};
 use crate::error::{StoreError, db};
 use crate::store::Store;
 
@@ -683,7 +685,11 @@ pub(crate) async fn person_estates_in(
             .column(occupancy::Column::HouseId)
             .filter(occupancy::Column::PersonId.is_in(ids.clone()))
             .filter(occupancy::Column::FromDate.lte(day.clone()))
-            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day.clone())))
+            .filter(
+                Condition::any()
+                    .add(occupancy::Column::ToDate.is_null())
+                    .add(occupancy::Column::ToDate.gte(day.clone())),
+            )
             .into_tuple()
             .all(conn)
             .await
@@ -736,9 +742,10 @@ fn occupancy_from_row(r: occupancy::Model) -> Result<Occupancy, StoreError> {
             .reported_at
             .as_deref()
             .map(|t| {
-                t.parse::<i64>()
-                    .map(jiayuan_domain::Timestamp)
-                    .map_err(|_| StoreError::Corrupt { what: "occupancy.reported_at", detail: "not milliseconds".into() })
+                t.parse::<i64>().map(jiayuan_domain::Timestamp).map_err(|_| StoreError::Corrupt {
+                    what: "occupancy.reported_at",
+                    detail: "not milliseconds".into(),
+                })
             })
             .transpose()?,
     })
@@ -841,7 +848,10 @@ fn house_from_row(r: house::Model) -> Result<House, StoreError> {
         address_code: r
             .address_code
             .as_deref()
-            .map(|c| AddressCode::parse(c).map_err(|e| StoreError::Corrupt { what: "house.address_code", detail: e.to_string() }))
+            .map(|c| {
+                AddressCode::parse(c)
+                    .map_err(|e| StoreError::Corrupt { what: "house.address_code", detail: e.to_string() })
+            })
             .transpose()?,
     })
 }

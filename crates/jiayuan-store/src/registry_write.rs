@@ -179,7 +179,12 @@ impl RegistryTxn {
     /// Ends a one-row insert: commits when `result` inserted, otherwise rolls back; a row that
     /// was already there is [`StoreError::UniqueKey`] on `field` (with `value` masked as personal
     /// data, since callers may pass a document number).
-    pub async fn finish_insert<I>(self, result: Result<Change<I>, StoreError>, field: &str, value: &str) -> Result<I, StoreError> {
+    pub async fn finish_insert<I>(
+        self,
+        result: Result<Change<I>, StoreError>,
+        field: &str,
+        value: &str,
+    ) -> Result<I, StoreError> {
         match result {
             Ok(Change::Inserted(id)) => self.commit().await.map(|()| id),
             Ok(_) => {
@@ -272,7 +277,8 @@ impl RegistryTxn {
             return Err(rule("level", "level_follows_code"));
         }
         if let Some(parent) = &d.parent {
-            let found = division::Entity::find_by_id(parent.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?;
+            let found =
+                division::Entity::find_by_id(parent.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?;
             if found.is_none() {
                 return Err(rule("parent", "parent_not_registered"));
             }
@@ -288,7 +294,10 @@ impl RegistryTxn {
             if v.valid_from == from {
                 continue;
             }
-            let (vf, vt) = (parse_date("division.valid_from", &v.valid_from)?, parse_date_opt("division.valid_to", v.valid_to.as_deref())?);
+            let (vf, vt) = (
+                parse_date("division.valid_from", &v.valid_from)?,
+                parse_date_opt("division.valid_to", v.valid_to.as_deref())?,
+            );
             if periods_overlap(vf, vt, d.valid_from, d.valid_to) {
                 return Err(rule("valid_from", "versions_overlap"));
             }
@@ -374,7 +383,8 @@ impl RegistryTxn {
         if community != g.community {
             return Err(rule("community", "grid_code_names_community"));
         }
-        if division::Entity::find_by_id(g.community.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?.is_none() {
+        if division::Entity::find_by_id(g.community.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?.is_none()
+        {
             return Err(rule("community", "not_registered"));
         }
         match (g.kind, g.estate_id) {
@@ -448,7 +458,8 @@ impl RegistryTxn {
     /// Upserts an estate by its estate code. Its community must be registered.
     pub async fn upsert_estate(&mut self, e: &NewEstate) -> Result<Change<EstateId>, StoreError> {
         const OP: &str = "upsert estate";
-        let community = division::Entity::find_by_id(e.community.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?;
+        let community =
+            division::Entity::find_by_id(e.community.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?;
         match community {
             None => return Err(rule("community", "not_registered")),
             Some(c) if c.level != "community" => return Err(rule("community", "not_a_community")),
@@ -524,7 +535,8 @@ impl RegistryTxn {
     /// `credit_code_override` (the reason it is accepted).
     pub async fn upsert_firm(&mut self, f: &NewFirm) -> Result<Change<FirmId>, StoreError> {
         const OP: &str = "upsert firm";
-        let check = jiayuan_domain::parse_credit_code(&f.credit_code).map_err(|_| rule("credit_code", "gb32100_format"))?;
+        let check =
+            jiayuan_domain::parse_credit_code(&f.credit_code).map_err(|_| rule("credit_code", "gb32100_format"))?;
         if !check.check.is_valid() && f.credit_code_override.as_deref().is_none_or(|r| r.trim().is_empty()) {
             return Err(rule("credit_code", "check_character_needs_override"));
         }
@@ -616,7 +628,13 @@ impl RegistryTxn {
                 })
                 .exec(&self.txn)
                 .await
-                .map_err(|e| if crate::error::is_foreign_key_violation(&e) { rule("estate_code", "not_registered") } else { db(OP)(e) })?;
+                .map_err(|e| {
+                    if crate::error::is_foreign_key_violation(&e) {
+                        rule("estate_code", "not_registered")
+                    } else {
+                        db(OP)(e)
+                    }
+                })?;
                 Ok(Change::Inserted(BuildingId(r.last_insert_id)))
             }
             Some(row) => {
@@ -800,7 +818,8 @@ impl RegistryTxn {
                 let ids = self.persons_by_doc_index(&keyed).await?;
                 for (slot, key) in pending.iter_mut().zip(&keyed) {
                     if slot.is_none() {
-                        let id = ids.get(key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?;
+                        let id =
+                            ids.get(key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?;
                         *slot = Some(Change::Inserted(*id));
                     }
                 }
@@ -841,7 +860,12 @@ impl RegistryTxn {
         diff(&mut fields, "sex", &row.sex, &sex);
         diff(&mut fields, "birth_date", &row.birth_date, &birth);
         diff(&mut fields, "hukou", &row.hukou, &hukou);
-        diff(&mut fields, "phone", &old_phone.as_deref().map(normalise_phone), &p.phone.as_deref().map(normalise_phone));
+        diff(
+            &mut fields,
+            "phone",
+            &old_phone.as_deref().map(normalise_phone),
+            &p.phone.as_deref().map(normalise_phone),
+        );
         if !fields.is_empty() {
             let mut m: person::ActiveModel = row.into();
             m.name = Set(p.name.clone());
@@ -877,7 +901,8 @@ impl RegistryTxn {
             if mine.is_some_and(|m| m.id == r.id) {
                 continue;
             }
-            let (rf, rt) = (parse_date("assignment.from", &r.from_date)?, parse_date_opt("assignment.to", r.to_date.as_deref())?);
+            let (rf, rt) =
+                (parse_date("assignment.from", &r.from_date)?, parse_date_opt("assignment.to", r.to_date.as_deref())?);
             if periods_overlap(rf, rt, a.from, a.to) {
                 return Err(rule("from", "estate_already_served"));
             }
@@ -895,7 +920,9 @@ impl RegistryTxn {
                 })
                 .exec(&self.txn)
                 .await
-                .map_err(|e| if crate::error::is_foreign_key_violation(&e) { rule("firm", "not_registered") } else { db(OP)(e) })?;
+                .map_err(|e| {
+                    if crate::error::is_foreign_key_violation(&e) { rule("firm", "not_registered") } else { db(OP)(e) }
+                })?;
                 Ok(Change::Inserted(AssignmentId(r.last_insert_id)))
             }
             Some(row) => {
@@ -947,7 +974,10 @@ impl RegistryTxn {
         let mine = rows.iter().find(|r| r.house_id == o.house_id.0 && r.from_date == from).cloned();
         if o.primary {
             for r in rows.iter().filter(|r| r.is_primary && mine.as_ref().is_none_or(|m| m.id != r.id)) {
-                let (rf, rt) = (parse_date("occupancy.from", &r.from_date)?, parse_date_opt("occupancy.to", r.to_date.as_deref())?);
+                let (rf, rt) = (
+                    parse_date("occupancy.from", &r.from_date)?,
+                    parse_date_opt("occupancy.to", r.to_date.as_deref())?,
+                );
                 if !periods_overlap(rf, rt, o.from, o.to) {
                     continue;
                 }
@@ -977,7 +1007,9 @@ impl RegistryTxn {
                 })
                 .exec(&self.txn)
                 .await
-                .map_err(|e| if crate::error::is_foreign_key_violation(&e) { rule("house", "not_registered") } else { db(OP)(e) })?;
+                .map_err(|e| {
+                    if crate::error::is_foreign_key_violation(&e) { rule("house", "not_registered") } else { db(OP)(e) }
+                })?;
                 Ok(Change::Inserted(OccupancyId(r.last_insert_id)))
             }
             Some(row) => {
@@ -1008,8 +1040,11 @@ impl RegistryTxn {
     pub async fn put_lease(&mut self, l: &NewLease) -> Result<Change<LeaseId>, StoreError> {
         const OP: &str = "put lease";
         check_period("to", l.from, l.to)?;
-        let rows =
-            lease::Entity::find().filter(lease::Column::HouseId.eq(l.house_id.0)).all(&self.txn).await.map_err(db(OP))?;
+        let rows = lease::Entity::find()
+            .filter(lease::Column::HouseId.eq(l.house_id.0))
+            .all(&self.txn)
+            .await
+            .map_err(db(OP))?;
         let from = l.from.to_string();
         let mine = rows.iter().find(|r| r.landlord_id == l.landlord_id.0 && r.from_date == from).cloned();
         for r in &rows {
@@ -1034,7 +1069,9 @@ impl RegistryTxn {
                 })
                 .exec(&self.txn)
                 .await
-                .map_err(|e| if crate::error::is_foreign_key_violation(&e) { rule("house", "not_registered") } else { db(OP)(e) })?;
+                .map_err(|e| {
+                    if crate::error::is_foreign_key_violation(&e) { rule("house", "not_registered") } else { db(OP)(e) }
+                })?;
                 Ok(Change::Inserted(LeaseId(r.last_insert_id)))
             }
             Some(row) => {

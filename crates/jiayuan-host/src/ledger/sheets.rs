@@ -88,8 +88,10 @@ const NAME: CellKind = CellKind::Text { max_chars: 100 };
 const DIVISION: CellKind = CellKind::Code { min_len: 12, max_len: 12 };
 const ESTATE_CODE: CellKind = CellKind::Text { max_chars: 32 };
 
-const GRID_KINDS: &[Choice] =
-    &[Choice { value: "basic", zh: "基础网格", en: "Basic" }, Choice { value: "dedicated", zh: "专属网格", en: "Dedicated" }];
+const GRID_KINDS: &[Choice] = &[
+    Choice { value: "basic", zh: "基础网格", en: "Basic" },
+    Choice { value: "dedicated", zh: "专属网格", en: "Dedicated" },
+];
 const ESTATE_KINDS: &[Choice] = &[
     Choice { value: "estate", zh: "住宅小区", en: "Estate" },
     Choice { value: "urban_village", zh: "城中村", en: "Urban village" },
@@ -127,11 +129,16 @@ const DOC_KINDS: &[Choice] = &[
     Choice { value: "resident_id", zh: "居民身份证", en: "Resident ID" },
     Choice { value: "hk_mo_tw_residence_permit", zh: "港澳台居民居住证", en: "HK/MO/TW residence permit" },
     Choice { value: "home_return_permit", zh: "港澳居民来往内地通行证", en: "Home-return permit" },
-    Choice { value: "taiwan_compatriot_permit", zh: "台湾居民来往大陆通行证", en: "Taiwan compatriot permit" },
-    Choice { value: "foreign_permanent_resident", zh: "外国人永久居留身份证", en: "Foreign permanent resident ID" },
+    Choice {
+        value: "taiwan_compatriot_permit", zh: "台湾居民来往大陆通行证", en: "Taiwan compatriot permit"
+    },
+    Choice {
+        value: "foreign_permanent_resident", zh: "外国人永久居留身份证", en: "Foreign permanent resident ID"
+    },
     Choice { value: "passport", zh: "护照", en: "Passport" },
 ];
-const SEXES: &[Choice] = &[Choice { value: "male", zh: "男", en: "Male" }, Choice { value: "female", zh: "女", en: "Female" }];
+const SEXES: &[Choice] =
+    &[Choice { value: "male", zh: "男", en: "Male" }, Choice { value: "female", zh: "女", en: "Female" }];
 const HUKOU: &[Choice] = &[
     Choice { value: "shenzhen", zh: "深圳户籍", en: "Shenzhen" },
     Choice { value: "non_shenzhen", zh: "非深户籍", en: "Non-Shenzhen" },
@@ -188,7 +195,11 @@ static ESTATES: Sheet = Sheet {
     name_zh: "小区",
     name_en: "Estates",
     columns: &[
-        note(col("code", "小区编码", "Estate code", true, ESTATE_CODE), "区里分配的稳定编码", "the district's stable code"),
+        note(
+            col("code", "小区编码", "Estate code", true, ESTATE_CODE),
+            "区里分配的稳定编码",
+            "the district's stable code",
+        ),
         col("name", "小区名称", "Name", true, NAME),
         col("kind", "类型", "Kind", true, CellKind::Choice(ESTATE_KINDS)),
         note(col("community", "社区代码", "Community code", true, DIVISION), "12 位", "12 digits"),
@@ -225,7 +236,13 @@ static ASSIGNMENTS: Sheet = Sheet {
     name_en: "Service assignments",
     columns: &[
         col("estate_code", "小区编码", "Estate code", true, ESTATE_CODE),
-        col("firm_credit_code", "企业统一社会信用代码", "Firm credit code", true, CellKind::Code { min_len: 18, max_len: 18 }),
+        col(
+            "firm_credit_code",
+            "企业统一社会信用代码",
+            "Firm credit code",
+            true,
+            CellKind::Code { min_len: 18, max_len: 18 },
+        ),
         col("from", "开始日期", "From", true, CellKind::Date),
         col("to", "结束日期", "To", false, CellKind::Date),
         col("contract_ref", "合同编号", "Contract reference", false, TEXT),
@@ -258,7 +275,13 @@ static HOUSES: Sheet = Sheet {
         col("area_m2", "面积（平方米）", "Area (m²)", true, CellKind::Decimal { min: 0.0, max: 100_000.0 }),
         col("use", "用途", "Use", true, CellKind::Choice(HOUSE_USES)),
         note(
-            col("address_code", "标准地址编码", "Standard-address code", false, CellKind::Code { min_len: 25, max_len: 25 }),
+            col(
+                "address_code",
+                "标准地址编码",
+                "Standard-address code",
+                false,
+                CellKind::Code { min_len: 25, max_len: 25 },
+            ),
             "25 位，请设为文本格式",
             "25 digits; format the column as Text",
         ),
@@ -276,7 +299,11 @@ static PERSONS: Sheet = Sheet {
         personal(col("birth_date", "出生日期", "Birth date", false, CellKind::Date)),
         col("hukou", "户籍", "Hukou", true, CellKind::Choice(HUKOU)),
         personal(col("phone", "手机号码", "Mobile phone", false, CellKind::Code { min_len: 11, max_len: 14 })),
-        note(col("estate_code", "小区编码", "Estate code", false, ESTATE_CODE), "居住地址（可选）", "residence (optional)"),
+        note(
+            col("estate_code", "小区编码", "Estate code", false, ESTATE_CODE),
+            "居住地址（可选）",
+            "residence (optional)",
+        ),
         col("building", "楼栋", "Building", false, NAME),
         col("room", "房号", "Room", false, NAME),
         col("relation", "与户主关系", "Relation", false, CellKind::Choice(RELATIONS)),

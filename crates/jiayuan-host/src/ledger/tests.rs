@@ -131,12 +131,20 @@ async fn a_firm_import_naming_another_firms_resident_neither_changes_nor_reveals
     let rep = run(&r, &admin(), ImportKind::Persons, &persons, ImportOptions::default()).await;
     assert_eq!(rep.inserted, 1, "{:?}", rep.problems);
     let manager = Caller::account("manager", Role::FirmManager, &AccountScope::Firm(FirmId(1)), None);
-    let theirs = format!("姓名,证件号码,户籍,手机号码\n改名,{canary},shenzhen,13900000000\n");
+    let theirs =
+        format!("姓名,证件号码,户籍,手机号码,小区编码,楼栋,房号\n改名,{canary},shenzhen,13900000000,LH-1,1栋,101\n");
     let report = run(&r, &manager, ImportKind::Persons, &theirs, ImportOptions::default()).await;
     assert_eq!((report.referred, report.updated, report.inserted), (1, 0, 0));
     assert!(report.problems.is_empty(), "nothing about the person is reported back");
     let p = r.store().person_by_doc(jiayuan_domain::DocKind::ResidentId, &canary).await.expect("read").expect("person");
     assert_eq!((p.name.as_str(), p.phone.as_deref()), ("王五", Some("13812345678")), "unchanged");
+    let occupancies = r.store().occupancies_of_person(p.id).await.expect("read");
+    assert_eq!(occupancies.len(), 1, "no residence in the importer's estate was added, so no reach was gained");
+
+    // A firm's import must place each person somewhere the firm reaches.
+    let homeless = format!("姓名,证件号码,户籍\n某人,{},shenzhen\n", id("44030319800101123"));
+    let report = run(&r, &manager, ImportKind::Persons, &homeless, ImportOptions::default()).await;
+    assert_eq!(report.problems.iter().map(|p| p.rule.as_str()).collect::<Vec<_>>(), ["residence_required"]);
 }
 
 #[tokio::test]
@@ -157,7 +165,8 @@ async fn exports_mask_personal_data_and_an_estate_export_reimports_cleanly() {
         .await
         .expect("export");
     let reader = Reader::from_bytes(e.bytes, "estates.xlsx", sheet_of(ImportKind::Estates)).expect("reader");
-    let again = import(&r, &admin(), ImportKind::Estates, reader, ImportOptions::default(), &|_| {}).await.expect("import");
+    let again =
+        import(&r, &admin(), ImportKind::Estates, reader, ImportOptions::default(), &|_| {}).await.expect("import");
     assert_eq!((again.rows, again.unchanged, again.refused), (2, 2, 0), "{:?}", again.problems);
     let staff = Caller::account("s", Role::FirmStaff, &AccountScope::Firm(FirmId(1)), Some(vec!["x".into()]));
     let denied = export(&r, &staff, ImportKind::Persons, ExportFormat::Csv, ExportPurpose::Reporting, false).await;
@@ -169,7 +178,8 @@ async fn a_dry_run_reports_what_applying_would_do_and_writes_nothing() {
     let (r, _dir) = seeded().await;
     let canary = id("11010119900307777");
     let persons = format!("姓名,证件号码,户籍\n王五,{canary},shenzhen\n");
-    let dry = run(&r, &admin(), ImportKind::Persons, &persons, ImportOptions { dry_run: true, valid_rows_only: false }).await;
+    let dry =
+        run(&r, &admin(), ImportKind::Persons, &persons, ImportOptions { dry_run: true, valid_rows_only: false }).await;
     assert_eq!((dry.inserted, dry.committed), (1, false));
     assert_eq!(r.store().person_by_doc(jiayuan_domain::DocKind::ResidentId, &canary).await.expect("read"), None);
 }

@@ -270,13 +270,10 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, col) in [
-            ("idx_occupancies_person", Occupancies::PersonId),
-            ("idx_occupancies_house", Occupancies::HouseId),
-        ] {
-            manager
-                .create_index(Index::create().name(name).table(Occupancies::Table).col(col).to_owned())
-                .await?;
+        for (name, col) in
+            [("idx_occupancies_person", Occupancies::PersonId), ("idx_occupancies_house", Occupancies::HouseId)]
+        {
+            manager.create_index(Index::create().name(name).table(Occupancies::Table).col(col).to_owned()).await?;
         }
         db.execute_unprepared(COPY_RESIDENCES).await?;
         db.execute_unprepared(CLEAR_HOUSE_IDS).await?;
@@ -376,9 +373,7 @@ impl MigrationTrait for Migration {
         }
         manager.alter_table(Table::alter().table(Houses::Table).drop_column(Houses::AddressCode).to_owned()).await?;
         manager.alter_table(Table::alter().table(Buildings::Table).drop_column(Buildings::Elevator).to_owned()).await?;
-        manager
-            .alter_table(Table::alter().table(GridCells::Table).drop_column(GridCells::EstateId).to_owned())
-            .await?;
+        manager.alter_table(Table::alter().table(GridCells::Table).drop_column(GridCells::EstateId).to_owned()).await?;
         manager.alter_table(Table::alter().table(Estates::Table).drop_column(Estates::Kind).to_owned()).await?;
         manager.alter_table(Table::alter().table(Estates::Table).drop_column(Estates::Code).to_owned()).await?;
         manager.drop_table(Table::drop().table(DivisionVersions::Table).to_owned()).await?;
