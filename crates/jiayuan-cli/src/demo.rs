@@ -1,5 +1,11 @@
 //! `jiayuan demo`: a fresh SQLite database with Luohu's streets, estates, firms, residents and
 //! dogs, served on the configured address.
+//!
+//! The registry is seeded through the import path, from the ledger files kept in
+//! `config/demo/` (embedded in the binary, so `jiayuan demo` works from any directory): the
+//! seeder is the import's first user. The files are the rendering of
+//! `jiayuan_test_support::fixtures::demo_registry()`; a test of this module keeps the two equal
+//! (`JIAYUAN_REGENERATE_DEMO=1 cargo test -p jiayuan-cli --lib demo` rewrites them).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,12 +13,30 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use jiayuan_domain::{BuildingId, Date, EstateId, FirmId, HouseId, PersonId, RecordId, Role};
+use jiayuan_domain::{AccountScope, Date, EstateId, HouseId, PersonId, RecordId, Role};
 use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach, TransitionRequest};
+use jiayuan_host::ledger::{self, ImportKind, ImportOptions, ImportReport, sheet_of};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::Settings;
-use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewPerson, Store};
+use jiayuan_ledger::Reader;
+use jiayuan_store::Store;
 use jiayuan_test_support::fixtures::{self, DemoRegistry};
+
+/// The demo registry's ledger files, in the order they are imported: kind, file name under
+/// `config/demo/`, contents (CSV, UTF-8 with BOM, Chinese headers of [`sheet_of`]).
+pub const DEMO_FILES: [(ImportKind, &str, &[u8]); 8] = [
+    (ImportKind::Divisions, "divisions.csv", include_bytes!("../../../config/demo/divisions.csv")),
+    (ImportKind::Firms, "firms.csv", include_bytes!("../../../config/demo/firms.csv")),
+    (ImportKind::Estates, "estates.csv", include_bytes!("../../../config/demo/estates.csv")),
+    (ImportKind::Assignments, "assignments.csv", include_bytes!("../../../config/demo/assignments.csv")),
+    (ImportKind::Buildings, "buildings.csv", include_bytes!("../../../config/demo/buildings.csv")),
+    (ImportKind::Houses, "houses.csv", include_bytes!("../../../config/demo/houses.csv")),
+    (ImportKind::Persons, "persons.csv", include_bytes!("../../../config/demo/persons.csv")),
+    (ImportKind::Leases, "leases.csv", include_bytes!("../../../config/demo/leases.csv")),
+];
+
+/// The account name the demo's imports are made (and audited) as.
+const DEMO_IMPORTER: &str = "system:demo";
 
 const DOGS: &str = "dog-licensing";
 
@@ -166,14 +190,27 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     crate::run_host(host, Some(banner)).await
 }
 
-/// Seeds the demo registry, then (with `dogs`) registers dogs through the record engine, so every
-/// plugin rule runs on the demo data exactly as on real input.
+/// Seeds the demo registry by importing [`DEMO_FILES`] in order as a district administrator,
+/// then (with `dogs`) registers dogs through the record engine, so every import and plugin rule
+/// runs on the demo data exactly as on real input. Any refused row fails the seeding.
 pub async fn seed(engine: &Engine, dogs: bool) -> anyhow::Result<Seeded> {
-    let store = engine.store();
     let reg = fixtures::demo_registry();
     let mut out = Seeded::default();
-    let ids = seed_registry(store, &reg, &mut out).await?;
+    let caller = Caller::account(DEMO_IMPORTER, Role::DistrictAdmin, &AccountScope::District, None);
+    for (kind, name, bytes) in DEMO_FILES {
+        let report = import_file(engine, &caller, kind, name, bytes).await?;
+        let rows = usize::try_from(report.rows).unwrap_or(usize::MAX);
+        match kind {
+            ImportKind::Estates => out.estates = rows,
+            ImportKind::Firms => out.firms = rows,
+            ImportKind::Houses => out.houses = rows,
+            ImportKind::Persons => out.persons = rows,
+            _ => {}
+        }
+    }
     engine.forget_places();
+    let ids = id_map(engine.store(), &reg).await?;
+    out.first_estate = reg.estates.first().and_then(|e| ids.estates.get(&e.id).copied());
     if dogs {
         seed_dogs(engine, &reg, &ids, &mut out).await?;
     }
@@ -192,94 +229,76 @@ pub struct IdMap {
     pub persons: HashMap<PersonId, PersonId>,
 }
 
-async fn seed_registry(store: &Store, reg: &DemoRegistry, out: &mut Seeded) -> anyhow::Result<IdMap> {
+/// Imports one demo file; a report with any refused row (or not committed) is an error listing
+/// its problems.
+async fn import_file(
+    engine: &Engine,
+    caller: &Caller,
+    kind: ImportKind,
+    name: &str,
+    bytes: &[u8],
+) -> anyhow::Result<ImportReport> {
+    let reader = Reader::from_bytes(bytes.to_vec(), name, sheet_of(kind))
+        .with_context(|| format!("reading the demo file config/demo/{name}"))?;
+    let report = ledger::import(engine.registry(), caller, kind, reader, ImportOptions::default(), &|_| {})
+        .await
+        .with_context(|| format!("importing the demo file config/demo/{name}"))?;
+    if report.refused > 0 || !report.committed {
+        let problems: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| format!("  row {} {}: {} ({})", p.row, p.column.as_deref().unwrap_or("-"), p.reason_en, p.rule))
+            .collect();
+        anyhow::bail!(
+            "the demo file config/demo/{name} was not imported cleanly: {} of {} rows refused, committed: {}\n{}",
+            report.refused,
+            report.rows,
+            report.committed,
+            problems.join("\n")
+        );
+    }
+    Ok(report)
+}
+
+/// Finds the store ids of the fixture's estates, houses and persons by their natural keys
+/// (estate code; building name and room; identity document).
+async fn id_map(store: &Store, reg: &DemoRegistry) -> anyhow::Result<IdMap> {
     let mut ids = IdMap::default();
-    for d in &reg.divisions {
-        store.upsert_division(d).await.with_context(|| format!("division {}", d.code))?;
-    }
+    let by_code: HashMap<String, EstateId> =
+        store.estates().await?.into_iter().map(|e| (e.code.as_str().to_owned(), e.id)).collect();
     for e in &reg.estates {
-        let id = store
-            .insert_estate(&NewEstate {
-                name: e.name.clone(),
-                community: e.community.clone(),
-                address: e.address.clone(),
-                management: e.management,
-                onboarding: e.onboarding,
-                households: e.households,
-            })
-            .await
-            .with_context(|| format!("estate {}", e.name))?;
+        let id =
+            by_code.get(e.code.as_str()).copied().with_context(|| format!("demo estate {} not imported", e.code))?;
         ids.estates.insert(e.id, id);
-        out.first_estate.get_or_insert(id);
+        let buildings: HashMap<_, _> =
+            store.buildings_of_estate(id).await?.into_iter().map(|b| (b.id, b.name)).collect();
+        for h in store.houses_of_estate(id).await? {
+            let Some(building) = buildings.get(&h.building_id) else { continue };
+            let fixture = reg.houses.iter().find(|f| {
+                f.estate_id == Some(e.id)
+                    && f.room == h.room
+                    && reg.buildings.iter().any(|b| b.id == f.building_id && &b.name == building)
+            });
+            if let Some(f) = fixture {
+                ids.houses.insert(f.id, h.id);
+            }
+        }
     }
-    let mut firms: HashMap<FirmId, FirmId> = HashMap::new();
-    for f in &reg.firms {
-        let id = store
-            .insert_firm(&NewFirm {
-                name: f.name.clone(),
-                credit_code: f.credit_code.clone(),
-                credit_code_override: f.credit_code_override.clone(),
-                kind: f.kind,
-                legal_representative: f.legal_representative.clone(),
-                contact_phone: f.contact_phone.clone(),
-            })
-            .await
-            .with_context(|| format!("firm {}", f.name))?;
-        firms.insert(f.id, id);
-    }
-    for a in &reg.assignments {
-        let (Some(firm), Some(estate)) = (firms.get(&a.firm_id), ids.estates.get(&a.estate_id)) else { continue };
-        store
-            .insert_assignment(&NewAssignment {
-                firm_id: *firm,
-                estate_id: *estate,
-                from: a.from,
-                to: a.to,
-                contract_ref: a.contract_ref.clone(),
-            })
-            .await
-            .context("service assignment")?;
-    }
-    let mut buildings: HashMap<BuildingId, BuildingId> = HashMap::new();
-    for b in &reg.buildings {
-        let id = store
-            .insert_building(&NewBuilding {
-                estate_id: b.estate_id.and_then(|e| ids.estates.get(&e).copied()),
-                name: b.name.clone(),
-                floors: b.floors,
-                height_m: b.height_m,
-            })
-            .await
-            .context("building")?;
-        buildings.insert(b.id, id);
-    }
-    for h in &reg.houses {
-        let Some(building) = buildings.get(&h.building_id) else { continue };
-        let id = store
-            .insert_house(&NewHouse { building_id: *building, room: h.room.clone(), area_m2: h.area_m2, use_: h.use_ })
-            .await
-            .context("house")?;
-        ids.houses.insert(h.id, id);
+    let mut by_doc = HashMap::new();
+    let mut after = PersonId(0);
+    loop {
+        let page = store.persons_page(after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        by_doc.extend(page.into_iter().map(|p| ((p.doc.kind, p.doc.number), p.id)));
     }
     for p in &reg.persons {
-        let id = store
-            .insert_person(&NewPerson {
-                name: p.name.clone(),
-                doc: p.doc.clone(),
-                sex: p.sex,
-                birth_date: p.birth_date,
-                hukou: p.hukou,
-                phone: p.phone.clone(),
-                house_id: p.house_id.and_then(|h| ids.houses.get(&h).copied()),
-            })
-            .await
-            .context("person")?;
+        let id = by_doc
+            .get(&(p.doc.kind, p.doc.number.clone()))
+            .copied()
+            .with_context(|| format!("demo person {} not imported", p.id))?;
         ids.persons.insert(p.id, id);
     }
-    out.estates = reg.estates.len();
-    out.firms = reg.firms.len();
-    out.houses = reg.houses.len();
-    out.persons = reg.persons.len();
     Ok(ids)
 }
 
@@ -500,4 +519,263 @@ pub async fn accounts(
         out.push(DemoAccount { role, login: login.to_owned(), scope: scope.to_string(), token: token.token });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The committed `config/demo/*.csv` are exactly the rendering of the demo fixture.
+
+    use std::path::Path;
+
+    use jiayuan_ledger::{CellKind, CsvExport, Provenance, Value};
+
+    use super::*;
+
+    const REGENERATE: &str = "JIAYUAN_REGENERATE_DEMO";
+
+    /// `choice_of` a domain enum by its serde name.
+    macro_rules! choice {
+        ($kind:expr, $key:expr, $v:expr) => {
+            choice_of($kind, $key, serde_json::to_value($v))
+        };
+    }
+
+    /// The machine value of a choice column, as the sheet spells it (`Value::Choice` needs the
+    /// sheet's `'static` text).
+    fn choice_of(kind: ImportKind, key: &str, v: serde_json::Result<serde_json::Value>) -> Value {
+        let text = v.expect("serialises");
+        let text = text.as_str().expect("a unit variant");
+        let column = sheet_of(kind).columns.iter().find(|c| c.key == key).expect("known column");
+        let CellKind::Choice(options) = column.kind else { panic!("{key} is not a choice") };
+        Value::Choice(options.iter().find(|o| o.value == text).unwrap_or_else(|| panic!("{key}: {text}")).value)
+    }
+
+    /// One row of `kind` from `(key, value)` pairs; other columns stay empty.
+    fn row(kind: ImportKind, cells: Vec<(&str, Option<Value>)>) -> Vec<Option<Value>> {
+        let sheet = sheet_of(kind);
+        let mut out = vec![None; sheet.columns.len()];
+        for (key, v) in cells {
+            let i = sheet.index_of(key).unwrap_or_else(|| panic!("{} has no column {key}", sheet.name_en));
+            out[i] = v;
+        }
+        out
+    }
+
+    fn csv(kind: ImportKind, rows: Vec<Vec<Option<Value>>>) -> Vec<u8> {
+        let provenance = Provenance {
+            exporter: "jiayuan-test-support demo_registry()".into(),
+            at: "2026-01-01T00:00:00+08:00".into(),
+            scope: "罗湖区演示数据（虚构）".into(),
+            purpose: format!("jiayuan demo seed; regenerate with {REGENERATE}=1 cargo test -p jiayuan-cli --lib demo"),
+        };
+        let mut export = CsvExport::new(Vec::new(), sheet_of(kind), &provenance).expect("csv").unmasked();
+        for r in rows {
+            export.push_row(&r).expect("row");
+        }
+        export.finish().expect("finish")
+    }
+
+    fn text(s: &str) -> Option<Value> {
+        Some(Value::Text(s.to_owned()))
+    }
+
+    /// The demo registry rendered as the files of [`DEMO_FILES`], by file name.
+    fn render(reg: &DemoRegistry) -> Vec<(&'static str, Vec<u8>)> {
+        use ImportKind as K;
+        let estate_code = |id: Option<EstateId>| {
+            let e = reg.estates.iter().find(|e| Some(e.id) == id).expect("fixture estate");
+            e.code.as_str().to_owned()
+        };
+        let place = |house: HouseId| {
+            let h = reg.houses.iter().find(|h| h.id == house).expect("fixture house");
+            let b = reg.buildings.iter().find(|b| b.id == h.building_id).expect("fixture building");
+            (estate_code(h.estate_id), b.name.clone(), h.room.clone())
+        };
+        let divisions = reg
+            .divisions
+            .iter()
+            .map(|d| {
+                row(
+                    K::Divisions,
+                    vec![
+                        ("code", text(d.code.as_str())),
+                        ("name_zh", text(&d.name_zh)),
+                        ("valid_from", Some(d.valid_from.into())),
+                        ("valid_to", d.valid_to.map(Value::from)),
+                    ],
+                )
+            })
+            .collect();
+        let firms = reg
+            .firms
+            .iter()
+            .map(|f| {
+                row(
+                    K::Firms,
+                    vec![
+                        ("credit_code", text(&f.credit_code)),
+                        ("name", text(&f.name)),
+                        ("kind", Some(choice!(K::Firms, "kind", f.kind))),
+                        ("legal_representative", f.legal_representative.as_deref().and_then(text)),
+                        ("contact_phone", f.contact_phone.as_deref().and_then(text)),
+                        ("credit_code_override", f.credit_code_override.as_deref().and_then(text)),
+                    ],
+                )
+            })
+            .collect();
+        let estates = reg
+            .estates
+            .iter()
+            .map(|e| {
+                row(
+                    K::Estates,
+                    vec![
+                        ("code", text(e.code.as_str())),
+                        ("name", text(&e.name)),
+                        ("kind", Some(choice!(K::Estates, "kind", e.kind))),
+                        ("community", text(e.community.as_str())),
+                        ("address", text(&e.address)),
+                        ("management", Some(choice!(K::Estates, "management", e.management))),
+                        ("onboarding", e.onboarding.map(|o| choice!(K::Estates, "onboarding", o))),
+                        ("households", Some(Value::Integer(i64::from(e.households)))),
+                    ],
+                )
+            })
+            .collect();
+        let assignments = reg
+            .assignments
+            .iter()
+            .map(|a| {
+                let firm = reg.firms.iter().find(|f| f.id == a.firm_id).expect("fixture firm");
+                row(
+                    K::Assignments,
+                    vec![
+                        ("estate_code", text(&estate_code(Some(a.estate_id)))),
+                        ("firm_credit_code", text(&firm.credit_code)),
+                        ("from", Some(a.from.into())),
+                        ("to", a.to.map(Value::from)),
+                        ("contract_ref", a.contract_ref.as_deref().and_then(text)),
+                    ],
+                )
+            })
+            .collect();
+        let buildings = reg
+            .buildings
+            .iter()
+            .map(|b| {
+                row(
+                    K::Buildings,
+                    vec![
+                        ("estate_code", text(&estate_code(b.estate_id))),
+                        ("name", text(&b.name)),
+                        ("floors", Some(Value::Integer(i64::from(b.floors)))),
+                        ("height_m", Some(Value::Decimal(f64::from(b.height_m)))),
+                        ("elevator", Some(Value::Bool(b.elevator))),
+                    ],
+                )
+            })
+            .collect();
+        let houses = reg
+            .houses
+            .iter()
+            .map(|h| {
+                let (estate, building, room) = place(h.id);
+                row(
+                    K::Houses,
+                    vec![
+                        ("estate_code", text(&estate)),
+                        ("building", text(&building)),
+                        ("room", text(&room)),
+                        ("area_m2", Some(Value::Decimal(f64::from(h.area_m2)))),
+                        ("use", Some(choice!(K::Houses, "use", h.use_))),
+                        ("address_code", h.address_code.as_ref().and_then(|a| text(a.as_str()))),
+                    ],
+                )
+            })
+            .collect();
+        let persons = reg
+            .persons
+            .iter()
+            .map(|p| {
+                let mut cells = vec![
+                    ("name", text(&p.name)),
+                    ("doc_kind", Some(choice!(K::Persons, "doc_kind", p.doc.kind))),
+                    ("doc_number", text(&p.doc.number)),
+                    ("sex", p.sex.map(|s| choice!(K::Persons, "sex", s))),
+                    ("birth_date", p.birth_date.map(Value::from)),
+                    ("hukou", Some(choice!(K::Persons, "hukou", p.hukou))),
+                    ("phone", p.phone.as_deref().and_then(text)),
+                ];
+                if let Some(o) = reg.occupancies.iter().find(|o| o.person_id == p.id) {
+                    let (estate, building, room) = place(o.house_id);
+                    cells.extend([
+                        ("estate_code", text(&estate)),
+                        ("building", text(&building)),
+                        ("room", text(&room)),
+                        ("relation", Some(choice!(K::Persons, "relation", o.relation))),
+                        ("moved_in", Some(o.from.into())),
+                        ("moved_out", o.to.map(Value::from)),
+                        ("primary", Some(Value::Bool(o.primary))),
+                    ]);
+                }
+                row(K::Persons, cells)
+            })
+            .collect();
+        let leases = reg
+            .leases
+            .iter()
+            .map(|l| {
+                let (estate, building, room) = place(l.house_id);
+                let landlord = reg.persons.iter().find(|p| p.id == l.landlord_id).expect("fixture landlord");
+                row(
+                    K::Leases,
+                    vec![
+                        ("estate_code", text(&estate)),
+                        ("building", text(&building)),
+                        ("room", text(&room)),
+                        ("landlord_doc_kind", Some(choice!(K::Leases, "landlord_doc_kind", landlord.doc.kind))),
+                        ("landlord_doc_number", text(&landlord.doc.number)),
+                        ("from", Some(l.from.into())),
+                        ("to", l.to.map(Value::from)),
+                        ("contract_ref", l.contract_ref.as_deref().and_then(text)),
+                    ],
+                )
+            })
+            .collect();
+        let mut by_kind: HashMap<ImportKind, Vec<Vec<Option<Value>>>> = HashMap::from([
+            (K::Divisions, divisions),
+            (K::Firms, firms),
+            (K::Estates, estates),
+            (K::Assignments, assignments),
+            (K::Buildings, buildings),
+            (K::Houses, houses),
+            (K::Persons, persons),
+            (K::Leases, leases),
+        ]);
+        DEMO_FILES
+            .iter()
+            .map(|(kind, name, _)| (*name, csv(*kind, by_kind.remove(kind).expect("every kind rendered"))))
+            .collect()
+    }
+
+    #[test]
+    fn the_committed_demo_files_are_the_rendered_fixture() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo");
+        let rendered = render(&fixtures::demo_registry());
+        if std::env::var(REGENERATE).is_ok_and(|v| v == "1") {
+            for (name, bytes) in &rendered {
+                std::fs::write(dir.join(name), bytes).expect("write demo file");
+            }
+            return;
+        }
+        for ((name, bytes), (_, _, embedded)) in rendered.iter().zip(DEMO_FILES) {
+            let on_disk = std::fs::read(dir.join(name)).expect("read demo file");
+            assert!(
+                on_disk == *bytes && embedded == bytes.as_slice(),
+                "config/demo/{name} differs from the rendering of fixtures::demo_registry(): \
+                 run `{REGENERATE}=1 cargo test -p jiayuan-cli --lib demo` and commit the files \
+                 (then rebuild, since the demo embeds them)"
+            );
+        }
+    }
 }
