@@ -80,6 +80,9 @@ const DESCRIPTION: &str = concat!(
         routes::registry_admin::house_occupancies,
         routes::registry_admin::put_lease,
         routes::registry_admin::house_leases,
+        routes::ledger::import,
+        routes::ledger::export,
+        routes::ledger::template,
         routes::registry::find_persons,
         routes::registry::person,
         routes::registry::unmask_person,
@@ -262,6 +265,58 @@ pub struct RecordPage {
     /// Pass as `cursor` (with the same `sort`) to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// What a registry import did, or for a dry run would do (the schema of
+/// [`jiayuan_host::ledger::ImportReport`]).
+#[derive(Debug, ToSchema)]
+pub struct ImportReport {
+    /// The kind imported.
+    #[schema(example = "persons")]
+    pub kind: String,
+    /// SHA-256 of the file (hex).
+    pub file_sha256: String,
+    /// Data rows read.
+    pub rows: u64,
+    /// Rows that inserted a new entry.
+    pub inserted: u64,
+    /// Rows that changed an existing entry.
+    pub updated: u64,
+    /// Rows that matched an entry holding the same values.
+    pub unchanged: u64,
+    /// 转区级核对 rows naming a person the importer does not reach: neither changed nor shown.
+    pub referred: u64,
+    /// Rows with problems (not applied).
+    pub refused: u64,
+    /// Every problem by row and column, values masked (at most 2,000 listed).
+    pub problems: Vec<ImportProblem>,
+    /// Whether the changes were committed.
+    pub committed: bool,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+}
+
+/// One problem of an import (the schema of [`jiayuan_host::ledger::ReportProblem`]).
+#[derive(Debug, ToSchema)]
+pub struct ImportProblem {
+    /// 1-based row as Excel shows it.
+    pub row: u64,
+    /// The column (header text or Chinese name), if the problem is about one.
+    pub column: Option<String>,
+    /// The rule's code.
+    #[schema(example = "doc_number")]
+    pub rule: String,
+    /// 原因.
+    pub reason_zh: String,
+    /// The reason in English.
+    pub reason_en: String,
+    /// The cell, masked by its column's sensitivity.
+    pub masked_value: Option<String>,
+}
+
+/// A ledger file (XLSX or CSV bytes).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct LedgerFile(pub Vec<u8>);
 
 /// 角色 a role (the schema of [`jiayuan_domain::Role`]).
 #[derive(Debug, ToSchema)]
@@ -531,6 +586,18 @@ mod tests {
         };
         assert_eq!(keys(&serde_json::to_value(&view).expect("json")), property_names(&doc, "Record"));
         let page = crate::routes::PageBody { records: vec![view], next_cursor: None };
+        let problem = jiayuan_host::ledger::ReportProblem {
+            row: 2,
+            column: None,
+            rule: String::new(),
+            reason_zh: String::new(),
+            reason_en: String::new(),
+            masked_value: None,
+        };
+        let report = jiayuan_host::ledger::ImportReport { problems: vec![problem], ..Default::default() };
+        let report = serde_json::to_value(&report).expect("json");
+        assert_eq!(keys(&report), property_names(&doc, "ImportReport"));
+        assert_eq!(keys(&report["problems"][0]), property_names(&doc, "ImportProblem"));
         assert_eq!(keys(&serde_json::to_value(&page).expect("json")), property_names(&doc, "RecordPage"));
 
         let roles: Vec<String> = Role::ALL

@@ -9,6 +9,7 @@
 
 pub(crate) mod admin;
 mod cursor;
+pub(crate) mod ledger;
 pub(crate) mod registry;
 pub(crate) mod registry_admin;
 pub(crate) mod session;
@@ -98,6 +99,9 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/registry/houses/{id}/leases", Do(ReadRegistry), get(ra::house_leases)),
         r(Method::POST, "/api/registry/leases", Do(WriteResidents), idem(post(ra::put_lease))),
         r(Method::POST, "/api/registry/persons", Do(WriteResidents), idem(post(create_person))),
+        r(Method::POST, "/api/registry/imports/{kind}", Do(ImportLedgers), idem(post(ledger::import))),
+        r(Method::GET, "/api/registry/exports/{kind}", Do(Export), get(ledger::export)),
+        r(Method::GET, "/api/registry/templates/{kind}", Do(ImportLedgers), get(ledger::template)),
         r(Method::GET, "/api/registry/persons/{id}/occupancies", Do(ReadRegistry), get(ra::person_occupancies)),
         r(Method::GET, "/api/registry/persons", Do(ReadRegistry), get(registry::find_persons)),
         r(Method::GET, "/api/registry/persons/{id}", Do(ReadRegistry), get(registry::person)),
