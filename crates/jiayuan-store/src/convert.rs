@@ -61,6 +61,16 @@ pub(crate) fn narrow<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<
     T::try_from(value).map_err(|_| StoreError::Corrupt { what, detail: format!("{value} is out of range") })
 }
 
+/// Today's civil date in Asia/Shanghai by the system clock (for "current" in registry reads such
+/// as a person's primary residence; dated questions take their day explicitly).
+pub(crate) fn today() -> Date {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    jiayuan_domain::Timestamp(millis).shanghai_date()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,14 +96,4 @@ mod tests {
         assert!(matches!(narrow::<u16>("floors", 70_000), Err(StoreError::Corrupt { .. })));
         assert_eq!(narrow::<u16>("floors", 33).ok(), Some(33));
     }
-}
-
-/// Today's civil date in Asia/Shanghai by the system clock (for "current" in registry reads such
-/// as a person's primary residence; dated questions take their day explicitly).
-pub(crate) fn today() -> Date {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    jiayuan_domain::Timestamp(millis).shanghai_date()
 }
