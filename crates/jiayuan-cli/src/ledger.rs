@@ -173,3 +173,150 @@ pub async fn export(mut settings: Settings, args: ExportArgs, actor: &str) -> an
     println!("wrote {} rows to {}", export.rows, out.display());
     Ok(())
 }
+
+/// `jiayuan registry …`: look at the registry and end what an import cannot (an assignment, a
+/// residence) — on the database directly, audited as `cli:<OS user>`. Entries are added and
+/// changed by `jiayuan import` (or the API).
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// List the estates with their code, community, management status and serving firm.
+    Estates {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the firms (contacts masked).
+    Firms {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List an estate's service assignments (history kept).
+    Assignments {
+        /// The estate code.
+        estate: String,
+    },
+    /// End a service assignment on a day (its last day); the estate's reach moves then.
+    EndAssignment {
+        /// The assignment id (see `registry assignments`).
+        id: i64,
+        /// The last day of service, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+    },
+    /// End an occupancy (a move out) on a day.
+    EndOccupancy {
+        /// The occupancy id.
+        id: i64,
+        /// The last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+    },
+    /// Show the row log of an import (action, target, fields or rules; never values).
+    ImportLog {
+        /// The import id (the `registry.import` audit event names it as `import/<id>`).
+        id: i64,
+    },
+}
+
+fn day(s: &str, what: &str) -> anyhow::Result<jiayuan_domain::Date> {
+    s.parse().map_err(|_| anyhow::anyhow!("{what}: expected a date YYYY-MM-DD"))
+}
+
+/// Runs `jiayuan registry`.
+pub async fn registry_command(mut settings: Settings, command: RegistryCommand, actor: &str) -> anyhow::Result<()> {
+    let registry = registry(&mut settings).await?;
+    let store = registry.store();
+    let caller = Caller { name: actor.to_owned(), ..Caller::system("cli") };
+    match command {
+        RegistryCommand::Estates { json } => {
+            let serving = store.serving_firms(registry.today()).await.context("reading assignments")?;
+            let estates = store.estates().await.context("reading estates")?;
+            if json {
+                let rows: Vec<_> = estates
+                    .iter()
+                    .map(|e| serde_json::json!({"estate": e, "serving_firm_id": serving.get(&e.id).map(|f| f.0)}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows).context("writing JSON")?);
+            } else {
+                println!("{:<6} {:<14} {:<14} {:<26} {:>8}  name", "id", "code", "community", "management", "firm");
+                for e in &estates {
+                    let firm = serving.get(&e.id).map_or_else(|| "-".to_owned(), |f| f.to_string());
+                    let management = serde_json::to_value(e.management).ok();
+                    let management = management.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
+                    println!("{:<6} {:<14} {:<14} {:<26} {:>8}  {}", e.id, e.code, e.community, management, firm, e.name);
+                }
+            }
+        }
+        RegistryCommand::Firms { json } => {
+            let firms = store.firms().await.context("reading firms")?;
+            let masked: Vec<_> = firms
+                .into_iter()
+                .map(|mut f| {
+                    let p = jiayuan_domain::Sensitivity::Personal;
+                    f.contact_phone = f.contact_phone.map(|v| jiayuan_domain::mask(&v, p));
+                    f.legal_representative = f.legal_representative.map(|v| jiayuan_domain::mask(&v, p));
+                    f
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&masked).context("writing JSON")?);
+            } else {
+                for f in &masked {
+                    println!("{:<6} {:<20} {}", f.id, f.credit_code, f.name);
+                }
+            }
+        }
+        RegistryCommand::Assignments { estate } => {
+            let estates = store.estates().await.context("reading estates")?;
+            let e = estates.iter().find(|e| e.code.as_str() == estate.to_ascii_uppercase()).with_context(|| {
+                "no estate has this code (see `jiayuan registry estates`)".to_owned()
+            })?;
+            for a in store.assignments_of_estate(e.id).await.context("reading assignments")? {
+                let to = a.to.map_or_else(|| "open".to_owned(), |t| t.to_string());
+                println!("{:<6} firm {:<6} {} – {}  {}", a.id, a.firm_id, a.from, to, a.contract_ref.unwrap_or_default());
+            }
+        }
+        RegistryCommand::EndAssignment { id, to } => {
+            let to = day(&to, "--to")?;
+            let mut write = registry.begin(&caller).await?;
+            let change = write.end_assignment(jiayuan_domain::AssignmentId(id), to).await.map_err(explain)?;
+            write.commit().await?;
+            println!("assignment {id}: {} (ends {to})", change.action());
+        }
+        RegistryCommand::EndOccupancy { id, to } => {
+            let to = day(&to, "--to")?;
+            let mut write = registry.begin(&caller).await?;
+            let change = write.end_occupancy(jiayuan_domain::OccupancyId(id), to).await.map_err(explain)?;
+            write.commit().await?;
+            println!("occupancy {id}: {} (ends {to})", change.action());
+        }
+        RegistryCommand::ImportLog { id } => {
+            for row in store.import_log(id).await.context("reading the import log")? {
+                println!(
+                    "row {:<7} {:<9} {:<28} {}",
+                    row.row,
+                    row.action,
+                    row.target.unwrap_or_default(),
+                    row.detail.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A registry refusal as one readable error (field, rule, reasons; never values).
+fn explain(e: jiayuan_host::registry::RegistryError) -> anyhow::Error {
+    match e {
+        jiayuan_host::registry::RegistryError::Invalid(errors) => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|f| format!("{}: {} / {} ({})", f.field, f.message_zh, f.message_en, f.rule))
+                .collect();
+            anyhow::anyhow!("refused: {}", lines.join("; "))
+        }
+        jiayuan_host::registry::RegistryError::Denied(_) => anyhow::anyhow!("not found"),
+        other => anyhow::Error::new(other),
+    }
+}

@@ -51,6 +51,9 @@ enum Command {
     Import(jiayuan_cli::ledger::ImportArgs),
     /// Export a registry ledger (XLSX, or CSV with a BOM), masked and audited.
     Export(jiayuan_cli::ledger::ExportArgs),
+    /// Look at the registry; end assignments and residences; read an import's log.
+    #[command(subcommand)]
+    Registry(jiayuan_cli::ledger::RegistryCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,7 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
         settings.log.filter = "info,jiayuan::plugin=warn".into();
     }
-    if matches!(cli.command, Command::Users(_) | Command::Import(_) | Command::Export(_))
+    if matches!(cli.command, Command::Users(_) | Command::Import(_) | Command::Export(_) | Command::Registry(_))
         && settings.log.filter == "info"
     {
         // `users` migrates before every command: keep "no pending migrations" out of its output
@@ -190,6 +193,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Export(args) => jiayuan_cli::ledger::export(settings, args, &cli_actor(|k| std::env::var(k)))
                 .await
                 .map(|_| ExitCode::SUCCESS),
+            Command::Registry(cmd) => {
+                jiayuan_cli::ledger::registry_command(settings, cmd, &cli_actor(|k| std::env::var(k)))
+                    .await
+                    .map(|_| ExitCode::SUCCESS)
+            }
         }
     })
 }

@@ -33,6 +33,12 @@ pub(crate) struct CallContext {
 }
 
 impl CallContext {
+    /// Limits the persons this call reads to those `caller` reaches.
+    pub(crate) fn with_person_rule(mut self, registry: crate::registry::Registry, caller: crate::access::Caller) -> Self {
+        self.registry.rule = Some((registry, caller));
+        self
+    }
+
     pub(crate) fn new(
         plugin: &str,
         scope: Scope,
@@ -48,6 +54,7 @@ impl CallContext {
             records: Records { plugin: plugin.to_owned(), estate, store: store.clone() },
             registry: Registry {
                 store,
+                rule: None,
                 persons: Mutex::new(HashMap::new()),
                 houses: Mutex::new(HashMap::new()),
                 estates: Mutex::new(HashMap::new()),
@@ -189,6 +196,8 @@ impl RecordReader for Records {
 #[derive(Debug)]
 struct Registry {
     store: Store,
+    /// The registry's person-reach rule and the caller it applies to (`None`: every person).
+    rule: Option<(crate::registry::Registry, crate::access::Caller)>,
     persons: Mutex<HashMap<PersonId, Option<Person>>>,
     houses: Mutex<HashMap<HouseId, Option<House>>>,
     estates: Mutex<HashMap<EstateId, Option<Estate>>>,
@@ -207,7 +216,13 @@ impl Registry {
         if let Some(hit) = cached(&self.persons, id) {
             return Ok(hit);
         }
-        let row = self.store.person(id).await?;
+        let mut row = self.store.person(id).await?;
+        if row.is_some()
+            && let Some((registry, caller)) = &self.rule
+            && !registry.reaches_person(caller, id).await?
+        {
+            row = None;
+        }
         remember(&self.persons, id, &row);
         Ok(row)
     }

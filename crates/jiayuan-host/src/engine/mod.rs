@@ -330,10 +330,13 @@ impl Engine {
         self.plugins.handle(plugin).ok_or_else(|| EngineError::UnknownPlugin(plugin.to_owned()))
     }
 
-    fn context(&self, plugin: &str, estate: Option<EstateId>, firm: Option<FirmId>) -> CallContext {
+    /// The context of one plugin call for `caller`: the persons it can read are those the caller
+    /// reaches (the registry's one rule), as if the others did not exist.
+    fn context(&self, caller: &Caller, plugin: &str, estate: Option<EstateId>, firm: Option<FirmId>) -> CallContext {
         let config = self.plugin_config.get(plugin).cloned().unwrap_or_else(|| Arc::from("{}"));
         let scope = Scope { estate_id: estate, firm_id: firm, request_id: request_id() };
         CallContext::new(plugin, scope, self.store.clone(), self.clock.clone(), self.calendar.clone(), config)
+            .with_person_rule(self.registry.clone(), caller.clone())
     }
 
     /// Where an estate sits (street, serving firm) and its name; cached briefly.
@@ -424,7 +427,7 @@ impl Engine {
         let parent = self.parent_of(&req, kind).await?;
         let today = self.clock.now().shanghai_date();
         let checked = check_object(&kind.fields, &req.data, Mode::Create, today).map_err(EngineError::Invalid)?;
-        let ctx = self.context(&req.plugin, Some(req.estate_id), place.firm);
+        let ctx = self.context(caller, &req.plugin, Some(req.estate_id), place.firm);
         ctx.remember_estate(estate);
         self.resolve(&ctx, &req.plugin, req.estate_id, &checked.references).await?;
         let call = CreateCall {
@@ -724,7 +727,7 @@ impl Engine {
         }
         let today = self.clock.now().shanghai_date();
         let input = check_object(&t.input, &req.input, Mode::TransitionInput, today).map_err(EngineError::Invalid)?;
-        let ctx = self.context(&req.plugin, Some(record.estate_id), place.firm);
+        let ctx = self.context(caller, &req.plugin, Some(record.estate_id), place.firm);
         ctx.remember_estate(estate);
         self.resolve(&ctx, &req.plugin, record.estate_id, &input.references).await?;
         let call = TransitionCall {
@@ -925,7 +928,7 @@ impl Engine {
         let (place, _) = self.place(estate).await?;
         self.authorize_at(caller, Action::ReadRecords, plugin, &place, ("estate", estate.0))?;
         let households = self.store.estate(estate).await?.map(|e| e.households).unwrap_or(0);
-        let ctx = self.context(plugin, Some(estate), place.firm);
+        let ctx = self.context(caller, plugin, Some(estate), place.firm);
         let call = KpiCall { estate_id: estate, from, to, households };
         Ok(self.watch(&handle, handle.kpis(&ctx, call).await).await?)
     }
