@@ -69,6 +69,11 @@ const ENABLEMENT_READERS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWor
 const ADMIN: &[Role] = &[DistrictAdmin];
 /// Who reads the audit log.
 const AUDIT_READERS: &[Role] = &[DistrictAdmin, Auditor];
+/// Who imports ledger files (firm managers: into their firm's estates) and fetches templates.
+const IMPORTERS: &[Role] = &[DistrictAdmin, FirmManager];
+/// Who exports ledgers (masked, with a purpose): the offices, the firm managers and the auditor;
+/// not firm staff nor agency officers.
+const EXPORTERS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWorker, FirmManager, Auditor];
 
 /// The demo accounts whose scope is the whole district: they have no "outside".
 const DISTRICT_WIDE: &[Role] = &[DistrictAdmin, Auditor];
@@ -108,6 +113,9 @@ enum Scoping {
     /// A listing: it succeeds everywhere, and shows the target estate's rows exactly when the
     /// caller reaches it. The function reads the estate ids the answer shows.
     Filtered(fn(&World, &Value) -> Vec<i64>),
+    /// A ledger file whose rows aim at the target estate: outside the caller's reach each row is
+    /// refused, so the import answers 422 with its report (nothing committed).
+    Rows,
 }
 
 /// One row of the matrix.
@@ -157,7 +165,7 @@ const WORK: bool = true;
 /// The matrix table: one entry per route of the API.
 fn table() -> Vec<Route> {
     use Callers::{Anyone, Roles};
-    use Scoping::{Filtered, Reference, Target, Unscoped};
+    use Scoping::{Filtered, Reference, Rows, Target, Unscoped};
     vec![
         route("GET", "/api/health", Anyone, Unscoped, READ, 200, |_, _| ready("/api/health".into(), None)),
         // Added on another branch: public, and a status read for every account.
@@ -299,6 +307,25 @@ fn table() -> Vec<Route> {
                 Some(json!({"reason": "contact_person"})),
             )
         }),
+        // Ledgers: a buildings file naming the target estate (a fresh building per cell); an
+        // estates export in CSV, which lists the target estate exactly when it is in reach.
+        route("POST", "/api/registry/imports/{kind}", Roles(IMPORTERS), Rows, READ, 200, |w, c| {
+            let csv =
+                format!("小区编码,楼栋,层数,高度（米）,有无电梯\n{},矩阵导入楼{},12,36,是\n", w.site(c).code, w.next());
+            ready("/api/registry/imports/buildings".into(), Some(Value::String(csv)))
+        }),
+        route(
+            "GET",
+            "/api/registry/exports/{kind}",
+            Roles(EXPORTERS),
+            Filtered(exported_estates),
+            READ,
+            200,
+            |_, _| ready("/api/registry/exports/estates?format=csv&purpose=reconciliation".into(), None),
+        ),
+        route("GET", "/api/registry/templates/{kind}", Roles(IMPORTERS), Unscoped, READ, 200, |_, _| {
+            ready("/api/registry/templates/persons".into(), None)
+        }),
         route("GET", "/api/enablement/overrides", Roles(ENABLEMENT_READERS), Unscoped, READ, 200, |_, _| {
             ready("/api/enablement/overrides".into(), None)
         }),
@@ -379,7 +406,7 @@ fn expected(route: &Route, cell: Cell) -> u16 {
     let outside = cell.side == Side::Other && !DISTRICT_WIDE.contains(&role);
     match route.scoping {
         Scoping::Target if outside => return 404,
-        Scoping::Reference(_) if outside => return 422,
+        Scoping::Reference(_) | Scoping::Rows if outside => return 422,
         _ => {}
     }
     if route.new_work && !cell.enabled {
@@ -406,6 +433,16 @@ fn alerts_shown(_: &World, body: &Value) -> Vec<i64> {
 /// The estates a listing shows.
 fn estates_shown(_: &World, body: &Value) -> Vec<i64> {
     ids(body, "estates", "id")
+}
+
+/// The estates a CSV export lists (its first column is the estate code).
+fn exported_estates(w: &World, body: &Value) -> Vec<i64> {
+    let text = body.as_str().unwrap_or_default();
+    [&w.own, &w.other]
+        .into_iter()
+        .filter(|s| text.lines().any(|l| l.split(',').next() == Some(s.code.as_str())))
+        .map(|s| s.estate)
+        .collect()
 }
 
 /// The estates of the persons a lookup shows (through their houses).
@@ -629,6 +666,8 @@ impl std::fmt::Display for Cell {
 /// One estate the matrix aims at, with things in it to aim at.
 struct Site {
     estate: i64,
+    /// The estate's code (ledger files name estates by it).
+    code: String,
     community: DivisionCode,
     house: i64,
     person: i64,
@@ -645,7 +684,8 @@ struct World {
     seq: AtomicU64,
 }
 
-/// A response: status, headers, JSON body (`null` when empty or not JSON).
+/// A response: status, headers, JSON body (`null` when empty; a string holding the text when it
+/// is not JSON, such as a CSV export).
 struct Answer {
     status: u16,
     headers: HeaderMap,
@@ -669,7 +709,9 @@ async fn send(
         let token = app.tokens.get(role.as_str()).unwrap_or_else(|| panic!("no demo token for {role}"));
         req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
+    // A string body is a ledger file, uploaded as it is; any other body is JSON.
     let req = match body {
+        Some(Value::String(file)) => req.header(header::CONTENT_TYPE, "text/csv").body(Body::from(file.clone())),
         Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
         None => req.body(Body::empty()),
     }
@@ -678,7 +720,11 @@ async fn send(
     let status = res.status().as_u16();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.expect("the body arrives").to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let body = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) if bytes.is_empty() => Value::Null,
+        Err(_) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+    };
     Answer { status, headers, body }
 }
 
@@ -732,6 +778,7 @@ impl World {
             assert_eq!(status, 201, "the district admin records an incident in estate {}: {body}", h.estate);
             sites.push(Site {
                 estate: h.estate.0,
+                code: estate.code.as_str().to_owned(),
                 community: estate.community,
                 house: h.house.0,
                 person: h.adult.0,
@@ -853,6 +900,11 @@ fn check_body(w: &World, route: &Route, cell: Cell, want: u16, res: &Answer) -> 
         403 if code != "forbidden" => Some(format!("error code `{code}`, want `forbidden`")),
         404 if code != "not_found" => Some(format!("error code `{code}`, want `not_found` (as for a missing one)")),
         409 if code != "item_disabled" => Some(format!("error code `{code}`, want `item_disabled`")),
+        422 if matches!(route.scoping, Scoping::Rows) => {
+            let (refused, committed) = (res.body["refused"].as_u64(), res.body["committed"].as_bool());
+            (refused != Some(1) || committed != Some(false))
+                .then(|| format!("report refused {refused:?}, committed {committed:?}; want 1 refused, not committed"))
+        }
         422 => {
             let Scoping::Reference(field) = route.scoping else { return None };
             let want = format!("{field}:not_found");
@@ -1222,6 +1274,14 @@ fn the_table_yields_the_documented_expectations() {
     assert_eq!(expected(create, cell(Some(DistrictAdmin), Side::Other, false)), 409);
     let read = find("GET", "/api/items/{plugin}/records/{id}");
     assert_eq!(expected(read, cell(Some(FirmStaff), Side::Own, false)), 200, "reads of a disabled item succeed");
+    let import = find("POST", "/api/registry/imports/{kind}");
+    assert_eq!(expected(import, cell(Some(FirmManager), Side::Own, true)), 200);
+    assert_eq!(expected(import, cell(Some(FirmManager), Side::Other, true)), 422, "rows outside the reach are refused");
+    assert_eq!(expected(import, cell(Some(DistrictAdmin), Side::Other, true)), 200);
+    assert_eq!(expected(import, cell(Some(FirmStaff), Side::Own, true)), 403);
+    let export = find("GET", "/api/registry/exports/{kind}");
+    assert_eq!(expected(export, cell(Some(AgencyOfficer), Side::Own, true)), 403);
+    assert_eq!(expected(export, cell(Some(StreetOfficer), Side::Other, true)), 200, "filtered, not refused");
     let health = find("GET", "/api/health");
     assert_eq!(expected(health, cell(None, Side::Own, true)), 200);
 }

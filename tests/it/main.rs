@@ -10,6 +10,9 @@ mod support;
 mod access;
 /// Idempotency-Key on creates: replays, reused keys, no duplicates.
 mod idempotency;
+/// A fresh database set up through the CLI's code and the API: ledgers imported kind by kind,
+/// a firm's residents, a dog; referred rows; an export that imports again unchanged.
+mod installer;
 /// Misbehaving plugins behind the engine: panics, hangs, quarantine.
 mod misbehaviour;
 /// Canary identity numbers and phones never reach logs or response bodies; data comes back masked.

@@ -1,7 +1,8 @@
 //! The privacy canary: identity numbers and phones seeded through the API (valid ones that
 //! register, invalid ones that are refused, one inside a dog incident's personal description, and
-//! some inside malformed requests) never appear in any response body nor in any log line captured
-//! at trace level, while their masked forms do appear where data is returned.
+//! some inside malformed requests) never appear in any response body — registry exports of every
+//! kind in XLSX (decompressed) and CSV, and import reports, included — nor in any log line
+//! captured at trace level, while their masked forms do appear where data is returned.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +14,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use jiayuan_domain::{Sensitivity, mask};
 use jiayuan_test_support::fixtures;
 
-use crate::support::{App, Backend, TestDb, date};
+use crate::support::{App, Backend, TestDb, date, xlsx_text};
 
 const RECORDS: &str = "/api/items/dog-licensing/records";
 
@@ -64,6 +65,16 @@ impl Recorder {
         let (status, res) = self.app.call(method, path, actor, body).await;
         self.bodies.push(Answer { asked: format!("{method} {path} → {status}"), body: res.to_string() });
         (status.as_u16(), res)
+    }
+
+    /// A request with a raw body whose answer may be a file: the body as text (an XLSX
+    /// workbook's parts decompressed), recorded like any other.
+    async fn file(&mut self, method: &str, path: &str, actor: &str, body: Vec<u8>) -> (u16, String) {
+        let (status, _, bytes) = self.app.bytes(method, path, actor, Some("text/csv"), body).await;
+        let text =
+            if bytes.starts_with(b"PK") { xlsx_text(&bytes) } else { String::from_utf8_lossy(&bytes).into_owned() };
+        self.bodies.push(Answer { asked: format!("{method} {path} → {status}"), body: text.clone() });
+        (status.as_u16(), text)
     }
 
     async fn raw(&mut self, method: &str, path: &str, actor: &str, body: &str) -> (u16, Value) {
@@ -122,6 +133,33 @@ async fn story(backend: Backend) -> Option<(Seeded, Vec<Answer>)> {
     let (status, body) = r.call("POST", "/api/registry/persons", None, Some(&person)).await;
     assert_eq!(status, 422, "{body}");
     canaries.extend([valid, bad_id, bad_phone]);
+
+    // Registry ledgers: every kind exported in both formats (masked), and an import whose rows
+    // carry identity numbers, registered, malformed and repeated: the report masks them all.
+    for kind in jiayuan_host::ledger::ImportKind::ALL {
+        for format in ["xlsx", "csv"] {
+            let path = format!("/api/registry/exports/{}?format={format}&purpose=reconciliation", kind.as_str());
+            let (status, text) = r.file("GET", &path, "district_admin", Vec::new()).await;
+            assert_eq!(status, 200, "{path}: {text}");
+            if kind == jiayuan_host::ledger::ImportKind::Persons && format == "csv" {
+                let shown = mask(&canaries[0], Sensitivity::Personal);
+                assert!(text.contains(&shown), "the persons export shows {shown}: {text}");
+            }
+        }
+    }
+    let repeated = fixtures::resident_id(90_006, date(1988, 8, 8), true);
+    let wrong = wrong_check(&repeated);
+    let csv = format!(
+        "姓名,证件号码,户籍\n测试居民,{},shenzhen\n测试居民,{wrong},shenzhen\n测试居民,{repeated},shenzhen\n\
+         测试居民,{repeated},shenzhen\n",
+        canaries[0]
+    );
+    let (status, text) = r.file("POST", "/api/registry/imports/persons", "district_admin", csv.into_bytes()).await;
+    assert_eq!(status, 422, "problems, nothing written: {text}");
+    let report: Value = serde_json::from_str(&text).expect("the report is JSON");
+    assert_eq!((report["refused"].as_u64(), report["committed"].as_bool()), (Some(2), Some(false)), "{report}");
+    masked.push(mask(&repeated, Sensitivity::Personal));
+    canaries.extend([repeated, wrong]);
 
     // A dog of a registered resident: the owner is a reference and stays a number.
     let chip = fixtures::microchip_no(90_001);

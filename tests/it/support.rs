@@ -245,3 +245,58 @@ pub(crate) fn violations(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// One request with a raw body through `router`, authenticated by `bearer` when given; the
+/// answer's status, headers and body bytes (ledger files are not JSON).
+pub(crate) async fn request_bytes(
+    router: &Router,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(t) = content_type {
+        req = req.header("content-type", t);
+    }
+    let req = req.body(Body::from(body)).expect("request");
+    let res = router.clone().oneshot(req).await.expect("router answers");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, bytes.to_vec())
+}
+
+/// The text of every part of an XLSX workbook (its XML, decompressed), to search for values.
+pub(crate) fn xlsx_text(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an XLSX is a zip archive");
+    let mut out = String::new();
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).expect("a part of the workbook");
+        let mut text = String::new();
+        part.read_to_string(&mut text).expect("workbook parts are UTF-8 XML");
+        out.push_str(&text);
+        out.push('\n');
+    }
+    out
+}
+
+impl App {
+    /// A request with a raw body as the demo account of `role`: status, headers, body bytes.
+    pub(crate) async fn bytes(
+        &self,
+        method: &str,
+        path: &str,
+        role: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let token = self.tokens.get(role).unwrap_or_else(|| panic!("no demo account for role `{role}`"));
+        request_bytes(&self.router, method, path, Some(token), content_type, body).await
+    }
+}
