@@ -160,7 +160,11 @@ async fn story(backend: Backend) {
     assert_eq!(status.as_u16(), 201, "{body}");
     let events = app.engine.store().audit_events(0, 0).await.expect("audit");
     let registered = events.last().expect("an event");
-    assert_eq!((registered.action.as_str(), registered.actor.as_str()), ("person.create", "staff"), "{registered:?}");
+    assert_eq!(
+        (registered.action.as_str(), registered.actor.as_str()),
+        ("registry.person.create", "staff"),
+        "{registered:?}"
+    );
     assert!(!registered.detail_json.contains(&good), "the audit event holds no identity number");
 
     // The licence workflow: a transition the workflow forbids, a role that may not fire one.
