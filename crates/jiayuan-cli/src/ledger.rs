@@ -244,7 +244,10 @@ pub async fn registry_command(mut settings: Settings, command: RegistryCommand, 
                     let firm = serving.get(&e.id).map_or_else(|| "-".to_owned(), |f| f.to_string());
                     let management = serde_json::to_value(e.management).ok();
                     let management = management.as_ref().and_then(|v| v.as_str()).unwrap_or("?");
-                    println!("{:<6} {:<14} {:<14} {:<26} {:>8}  {}", e.id, e.code, e.community, management, firm, e.name);
+                    println!(
+                        "{:<6} {:<14} {:<14} {:<26} {:>8}  {}",
+                        e.id, e.code, e.community, management, firm, e.name
+                    );
                 }
             }
         }
@@ -269,12 +272,20 @@ pub async fn registry_command(mut settings: Settings, command: RegistryCommand, 
         }
         RegistryCommand::Assignments { estate } => {
             let estates = store.estates().await.context("reading estates")?;
-            let e = estates.iter().find(|e| e.code.as_str() == estate.to_ascii_uppercase()).with_context(|| {
-                "no estate has this code (see `jiayuan registry estates`)".to_owned()
-            })?;
+            let e = estates
+                .iter()
+                .find(|e| e.code.as_str() == estate.to_ascii_uppercase())
+                .with_context(|| "no estate has this code (see `jiayuan registry estates`)".to_owned())?;
             for a in store.assignments_of_estate(e.id).await.context("reading assignments")? {
                 let to = a.to.map_or_else(|| "open".to_owned(), |t| t.to_string());
-                println!("{:<6} firm {:<6} {} – {}  {}", a.id, a.firm_id, a.from, to, a.contract_ref.unwrap_or_default());
+                println!(
+                    "{:<6} firm {:<6} {} – {}  {}",
+                    a.id,
+                    a.firm_id,
+                    a.from,
+                    to,
+                    a.contract_ref.unwrap_or_default()
+                );
             }
         }
         RegistryCommand::EndAssignment { id, to } => {

@@ -34,7 +34,11 @@ pub(crate) struct CallContext {
 
 impl CallContext {
     /// Limits the persons this call reads to those `caller` reaches.
-    pub(crate) fn with_person_rule(mut self, registry: crate::registry::Registry, caller: crate::access::Caller) -> Self {
+    pub(crate) fn with_person_rule(
+        mut self,
+        registry: crate::registry::Registry,
+        caller: crate::access::Caller,
+    ) -> Self {
         self.registry.rule = Some((registry, caller));
         self
     }
