@@ -531,7 +531,8 @@ impl<'a> RegistryWrite<'a> {
                 }
             }
         }
-        let changes = self.txn.upsert_persons(&writable).await?;
+        let writable_keys: Vec<(String, String)> = slots.iter().map(|i| keys[*i].clone()).collect();
+        let changes = self.txn.upsert_persons_known(&writable, &writable_keys, &existing).await?;
         for (slot, change) in slots.into_iter().zip(changes) {
             self.written_persons.insert(change.id());
             self.audited("person", &change, None);

@@ -20,7 +20,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
 };
 
 use jiayuan_domain::{
@@ -757,21 +758,40 @@ impl RegistryTxn {
         &self,
         indexes: &[(String, String)],
     ) -> Result<HashMap<(String, String), PersonId>, StoreError> {
+        const OP: &str = "find persons by document";
+        let backend = self.txn.get_database_backend();
         let mut found = HashMap::new();
         for chunk in indexes.chunks(PERSON_CHUNK) {
-            let bidx: Vec<String> = chunk.iter().map(|(_, b)| b.clone()).collect();
-            let rows: Vec<(i64, String, String)> = person::Entity::find()
-                .select_only()
-                .column(person::Column::Id)
-                .column(person::Column::DocKind)
-                .column(person::Column::DocBidx)
-                .filter(person::Column::DocBidx.is_in(bidx))
-                .into_tuple()
-                .all(&self.txn)
+            // One aggregated row per chunk: sqlx hands SQLite rows across threads one at a time,
+            // so a thousand matches as rows cost a thousand hand-offs (most of an import's time).
+            let (agg, marks): (&str, Vec<String>) = match backend {
+                DbBackend::Postgres => (
+                    "string_agg(CAST(id AS TEXT) || ' ' || doc_kind || ' ' || doc_bidx, ',')",
+                    (1..=chunk.len()).map(|i| format!("${i}")).collect(),
+                ),
+                _ => ("group_concat(id || ' ' || doc_kind || ' ' || doc_bidx, ',')", vec!["?".to_owned(); chunk.len()]),
+            };
+            let sql = format!("SELECT {agg} AS found FROM persons WHERE doc_bidx IN ({})", marks.join(", "));
+            let values: Vec<sea_orm::Value> = chunk.iter().map(|(_, b)| b.clone().into()).collect();
+            let row = self
+                .txn
+                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await
-                .map_err(db("find persons by document"))?;
-            for (id, kind, bidx) in rows {
-                found.insert((kind, bidx), PersonId(id));
+                .map_err(db(OP))?;
+            let text: Option<String> = match row {
+                Some(r) => r.try_get("", "found").map_err(db(OP))?,
+                None => None,
+            };
+            for entry in text.as_deref().unwrap_or_default().split(',').filter(|e| !e.is_empty()) {
+                let mut parts = entry.splitn(3, ' ');
+                let (Some(id), Some(kind), Some(bidx)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(StoreError::Corrupt { what: "persons", detail: "unreadable document index row".into() });
+                };
+                let id = id.parse::<i64>().map_err(|_| StoreError::Corrupt {
+                    what: "persons.id",
+                    detail: "not a number".into(),
+                })?;
+                found.insert((kind.to_owned(), bidx.to_owned()), PersonId(id));
             }
         }
         Ok(found)
@@ -788,23 +808,38 @@ impl RegistryTxn {
     /// they differ. The same document twice in `persons` is [`StoreError::Rule`]
     /// (`doc_number`/`duplicate_in_batch`). Answers one change per person, in order.
     pub async fn upsert_persons(&mut self, persons: &[NewPerson]) -> Result<Vec<Change<PersonId>>, StoreError> {
+        let keyed = persons
+            .iter()
+            .map(|p| Ok((enum_text("person.doc_kind", &p.doc.kind)?, self.doc_index(&p.doc.number))))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let existing = self.persons_by_doc_index(&keyed).await?;
+        self.upsert_persons_known(persons, &keyed, &existing).await
+    }
+
+    /// [`RegistryTxn::upsert_persons`] when the caller has already computed each person's
+    /// document key (`(doc_kind, blind index)`, in order) and looked them up
+    /// ([`RegistryTxn::persons_by_doc_index`]) in this transaction.
+    pub async fn upsert_persons_known(
+        &mut self,
+        persons: &[NewPerson],
+        keys: &[(String, String)],
+        existing: &HashMap<(String, String), PersonId>,
+    ) -> Result<Vec<Change<PersonId>>, StoreError> {
         const OP: &str = "upsert persons";
+        if keys.len() != persons.len() {
+            return Err(StoreError::InvalidBatch("one document key per person".into()));
+        }
         let mut out = Vec::with_capacity(persons.len());
-        for chunk in persons.chunks(PERSON_CHUNK) {
-            let mut keyed = Vec::with_capacity(chunk.len());
-            for p in chunk {
-                keyed.push((enum_text("person.doc_kind", &p.doc.kind)?, self.doc_index(&p.doc.number)));
-            }
+        for (chunk, keyed) in persons.chunks(PERSON_CHUNK).zip(keys.chunks(PERSON_CHUNK)) {
             {
                 let mut seen = std::collections::HashSet::with_capacity(keyed.len());
                 if !keyed.iter().all(|k| seen.insert(k)) {
                     return Err(rule("doc_number", "duplicate_in_batch"));
                 }
             }
-            let existing = self.persons_by_doc_index(&keyed).await?;
             let mut inserts = Vec::new();
             let mut pending: Vec<Option<Change<PersonId>>> = Vec::with_capacity(chunk.len());
-            for (p, key) in chunk.iter().zip(&keyed) {
+            for (p, key) in chunk.iter().zip(keyed) {
                 match existing.get(key) {
                     None => {
                         inserts.push(self.person_model(p, key)?);
@@ -815,8 +850,8 @@ impl RegistryTxn {
             }
             if !inserts.is_empty() {
                 person::Entity::insert_many(inserts).exec_without_returning(&self.txn).await.map_err(db(OP))?;
-                let ids = self.persons_by_doc_index(&keyed).await?;
-                for (slot, key) in pending.iter_mut().zip(&keyed) {
+                let ids = self.persons_by_doc_index(keyed).await?;
+                for (slot, key) in pending.iter_mut().zip(keyed) {
                     if slot.is_none() {
                         let id =
                             ids.get(key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?;
