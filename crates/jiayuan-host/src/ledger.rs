@@ -108,13 +108,119 @@ pub enum ImportError {
     /// The registry refused as a whole (role) or failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Reading the file stopped before its end (the reading thread failed); nothing was written.
+    #[error("reading the file stopped before its end; nothing was written")]
+    Interrupted,
 }
 
-/// A converted row waiting for its chunk.
+/// A converted person row, sealed for writing, waiting for its chunk.
 struct PendingPerson {
     row: u64,
-    person: NewPerson,
+    prepared: jiayuan_store::PreparedPerson,
     home: Option<(HomeRef, NewHome)>,
+}
+
+/// What the reading thread hands the writer.
+enum Msg {
+    /// The problems of one row (`header`: of the header row, which is no data row).
+    Problems { row: u64, header: bool, problems: Vec<ReportProblem> },
+    /// A chunk of person rows, checked and sealed.
+    Persons(Vec<PendingPerson>),
+    /// A row of another kind.
+    Row(jiayuan_ledger::Row),
+    /// How far reading got.
+    Progress(jiayuan_ledger::Progress),
+    /// The file is read: its hash.
+    End { sha256: String, progress: jiayuan_ledger::Progress },
+    /// Reading (or sealing) failed; the import stops and nothing is written.
+    Failed(ImportError),
+}
+
+/// The reading side of an import (runs on a blocking thread).
+struct Producer {
+    store: jiayuan_store::Store,
+    today: jiayuan_domain::Date,
+    district_wide: bool,
+    kind: ImportKind,
+    tx: tokio::sync::mpsc::Sender<Msg>,
+}
+
+impl Producer {
+    /// Sends one message; `false` when the writer has stopped listening.
+    fn send(&self, msg: Msg) -> bool {
+        self.tx.blocking_send(msg).is_ok()
+    }
+
+    fn run(self, mut reader: Reader) {
+        let sheet = sheet_of(self.kind);
+        let header_row = reader.header_row();
+        let mut seen: HashMap<(DocKind, String), u64> = HashMap::new();
+        let mut chunk = Vec::new();
+        let mut n = 0u64;
+        while let Some(item) = reader.next() {
+            let outcome = match item {
+                Ok(o) => o,
+                Err(e) => {
+                    self.send(Msg::Failed(e.into()));
+                    return;
+                }
+            };
+            n += 1;
+            if n.is_multiple_of(1000) && !self.send(Msg::Progress(reader.progress())) {
+                return;
+            }
+            let msg = match outcome {
+                RowOutcome::Problems { row, problems } => Some(Msg::Problems {
+                    row,
+                    header: row == header_row,
+                    problems: problems.iter().map(ReportProblem::from).collect(),
+                }),
+                RowOutcome::Row(row) if self.kind != ImportKind::Persons => Some(Msg::Row(row)),
+                RowOutcome::Row(row) => {
+                    let r = row.number;
+                    match person_row(&row, self.today, &mut seen) {
+                        // Outside the district office, a person is reached through where they
+                        // live: one imported without a residence could never be seen again by
+                        // its importer.
+                        Ok((_, None)) if !self.district_wide => Some(Msg::Problems {
+                            row: r,
+                            header: false,
+                            problems: vec![problem(
+                                r,
+                                col(sheet, "estate_code"),
+                                "residence_required",
+                                "请填写居住地址（小区编码、楼栋、房号）",
+                                "give the residence (estate code, building, room)",
+                            )],
+                        }),
+                        Ok((person, home)) => match self.store.prepare_person(&person) {
+                            Ok(prepared) => {
+                                chunk.push(PendingPerson { row: r, prepared, home });
+                                None
+                            }
+                            Err(e) => {
+                                self.send(Msg::Failed(ImportError::Registry(e.into())));
+                                return;
+                            }
+                        },
+                        Err(problems) => Some(Msg::Problems { row: r, header: false, problems }),
+                    }
+                }
+            };
+            if let Some(msg) = msg
+                && !self.send(msg)
+            {
+                return;
+            }
+            if chunk.len() >= jiayuan_store::PERSON_CHUNK && !self.send(Msg::Persons(std::mem::take(&mut chunk))) {
+                return;
+            }
+        }
+        if !chunk.is_empty() && !self.send(Msg::Persons(chunk)) {
+            return;
+        }
+        self.send(Msg::End { sha256: reader.sha256_hex().unwrap_or_default(), progress: reader.progress() });
+    }
 }
 
 /// Where a row says someone lives: estate code, building name, room.
@@ -207,7 +313,7 @@ pub async fn import(
     registry: &Registry,
     caller: &Caller,
     kind: ImportKind,
-    mut reader: Reader,
+    reader: Reader,
     options: ImportOptions,
     progress: &(dyn Fn(jiayuan_ledger::Progress) + Send + Sync),
 ) -> Result<ImportReport, ImportError> {
@@ -216,52 +322,38 @@ pub async fn import(
     let mut write = registry.begin(caller).await?;
     write.quiet_rows();
     let mut tally = Tally { report: &mut report, log: Vec::new() };
-    let mut persons: Vec<PendingPerson> = Vec::new();
-    let mut seen_docs: HashMap<(DocKind, String), u64> = HashMap::new();
     let mut ctx = Lookups::default();
-    let mut n = 0u64;
-    while let Some(item) = reader.next() {
-        let outcome = item?;
-        n += 1;
-        if n.is_multiple_of(1000) {
-            progress(reader.progress());
-        }
-        let row = match outcome {
-            RowOutcome::Problems { row, problems } => {
-                if row != reader.header_row() {
+    // The file is read, checked and (for persons) sealed on a thread of its own, a chunk ahead
+    // of the database: parsing and encryption overlap with the writes instead of waiting for
+    // them, and a blocking read (an XLSX worksheet) never holds a runtime worker.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(4);
+    let producer = Producer {
+        store: registry.store().clone(),
+        today: registry.today(),
+        district_wide: caller.reach == crate::access::Reach::District,
+        kind,
+        tx,
+    };
+    let reading = tokio::task::spawn_blocking(move || producer.run(reader));
+    let mut sha256 = None;
+    let mut failure = None;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Problems { row, header, problems } => {
+                if !header {
                     tally.report.rows += 1;
                 }
-                tally.log.push((row, "refused", None, problems.iter().map(|p| p.rule.to_owned()).collect()));
-                tally.problems(problems.iter().map(ReportProblem::from));
-                continue;
+                tally.log.push((row, "refused", None, problems.iter().map(|p| p.rule.clone()).collect()));
+                tally.problems(problems);
             }
-            RowOutcome::Row(row) => row,
-        };
-        tally.report.rows += 1;
-        let r = row.number;
-        match kind {
-            ImportKind::Persons => match person_row(&row, registry.today(), &mut seen_docs) {
-                Ok(p) if p.1.is_none() && caller.reach != crate::access::Reach::District => {
-                    // Outside the district office, a person is reached through where they live:
-                    // one imported without a residence could never be seen again by its importer.
-                    tally.problems([problem(
-                        r,
-                        col(sheet, "estate_code"),
-                        "residence_required",
-                        "请填写居住地址（小区编码、楼栋、房号）",
-                        "give the residence (estate code, building, room)",
-                    )]);
-                }
-                Ok(p) => {
-                    persons.push(PendingPerson { row: r, person: p.0, home: p.1 });
-                    if persons.len() >= jiayuan_store::PERSON_CHUNK {
-                        apply_persons(&mut write, &mut ctx, std::mem::take(&mut persons), &mut tally, sheet).await?;
-                    }
-                }
-                Err(problems) => tally.problems(problems),
-            },
-            _ => {
-                if let Err(e) = apply_row(&mut write, &mut ctx, kind, &row, &mut tally, &mut seen_docs).await {
+            Msg::Persons(chunk) => {
+                tally.report.rows += chunk.len() as u64;
+                apply_persons(&mut write, &mut ctx, chunk, &mut tally, sheet).await?;
+            }
+            Msg::Row(row) => {
+                tally.report.rows += 1;
+                let r = row.number;
+                if let Err(e) = apply_row(&mut write, &mut ctx, kind, &row, &mut tally).await {
                     match e {
                         RowError::Problems(p) => tally.problems(p),
                         RowError::Registry(RegistryError::Invalid(errors)) => tally.field_errors(r, sheet, errors),
@@ -279,14 +371,27 @@ pub async fn import(
                     }
                 }
             }
+            Msg::Progress(p) => progress(p),
+            Msg::End { sha256: hash, progress: p } => {
+                sha256 = Some(hash);
+                progress(p);
+            }
+            Msg::Failed(e) => failure = Some(e),
         }
     }
-    if !persons.is_empty() {
-        apply_persons(&mut write, &mut ctx, persons, &mut tally, sheet).await?;
+    let joined = reading.await;
+    let failure = failure.or_else(|| match (&sha256, joined) {
+        (Some(_), Ok(())) => None,
+        // The reading thread ended without finishing the file: never commit half of it.
+        _ => Some(ImportError::Interrupted),
+    });
+    if let Some(e) = failure {
+        write.rollback().await?;
+        return Err(e);
     }
-    progress(reader.progress());
+    let sha256 = sha256.unwrap_or_default();
     let log = std::mem::take(&mut tally.log);
-    report.file_sha256 = reader.sha256_hex().unwrap_or_default();
+    report.file_sha256 = sha256;
     let apply = !options.dry_run && (report.refused == 0 || options.valid_rows_only);
     if !apply {
         write.rollback().await?;
@@ -298,9 +403,10 @@ pub async fn import(
     });
     let mode = if options.valid_rows_only { "valid_rows_only" } else { "all_or_nothing" };
     write.log_import(kind.as_str(), &report.file_sha256, mode, &counts, &log).await?;
-    let moved = write.commit().await?;
+    // The estates whose serving firm moved are the caller's to forget in any place cache
+    // (the API's engine does after assignment and estate imports).
+    write.commit().await?;
     report.committed = true;
-    let _ = moved;
     Ok(report)
 }
 
@@ -392,7 +498,6 @@ async fn apply_row(
     kind: ImportKind,
     row: &jiayuan_ledger::Row,
     tally: &mut Tally<'_>,
-    seen_docs: &mut HashMap<(DocKind, String), u64>,
 ) -> Result<(), RowError> {
     let r = row.number;
     let sheet = row.sheet;
@@ -569,7 +674,6 @@ async fn apply_row(
                 let change = w.put_lease(&l).await?;
                 tally.change(r, "lease", &change);
             } else {
-                let _ = seen_docs;
                 let o = NewOccupancy {
                     person_id: person,
                     house_id: house,
@@ -719,8 +823,8 @@ async fn apply_persons(
         }
         ready.push(p);
     }
-    let persons: Vec<NewPerson> = ready.iter().map(|p| p.person.clone()).collect();
-    let outcomes = match w.put_persons(&persons).await {
+    let persons: Vec<jiayuan_store::PreparedPerson> = ready.iter().map(|p| p.prepared.clone()).collect();
+    let outcomes = match w.put_prepared_persons(&persons).await {
         Ok(o) => o,
         Err(RegistryError::Invalid(errors)) => {
             for p in &ready {

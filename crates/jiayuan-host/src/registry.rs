@@ -470,13 +470,18 @@ impl<'a> RegistryWrite<'a> {
 
     /// Upserts persons in bulk (see [`RegistryWrite::put_person`]).
     pub async fn put_persons(&mut self, persons: &[NewPerson]) -> Result<Vec<PersonOutcome>, RegistryError> {
+        let prepared = persons.iter().map(|p| self.txn.prepare_person(p)).collect::<Result<Vec<_>, _>>()?;
+        self.put_prepared_persons(&prepared).await
+    }
+
+    /// [`RegistryWrite::put_persons`] for persons sealed beforehand ([`Store::prepare_person`],
+    /// pure CPU: imports prepare the next chunk while this one is written).
+    pub async fn put_prepared_persons(
+        &mut self,
+        persons: &[jiayuan_store::PreparedPerson],
+    ) -> Result<Vec<PersonOutcome>, RegistryError> {
         self.role(Action::WriteResidents)?;
-        let mut keys = Vec::with_capacity(persons.len());
-        for p in persons {
-            let kind =
-                serde_json::to_value(p.doc.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            keys.push((kind, self.txn.doc_index(&p.doc.number)));
-        }
+        let keys: Vec<(String, String)> = persons.iter().map(|p| p.key().clone()).collect();
         let existing = self.txn.persons_by_doc_index(&keys).await?;
         let known: Vec<PersonId> = existing.values().copied().collect();
         let reached = if known.is_empty() || self.caller.reach == Reach::District {
@@ -509,8 +514,8 @@ impl<'a> RegistryWrite<'a> {
         let mut outcomes: Vec<Option<PersonOutcome>> = vec![None; persons.len()];
         let mut writable = Vec::new();
         let mut slots = Vec::new();
-        for (i, (p, key)) in persons.iter().zip(&keys).enumerate() {
-            match existing.get(key) {
+        for (i, p) in persons.iter().enumerate() {
+            match existing.get(p.key()) {
                 Some(id) if !reached.contains(id) => {
                     outcomes[i] = Some(PersonOutcome::Referred);
                     if self.quiet {
@@ -531,8 +536,7 @@ impl<'a> RegistryWrite<'a> {
                 }
             }
         }
-        let writable_keys: Vec<(String, String)> = slots.iter().map(|i| keys[*i].clone()).collect();
-        let changes = self.txn.upsert_persons_known(&writable, &writable_keys, &existing).await?;
+        let changes = self.txn.upsert_prepared(&writable, &existing).await?;
         for (slot, change) in slots.into_iter().zip(changes) {
             self.written_persons.insert(change.id());
             self.audited("person", &change, None);

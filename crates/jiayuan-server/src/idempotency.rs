@@ -2,7 +2,7 @@
 //! again instead of making a second object.
 //!
 //! The layer ([`idempotent`]) wraps each create route inside the guard, so it knows the caller.
-//! The key is scoped: its stored hash is SHA-256 of (account, method, path, key), so two callers
+//! The key is scoped: its stored hash is SHA-256 of (account, method, path and query, key), so two callers
 //! (or two routes) never share one; the request's hash is SHA-256 of the body. Then:
 //!
 //! - no header: the route runs as without this layer;
@@ -97,8 +97,10 @@ async fn layer(req: Request, next: Next) -> Result<Response, ApiError> {
         .get::<Authenticated>()
         .map(|a| a.caller.name.clone())
         .ok_or_else(|| ApiError::internal(&"the idempotency layer runs on a route without authentication"))?;
-    let key_hash =
-        hex_sha256(&[account.as_bytes(), req.method().as_str().as_bytes(), req.uri().path().as_bytes(), &key]);
+    // The query is part of the request (an import's `dry_run`): a dry run's answer is never
+    // replayed to the real run.
+    let target = req.uri().path_and_query().map_or_else(|| req.uri().path(), |pq| pq.as_str()).to_owned();
+    let key_hash = hex_sha256(&[account.as_bytes(), req.method().as_str().as_bytes(), target.as_bytes(), &key]);
 
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {

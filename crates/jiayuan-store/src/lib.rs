@@ -41,7 +41,7 @@ pub use records::{
 pub use registry::{
     ImportLogRow, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson,
 };
-pub use registry_write::{Change, PERSON_CHUNK, RegistryTxn};
+pub use registry_write::{Change, PERSON_CHUNK, PreparedPerson, RegistryTxn};
 pub use store::{Backend, DatabaseSettings, MigrationReport, Store};
 
 #[cfg(test)]

@@ -773,11 +773,8 @@ impl RegistryTxn {
             };
             let sql = format!("SELECT {agg} AS found FROM persons WHERE doc_bidx IN ({})", marks.join(", "));
             let values: Vec<sea_orm::Value> = chunk.iter().map(|(_, b)| b.clone().into()).collect();
-            let row = self
-                .txn
-                .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await
-                .map_err(db(OP))?;
+            let row =
+                self.txn.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(db(OP))?;
             let text: Option<String> = match row {
                 Some(r) => r.try_get("", "found").map_err(db(OP))?,
                 None => None,
@@ -785,12 +782,14 @@ impl RegistryTxn {
             for entry in text.as_deref().unwrap_or_default().split(',').filter(|e| !e.is_empty()) {
                 let mut parts = entry.splitn(3, ' ');
                 let (Some(id), Some(kind), Some(bidx)) = (parts.next(), parts.next(), parts.next()) else {
-                    return Err(StoreError::Corrupt { what: "persons", detail: "unreadable document index row".into() });
+                    return Err(StoreError::Corrupt {
+                        what: "persons",
+                        detail: "unreadable document index row".into(),
+                    });
                 };
-                let id = id.parse::<i64>().map_err(|_| StoreError::Corrupt {
-                    what: "persons.id",
-                    detail: "not a number".into(),
-                })?;
+                let id = id
+                    .parse::<i64>()
+                    .map_err(|_| StoreError::Corrupt { what: "persons.id", detail: "not a number".into() })?;
                 found.insert((kind.to_owned(), bidx.to_owned()), PersonId(id));
             }
         }
@@ -808,29 +807,29 @@ impl RegistryTxn {
     /// they differ. The same document twice in `persons` is [`StoreError::Rule`]
     /// (`doc_number`/`duplicate_in_batch`). Answers one change per person, in order.
     pub async fn upsert_persons(&mut self, persons: &[NewPerson]) -> Result<Vec<Change<PersonId>>, StoreError> {
-        let keyed = persons
-            .iter()
-            .map(|p| Ok((enum_text("person.doc_kind", &p.doc.kind)?, self.doc_index(&p.doc.number))))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let existing = self.persons_by_doc_index(&keyed).await?;
-        self.upsert_persons_known(persons, &keyed, &existing).await
+        let prepared = persons.iter().map(|p| prepare_person(&self.keys, p)).collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(String, String)> = prepared.iter().map(|p| p.key.clone()).collect();
+        let existing = self.persons_by_doc_index(&keys).await?;
+        self.upsert_prepared(&prepared, &existing).await
     }
 
-    /// [`RegistryTxn::upsert_persons`] when the caller has already computed each person's
-    /// document key (`(doc_kind, blind index)`, in order) and looked them up
-    /// ([`RegistryTxn::persons_by_doc_index`]) in this transaction.
-    pub async fn upsert_persons_known(
+    /// Seals a person for [`RegistryTxn::upsert_prepared`] (see [`Store::prepare_person`]).
+    pub fn prepare_person(&self, p: &NewPerson) -> Result<PreparedPerson, StoreError> {
+        prepare_person(&self.keys, p)
+    }
+
+    /// [`RegistryTxn::upsert_persons`] for persons already prepared ([`Store::prepare_person`])
+    /// and looked up ([`RegistryTxn::persons_by_doc_index`] of their [`PreparedPerson::key`]s)
+    /// in this transaction.
+    pub async fn upsert_prepared(
         &mut self,
-        persons: &[NewPerson],
-        keys: &[(String, String)],
+        persons: &[PreparedPerson],
         existing: &HashMap<(String, String), PersonId>,
     ) -> Result<Vec<Change<PersonId>>, StoreError> {
         const OP: &str = "upsert persons";
-        if keys.len() != persons.len() {
-            return Err(StoreError::InvalidBatch("one document key per person".into()));
-        }
         let mut out = Vec::with_capacity(persons.len());
-        for (chunk, keyed) in persons.chunks(PERSON_CHUNK).zip(keys.chunks(PERSON_CHUNK)) {
+        for chunk in persons.chunks(PERSON_CHUNK) {
+            let keyed: Vec<(String, String)> = chunk.iter().map(|p| p.key.clone()).collect();
             {
                 let mut seen = std::collections::HashSet::with_capacity(keyed.len());
                 if !keyed.iter().all(|k| seen.insert(k)) {
@@ -839,19 +838,19 @@ impl RegistryTxn {
             }
             let mut inserts = Vec::new();
             let mut pending: Vec<Option<Change<PersonId>>> = Vec::with_capacity(chunk.len());
-            for (p, key) in chunk.iter().zip(keyed) {
-                match existing.get(key) {
+            for p in chunk {
+                match existing.get(&p.key) {
                     None => {
-                        inserts.push(self.person_model(p, key)?);
+                        inserts.push(p.model.clone());
                         pending.push(None);
                     }
-                    Some(id) => pending.push(Some(self.update_person(*id, p).await?)),
+                    Some(id) => pending.push(Some(self.update_person(*id, &p.person).await?)),
                 }
             }
             if !inserts.is_empty() {
                 person::Entity::insert_many(inserts).exec_without_returning(&self.txn).await.map_err(db(OP))?;
-                let ids = self.persons_by_doc_index(keyed).await?;
-                for (slot, key) in pending.iter_mut().zip(keyed) {
+                let ids = self.persons_by_doc_index(&keyed).await?;
+                for (slot, key) in pending.iter_mut().zip(&keyed) {
                     if slot.is_none() {
                         let id =
                             ids.get(key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?;
@@ -862,21 +861,6 @@ impl RegistryTxn {
             out.extend(pending.into_iter().flatten());
         }
         Ok(out)
-    }
-
-    fn person_model(&self, p: &NewPerson, key: &(String, String)) -> Result<person::ActiveModel, StoreError> {
-        Ok(person::ActiveModel {
-            id: NotSet,
-            name: Set(p.name.clone()),
-            doc_kind: Set(key.0.clone()),
-            doc_number_enc: Set(self.keys.encrypt(DOC_NUMBER, &p.doc.number)?),
-            doc_bidx: Set(key.1.clone()),
-            sex: Set(p.sex.as_ref().map(|s| enum_text("person.sex", s)).transpose()?),
-            birth_date: Set(p.birth_date.map(|d| d.to_string())),
-            hukou: Set(enum_text("person.hukou", &p.hukou)?),
-            phone_enc: Set(p.phone.as_deref().map(|phone| self.keys.encrypt(PHONE, phone)).transpose()?),
-            phone_bidx: Set(p.phone.as_deref().map(|phone| self.keys.blind_index(PHONE, &normalise_phone(phone)))),
-        })
     }
 
     async fn update_person(&self, id: PersonId, p: &NewPerson) -> Result<Change<PersonId>, StoreError> {
@@ -1171,4 +1155,56 @@ impl RegistryTxn {
     ) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
         crate::registry::person_estates_in(&self.txn, persons, on).await
     }
+}
+
+/// A person ready to write: the document key computed and the personal fields sealed
+/// (encryption and blind indexes are the CPU-heavy part of writing a person, so an import
+/// prepares the next chunk on another thread while the database writes this one).
+#[derive(Clone)]
+pub struct PreparedPerson {
+    /// The person as given.
+    pub person: NewPerson,
+    key: (String, String),
+    model: person::ActiveModel,
+}
+
+impl std::fmt::Debug for PreparedPerson {
+    /// Shows nothing of the person.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedPerson").finish_non_exhaustive()
+    }
+}
+
+impl PreparedPerson {
+    /// The document key: `(doc_kind, blind index)`, as [`RegistryTxn::persons_by_doc_index`] takes it.
+    pub fn key(&self) -> &(String, String) {
+        &self.key
+    }
+}
+
+impl Store {
+    /// Seals a person for writing (see [`PreparedPerson`]); no database access.
+    pub fn prepare_person(&self, p: &NewPerson) -> Result<PreparedPerson, StoreError> {
+        prepare_person(&self.keys, p)
+    }
+}
+
+fn prepare_person(keys: &FieldKeys, p: &NewPerson) -> Result<PreparedPerson, StoreError> {
+    let key = (
+        enum_text("person.doc_kind", &p.doc.kind)?,
+        keys.blind_index(DOC_NUMBER, &normalise_doc_number(&p.doc.number)),
+    );
+    let model = person::ActiveModel {
+        id: NotSet,
+        name: Set(p.name.clone()),
+        doc_kind: Set(key.0.clone()),
+        doc_number_enc: Set(keys.encrypt(DOC_NUMBER, &p.doc.number)?),
+        doc_bidx: Set(key.1.clone()),
+        sex: Set(p.sex.as_ref().map(|s| enum_text("person.sex", s)).transpose()?),
+        birth_date: Set(p.birth_date.map(|d| d.to_string())),
+        hukou: Set(enum_text("person.hukou", &p.hukou)?),
+        phone_enc: Set(p.phone.as_deref().map(|phone| keys.encrypt(PHONE, phone)).transpose()?),
+        phone_bidx: Set(p.phone.as_deref().map(|phone| keys.blind_index(PHONE, &normalise_phone(phone)))),
+    };
+    Ok(PreparedPerson { person: p.clone(), key, model })
 }
