@@ -96,6 +96,7 @@ fn import_error(e: ImportError) -> ApiError {
     match e {
         ImportError::File(e) => unreadable(&e),
         ImportError::Registry(e) => registry_error(e),
+        e @ ImportError::Interrupted => ApiError::internal(&e),
     }
 }
 
