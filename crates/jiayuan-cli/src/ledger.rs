@@ -304,9 +304,11 @@ pub async fn registry_command(mut settings: Settings, command: RegistryCommand, 
         }
         RegistryCommand::ImportLog { id } => {
             for row in store.import_log(id).await.context("reading the import log")? {
+                let rows =
+                    if row.row_to > row.row { format!("{}-{}", row.row, row.row_to) } else { row.row.to_string() };
                 println!(
-                    "row {:<7} {:<9} {:<28} {}",
-                    row.row,
+                    "row {:<13} {:<9} {:<28} {}",
+                    rows,
                     row.action,
                     row.target.unwrap_or_default(),
                     row.detail.join(",")

@@ -636,11 +636,13 @@ impl Store {
 /// One line of an import's log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportLogRow {
-    /// The file's row.
+    /// The file's row (the first of a run).
     pub row: i64,
+    /// The last row of a run of consecutive rows that did the same (equal to `row` otherwise).
+    pub row_to: i64,
     /// `inserted`, `updated`, `refused` or `referred`.
     pub action: String,
-    /// What was written (`person/12,occupancy/40`), if anything.
+    /// What was written (`person/12,occupancy/40`; a run: `person/1-1000`), if anything.
     pub target: Option<String>,
     /// Field names changed, or rule codes broken.
     pub detail: Vec<String>,
@@ -660,6 +662,7 @@ impl Store {
             .into_iter()
             .map(|r| ImportLogRow {
                 row: r.row_no,
+                row_to: r.row_to,
                 action: r.action,
                 target: r.target,
                 detail: serde_json::from_str(&r.detail_json).unwrap_or_default(),

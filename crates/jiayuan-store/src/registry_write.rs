@@ -242,16 +242,63 @@ impl RegistryTxn {
             e.1.extend(target.iter().cloned());
             e.2.extend(detail.iter().cloned());
         }
-        let models: Vec<import_row::ActiveModel> = merged
-            .into_iter()
-            .map(|(row, (action, targets, detail))| import_row::ActiveModel {
+        // Runs of consecutive rows that did the same to consecutive ids of one kind, with no
+        // field detail (a chunk of new persons), become one line: rows 2–1001, `person/1-1000`.
+        let mut models: Vec<import_row::ActiveModel> = Vec::new();
+        let mut run: Option<(u64, u64, &'static str, Option<(String, i64, i64)>)> = None;
+        let flush = |run: &mut Option<(u64, u64, &'static str, Option<(String, i64, i64)>)>,
+                     models: &mut Vec<import_row::ActiveModel>| {
+            if let Some((from, to, action, target)) = run.take() {
+                let target =
+                    target.map(|(kind, a, b)| if a == b { format!("{kind}/{a}") } else { format!("{kind}/{a}-{b}") });
+                models.push(import_row::ActiveModel {
+                    import_id: Set(id),
+                    row_no: Set(i64::try_from(from).unwrap_or(i64::MAX)),
+                    row_to: Set(i64::try_from(to).unwrap_or(i64::MAX)),
+                    action: Set(action.to_owned()),
+                    target: Set(target),
+                    detail_json: Set("[]".to_owned()),
+                });
+            }
+        };
+        for (row, (action, targets, detail)) in merged {
+            let single = match targets.as_slice() {
+                [one] => one.split_once('/').and_then(|(k, n)| n.parse::<i64>().ok().map(|n| (k.to_owned(), n))),
+                _ => None,
+            };
+            let runnable = detail.is_empty() && (targets.is_empty() || single.is_some());
+            if runnable {
+                let extends = match (&run, &single) {
+                    (Some((_, to, a, None)), None) => *a == action && *to + 1 == row,
+                    (Some((_, to, a, Some((k, _, last)))), Some((kind, n))) => {
+                        *a == action && *to + 1 == row && k == kind && *last + 1 == *n
+                    }
+                    _ => false,
+                };
+                if extends {
+                    if let Some(r) = run.as_mut() {
+                        r.1 = row;
+                        if let (Some(t), Some((_, n))) = (r.3.as_mut(), &single) {
+                            t.2 = *n;
+                        }
+                    }
+                    continue;
+                }
+                flush(&mut run, &mut models);
+                run = Some((row, row, action, single.map(|(k, n)| (k, n, n))));
+                continue;
+            }
+            flush(&mut run, &mut models);
+            models.push(import_row::ActiveModel {
                 import_id: Set(id),
                 row_no: Set(i64::try_from(row).unwrap_or(i64::MAX)),
+                row_to: Set(i64::try_from(row).unwrap_or(i64::MAX)),
                 action: Set(action.to_owned()),
                 target: Set((!targets.is_empty()).then(|| targets.join(","))),
                 detail_json: Set(serde_json::json!(detail).to_string()),
-            })
-            .collect();
+            });
+        }
+        flush(&mut run, &mut models);
         for chunk in models.chunks(PERSON_CHUNK) {
             import_row::Entity::insert_many(chunk.to_vec()).exec_without_returning(&self.txn).await.map_err(db(OP))?;
         }

@@ -183,3 +183,29 @@ async fn a_dry_run_reports_what_applying_would_do_and_writes_nothing() {
     assert_eq!((dry.inserted, dry.committed), (1, false));
     assert_eq!(r.store().person_by_doc(jiayuan_domain::DocKind::ResidentId, &canary).await.expect("read"), None);
 }
+
+#[tokio::test]
+async fn the_import_log_keeps_runs_of_rows_and_each_refusal_without_values() {
+    let (r, _dir) = seeded().await;
+    let a = id("11010119900307101");
+    let b = id("11010119900307112");
+    let c = id("11010119900307123");
+    let csv = format!("姓名,证件号码,户籍\n甲,{a},shenzhen\n乙,{b},shenzhen\n丙,{c},shenzhen\n丁,{a},shenzhen\n");
+    let options = ImportOptions { dry_run: false, valid_rows_only: true };
+    let report = run(&r, &admin(), ImportKind::Persons, &csv, options).await;
+    assert_eq!((report.inserted, report.refused, report.committed), (3, 1, true), "{:?}", report.problems);
+    let events = r.store().audit_events(0, 0).await.expect("audit");
+    let import = events.iter().rev().find(|e| e.action == "registry.import").expect("one audit event for the import");
+    let import_id: i64 = import.object.trim_start_matches("import/").parse().expect("import id");
+    let log = r.store().import_log(import_id).await.expect("log");
+    let lines: Vec<(i64, i64, &str)> = log.iter().map(|l| (l.row, l.row_to, l.action.as_str())).collect();
+    assert_eq!(lines, [(2, 4, "inserted"), (5, 5, "refused")]);
+    assert!(log[0].target.as_deref().is_some_and(|t| t.starts_with("person/") && t.contains('-')));
+    assert_eq!(log[1].detail, ["duplicate_in_file"]);
+    let text = format!("{log:?}");
+    assert!(![&a, &b, &c].iter().any(|n| text.contains(n.as_str())), "the log holds no document numbers");
+    assert!(
+        !events.iter().any(|e| e.action.starts_with("registry.person.")),
+        "an import is one audit event, not one per row"
+    );
+}

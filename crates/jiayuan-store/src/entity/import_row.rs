@@ -9,6 +9,7 @@ pub(crate) struct Model {
     pub import_id: i64,
     #[sea_orm(primary_key, auto_increment = false)]
     pub row_no: i64,
+    pub row_to: i64,
     pub action: String,
     pub target: Option<String>,
     pub detail_json: String,

@@ -12,8 +12,9 @@
 //!   becomes a current primary occupancy, and the column is emptied (the store no longer maps it).
 //! - `leases` (the rental of a house, with its landlord).
 //! - `idempotency_keys`: the first answer to a create, replayed to a retry with the same key.
-//! - `imports` and `import_rows`: one row per import, one per changed, referred or refused row
-//!   (field names only, never values).
+//! - `imports` and `import_rows`: one row per import, and its row log: one line per changed,
+//!   referred or refused row, runs of consecutive rows that did the same (rows 2–1001 inserted
+//!   persons 1–1000) in one line; field names and rule codes only, never values.
 
 use sea_orm_migration::prelude::*;
 
@@ -131,6 +132,7 @@ enum ImportRows {
     Table,
     ImportId,
     RowNo,
+    RowTo,
     Action,
     Target,
     DetailJson,
@@ -340,6 +342,7 @@ impl MigrationTrait for Migration {
                     .table(ImportRows::Table)
                     .col(bigint(ImportRows::ImportId))
                     .col(bigint(ImportRows::RowNo))
+                    .col(bigint(ImportRows::RowTo))
                     .col(text(ImportRows::Action))
                     .col(text_null(ImportRows::Target))
                     .col(text(ImportRows::DetailJson))
