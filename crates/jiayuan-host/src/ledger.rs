@@ -24,10 +24,12 @@ use jiayuan_store::{NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, Ne
 use crate::access::Caller;
 use crate::registry::{FieldError, PersonOutcome, Registry, RegistryError, RegistryWrite};
 
+mod records;
 mod sheets;
 #[cfg(test)]
 mod tests;
 
+pub use records::{RecordExportError, export_records};
 pub use sheets::{ImportKind, sheet_of};
 
 /// How to run an import.
@@ -823,27 +825,31 @@ async fn apply_persons(
         }
         ready.push(p);
     }
-    let persons: Vec<jiayuan_store::PreparedPerson> = ready.iter().map(|p| p.prepared.clone()).collect();
-    let outcomes = match w.put_prepared_persons(&persons).await {
+    let (ready, persons): (Vec<(u64, Option<(HomeRef, NewHome)>)>, Vec<jiayuan_store::PreparedPerson>) =
+        ready.into_iter().map(|p| ((p.row, p.home), p.prepared)).unzip();
+    let outcomes = match w.put_prepared_persons(persons).await {
         Ok(o) => o,
         Err(RegistryError::Invalid(errors)) => {
-            for p in &ready {
-                tally.field_errors(p.row, sheet, errors.clone());
+            for (row, _) in &ready {
+                tally.field_errors(*row, sheet, errors.clone());
             }
             return Ok(());
         }
         Err(e) => return Err(e.into()),
     };
-    for (p, outcome) in ready.iter().zip(outcomes) {
+    for ((row, home), outcome) in ready.iter().zip(outcomes) {
+        let row = *row;
         match outcome {
-            PersonOutcome::Referred => {
+            PersonOutcome::Referred { conflict } => {
+                // The log is the district's: it names the registered person the row collided
+                // with. The report handed to the importer does not.
                 tally.report.referred += 1;
-                tally.log.push((p.row, "referred", None, Vec::new()));
+                tally.log.push((row, "referred", Some(format!("person/{conflict}")), Vec::new()));
             }
             PersonOutcome::Written(change) => {
                 let id = change.id();
-                tally.change(p.row, "person", &change);
-                if let Some((home, h)) = &p.home
+                tally.change(row, "person", &change);
+                if let Some((home, h)) = home
                     && let Some(house) = ctx.house(w, home).await?
                 {
                     let o = NewOccupancy {
@@ -858,12 +864,12 @@ async fn apply_persons(
                     match w.put_occupancy(&o).await {
                         Ok(c) => {
                             if c.is_change() {
-                                tally.log.push((p.row, c.action(), Some(format!("occupancy/{}", c.id())), Vec::new()));
+                                tally.log.push((row, c.action(), Some(format!("occupancy/{}", c.id())), Vec::new()));
                             }
                         }
-                        Err(RegistryError::Invalid(errors)) => tally.field_errors(p.row, sheet, errors),
+                        Err(RegistryError::Invalid(errors)) => tally.field_errors(row, sheet, errors),
                         Err(RegistryError::Denied(_)) => tally.field_errors(
-                            p.row,
+                            row,
                             sheet,
                             vec![FieldError::new(
                                 "room",
@@ -929,6 +935,16 @@ pub enum ExportFormat {
     Csv,
 }
 
+impl ExportFormat {
+    /// `xlsx` or `csv`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportFormat::Xlsx => "xlsx",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
 /// A finished export.
 #[derive(Debug, Clone)]
 pub struct Export {
@@ -938,12 +954,40 @@ pub struct Export {
     pub rows: u64,
 }
 
+/// Where an export's rows go.
 enum Sink {
     Xlsx(Box<jiayuan_ledger::XlsxExport>),
     Csv(Box<jiayuan_ledger::CsvExport<Vec<u8>>>),
 }
 
 impl Sink {
+    /// A writer of `format` for `sheet`; `unmasked` keeps personal fields in clear.
+    fn new(
+        format: ExportFormat,
+        sheet: &'static jiayuan_ledger::Sheet,
+        provenance: jiayuan_ledger::Provenance,
+        unmasked: bool,
+    ) -> Result<Sink, jiayuan_ledger::LedgerError> {
+        Ok(match format {
+            ExportFormat::Xlsx => {
+                let x = jiayuan_ledger::XlsxExport::new(sheet, provenance)?;
+                Sink::Xlsx(Box::new(if unmasked { x.unmasked() } else { x }))
+            }
+            ExportFormat::Csv => {
+                let c = jiayuan_ledger::CsvExport::new(Vec::new(), sheet, &provenance)?;
+                Sink::Csv(Box::new(if unmasked { c.unmasked() } else { c }))
+            }
+        })
+    }
+
+    /// The finished file.
+    fn finish(self) -> Result<Vec<u8>, jiayuan_ledger::LedgerError> {
+        match self {
+            Sink::Xlsx(x) => (*x).finish(),
+            Sink::Csv(c) => (*c).finish(),
+        }
+    }
+
     fn push(&mut self, values: &[Option<jiayuan_ledger::Value>]) -> Result<(), jiayuan_ledger::LedgerError> {
         match self {
             Sink::Xlsx(x) => x.push_row(values),
@@ -992,16 +1036,7 @@ pub async fn export(
         scope: scope.clone(),
         purpose: purpose.as_str().to_owned(),
     };
-    let mut sink = match format {
-        ExportFormat::Xlsx => {
-            let x = jiayuan_ledger::XlsxExport::new(sheet, provenance)?;
-            Sink::Xlsx(Box::new(if unmasked { x.unmasked() } else { x }))
-        }
-        ExportFormat::Csv => {
-            let c = jiayuan_ledger::CsvExport::new(Vec::new(), sheet, &provenance)?;
-            Sink::Csv(Box::new(if unmasked { c.unmasked() } else { c }))
-        }
-    };
+    let mut sink = Sink::new(format, sheet, provenance, unmasked)?;
     let estates = store.estates().await.map_err(RegistryError::from)?;
     let mut reached = HashMap::new();
     for e in &estates {
@@ -1131,16 +1166,13 @@ pub async fn export(
             rows = export_residents(registry, caller, kind, &mut sink, &in_reach, &code_of).await?;
         }
     }
-    let bytes = match sink {
-        Sink::Xlsx(x) => (*x).finish()?,
-        Sink::Csv(c) => (*c).finish()?,
-    };
+    let bytes = sink.finish()?;
     let mut write = registry.begin(caller).await?;
     write.audit(
         "registry.export",
         &format!("export/{}", kind.as_str()),
         serde_json::json!({"kind": kind.as_str(), "scope": scope, "rows": rows, "purpose": purpose.as_str(),
-                           "unmasked": unmasked, "format": if format == ExportFormat::Xlsx { "xlsx" } else { "csv" }}),
+                           "unmasked": unmasked, "format": format.as_str()}),
     );
     write.commit().await?;
     Ok(Export { bytes, rows })

@@ -471,14 +471,14 @@ impl<'a> RegistryWrite<'a> {
     /// Upserts persons in bulk (see [`RegistryWrite::put_person`]).
     pub async fn put_persons(&mut self, persons: &[NewPerson]) -> Result<Vec<PersonOutcome>, RegistryError> {
         let prepared = persons.iter().map(|p| self.txn.prepare_person(p)).collect::<Result<Vec<_>, _>>()?;
-        self.put_prepared_persons(&prepared).await
+        self.put_prepared_persons(prepared).await
     }
 
     /// [`RegistryWrite::put_persons`] for persons sealed beforehand ([`Store::prepare_person`],
     /// pure CPU: imports prepare the next chunk while this one is written).
     pub async fn put_prepared_persons(
         &mut self,
-        persons: &[jiayuan_store::PreparedPerson],
+        persons: Vec<jiayuan_store::PreparedPerson>,
     ) -> Result<Vec<PersonOutcome>, RegistryError> {
         self.role(Action::WriteResidents)?;
         let keys: Vec<(String, String)> = persons.iter().map(|p| p.key().clone()).collect();
@@ -514,10 +514,10 @@ impl<'a> RegistryWrite<'a> {
         let mut outcomes: Vec<Option<PersonOutcome>> = vec![None; persons.len()];
         let mut writable = Vec::new();
         let mut slots = Vec::new();
-        for (i, p) in persons.iter().enumerate() {
+        for (i, p) in persons.into_iter().enumerate() {
             match existing.get(p.key()) {
                 Some(id) if !reached.contains(id) => {
-                    outcomes[i] = Some(PersonOutcome::Referred);
+                    outcomes[i] = Some(PersonOutcome::Referred { conflict: *id });
                     if self.quiet {
                         continue;
                     }
@@ -531,12 +531,12 @@ impl<'a> RegistryWrite<'a> {
                     });
                 }
                 _ => {
-                    writable.push(p.clone());
+                    writable.push(p);
                     slots.push(i);
                 }
             }
         }
-        let changes = self.txn.upsert_prepared(&writable, &existing).await?;
+        let changes = self.txn.upsert_prepared(writable, &existing).await?;
         for (slot, change) in slots.into_iter().zip(changes) {
             self.written_persons.insert(change.id());
             self.audited("person", &change, None);
@@ -590,8 +590,12 @@ pub enum PersonOutcome {
     /// Inserted, updated or unchanged.
     Written(Change<PersonId>),
     /// 转区级核对 the document is registered for someone the caller does not reach: nothing was
-    /// changed or shown, and the district sees the conflict.
-    Referred,
+    /// changed or shown, and the district sees the conflict (the audit log, or an import's log,
+    /// names `conflict`). Never shown to the caller.
+    Referred {
+        /// The registered person the document belongs to.
+        conflict: PersonId,
+    },
 }
 
 impl PersonOutcome {
@@ -599,7 +603,7 @@ impl PersonOutcome {
     pub fn id(&self) -> Option<PersonId> {
         match self {
             PersonOutcome::Written(c) => Some(c.id()),
-            PersonOutcome::Referred => None,
+            PersonOutcome::Referred { .. } => None,
         }
     }
 }

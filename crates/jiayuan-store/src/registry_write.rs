@@ -857,7 +857,7 @@ impl RegistryTxn {
         let prepared = persons.iter().map(|p| prepare_person(&self.keys, p)).collect::<Result<Vec<_>, _>>()?;
         let keys: Vec<(String, String)> = prepared.iter().map(|p| p.key.clone()).collect();
         let existing = self.persons_by_doc_index(&keys).await?;
-        self.upsert_prepared(&prepared, &existing).await
+        self.upsert_prepared(prepared, &existing).await
     }
 
     /// Seals a person for [`RegistryTxn::upsert_prepared`] (see [`Store::prepare_person`]).
@@ -870,42 +870,47 @@ impl RegistryTxn {
     /// in this transaction.
     pub async fn upsert_prepared(
         &mut self,
-        persons: &[PreparedPerson],
+        persons: Vec<PreparedPerson>,
         existing: &HashMap<(String, String), PersonId>,
     ) -> Result<Vec<Change<PersonId>>, StoreError> {
         const OP: &str = "upsert persons";
         let mut out = Vec::with_capacity(persons.len());
-        for chunk in persons.chunks(PERSON_CHUNK) {
-            let keyed: Vec<(String, String)> = chunk.iter().map(|p| p.key.clone()).collect();
+        let mut persons = persons.into_iter().peekable();
+        while persons.peek().is_some() {
+            let chunk: Vec<PreparedPerson> = persons.by_ref().take(PERSON_CHUNK).collect();
             {
-                let mut seen = std::collections::HashSet::with_capacity(keyed.len());
-                if !keyed.iter().all(|k| seen.insert(k)) {
+                let mut seen = std::collections::HashSet::with_capacity(chunk.len());
+                if !chunk.iter().all(|p| seen.insert(&p.key)) {
                     return Err(rule("doc_number", "duplicate_in_batch"));
                 }
             }
             let mut inserts = Vec::new();
-            let mut pending: Vec<Option<Change<PersonId>>> = Vec::with_capacity(chunk.len());
+            let mut inserted_keys = Vec::new();
+            let mut pending: Vec<Result<Change<PersonId>, (String, String)>> = Vec::with_capacity(chunk.len());
             for p in chunk {
                 match existing.get(&p.key) {
                     None => {
-                        inserts.push(p.model.clone());
-                        pending.push(None);
+                        inserted_keys.push(p.key.clone());
+                        pending.push(Err(p.key));
+                        inserts.push(p.model);
                     }
-                    Some(id) => pending.push(Some(self.update_person(*id, &p.person).await?)),
+                    Some(id) => pending.push(Ok(self.update_person(*id, &p.person).await?)),
                 }
             }
-            if !inserts.is_empty() {
+            let ids = if inserts.is_empty() {
+                HashMap::new()
+            } else {
                 person::Entity::insert_many(inserts).exec_without_returning(&self.txn).await.map_err(db(OP))?;
-                let ids = self.persons_by_doc_index(&keyed).await?;
-                for (slot, key) in pending.iter_mut().zip(&keyed) {
-                    if slot.is_none() {
-                        let id =
-                            ids.get(key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?;
-                        *slot = Some(Change::Inserted(*id));
-                    }
-                }
+                self.persons_by_doc_index(&inserted_keys).await?
+            };
+            for slot in pending {
+                out.push(match slot {
+                    Ok(change) => change,
+                    Err(key) => Change::Inserted(
+                        *ids.get(&key).ok_or_else(|| StoreError::InvalidBatch("inserted person not found".into()))?,
+                    ),
+                });
             }
-            out.extend(pending.into_iter().flatten());
         }
         Ok(out)
     }

@@ -1310,7 +1310,7 @@ pub(crate) async fn create_person(
     let primary = body.primary.unwrap_or(true);
     let mut write = s.engine.registry().begin(&caller).await.map_err(registry_admin::registry_error)?;
     let id = match write.put_person(&new).await.map_err(registry_admin::registry_error)? {
-        PersonOutcome::Referred => {
+        PersonOutcome::Referred { .. } => {
             // Commit the conflict's audit event; say nothing about who holds the document.
             write.commit().await.map_err(registry_admin::registry_error)?;
             return Ok((StatusCode::ACCEPTED, axum::Json(json!(registry_admin::Referred::new()))).into_response());
