@@ -107,6 +107,10 @@ pub fn rule_error(field: &str, rule: &str) -> FieldError {
         ),
         "gb32100_format" => ("统一社会信用代码应为 18 位（GB 32100）", "a credit code is 18 characters (GB 32100)"),
         "at_least_one" => ("至少为 1", "must be at least 1"),
+        "blank" => ("不能为空", "must not be blank"),
+        "at_most_20_characters" => ("不超过 20 个字", "at most 20 characters"),
+        "at_most_50_characters" => ("不超过 50 个字", "at most 50 characters"),
+        "at_most_100_characters" => ("不超过 100 个字", "at most 100 characters"),
         "between_0_and_700" => ("应在 0 到 700 米之间", "must be between 0 and 700 m"),
         "between_0_and_100000" => ("应在 0 到 100000 平方米之间", "must be between 0 and 100,000 m²"),
         "used_by_another_house" => {

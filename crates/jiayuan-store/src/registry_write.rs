@@ -117,6 +117,18 @@ fn rule(field: &'static str, rule: &'static str) -> StoreError {
     StoreError::Rule { field, rule }
 }
 
+/// A name (or room number) must be 1 to `max` characters after trimming.
+fn check_name(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {
+    let n = value.trim().chars().count();
+    match (n, max) {
+        (0, _) => Err(rule(field, "blank")),
+        (n, 20) if n > 20 => Err(rule(field, "at_most_20_characters")),
+        (n, 50) if n > 50 => Err(rule(field, "at_most_50_characters")),
+        (n, _) if n > 100 => Err(rule(field, "at_most_100_characters")),
+        _ => Ok(()),
+    }
+}
+
 fn check_period(field: &'static str, from: Date, to: Option<Date>) -> Result<(), StoreError> {
     match to {
         Some(to) if to < from => Err(rule(field, "ends_before_start")),
@@ -317,6 +329,7 @@ impl RegistryTxn {
     /// code may not overlap; a code's parent must be registered first. Never deletes.
     pub async fn upsert_division(&mut self, d: &Division) -> Result<Change<DivisionCode>, StoreError> {
         const OP: &str = "upsert division";
+        check_name("name_zh", &d.name_zh, 50)?;
         check_period("valid_to", d.valid_from, d.valid_to)?;
         if d.parent != d.code.parent() {
             return Err(rule("parent", "parent_follows_code"));
@@ -426,6 +439,7 @@ impl RegistryTxn {
     /// its estate, which must lie in that community; a basic cell names none.
     pub async fn upsert_grid_cell(&mut self, g: &GridCell) -> Result<Change<String>, StoreError> {
         const OP: &str = "upsert grid cell";
+        check_name("name", &g.name, 100)?;
         check_period("valid_to", g.valid_from, g.valid_to)?;
         let community = jiayuan_domain::parse_grid_code(&g.code).map_err(|_| rule("code", "grid_code"))?;
         if community != g.community {
@@ -506,6 +520,7 @@ impl RegistryTxn {
     /// Upserts an estate by its estate code. Its community must be registered.
     pub async fn upsert_estate(&mut self, e: &NewEstate) -> Result<Change<EstateId>, StoreError> {
         const OP: &str = "upsert estate";
+        check_name("name", &e.name, 100)?;
         let community =
             division::Entity::find_by_id(e.community.as_str().to_owned()).one(&self.txn).await.map_err(db(OP))?;
         match community {
@@ -583,6 +598,7 @@ impl RegistryTxn {
     /// `credit_code_override` (the reason it is accepted).
     pub async fn upsert_firm(&mut self, f: &NewFirm) -> Result<Change<FirmId>, StoreError> {
         const OP: &str = "upsert firm";
+        check_name("name", &f.name, 100)?;
         let check =
             jiayuan_domain::parse_credit_code(&f.credit_code).map_err(|_| rule("credit_code", "gb32100_format"))?;
         if !check.check.is_valid() && f.credit_code_override.as_deref().is_none_or(|r| r.trim().is_empty()) {
@@ -651,6 +667,7 @@ impl RegistryTxn {
     /// Upserts a building by (estate, name).
     pub async fn upsert_building(&mut self, b: &NewBuilding) -> Result<Change<BuildingId>, StoreError> {
         const OP: &str = "upsert building";
+        check_name("name", &b.name, 50)?;
         if b.floors == 0 {
             return Err(rule("floors", "at_least_one"));
         }
@@ -721,6 +738,7 @@ impl RegistryTxn {
     /// code belongs to one house only.
     pub async fn upsert_house(&mut self, h: &NewHouse) -> Result<Change<HouseId>, StoreError> {
         const OP: &str = "upsert house";
+        check_name("room", &h.room, 20)?;
         if !(h.area_m2.is_finite() && h.area_m2 >= 0.0 && h.area_m2 < 100_000.0) {
             return Err(rule("area_m2", "between_0_and_100000"));
         }

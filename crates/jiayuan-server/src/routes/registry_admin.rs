@@ -186,9 +186,6 @@ pub(crate) async fn put_division(
     Json(body): Json<DivisionBody>,
 ) -> Res<Response> {
     let name = body.name_zh.trim();
-    if name.is_empty() || name.chars().count() > 50 {
-        return Err(field("name_zh", "bad_name", "名称不能为空且不超过 50 个字", "name_zh must be 1 to 50 characters"));
-    }
     let d = Division {
         level: body.code.level(),
         parent: body.code.parent(),
@@ -381,9 +378,6 @@ pub(crate) async fn put_estate(
         )
     })?;
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(field("name", "bad_name", "名称不能为空且不超过 100 个字", "name must be 1 to 100 characters"));
-    }
     let e = NewEstate {
         code,
         kind: body.kind,
@@ -465,9 +459,6 @@ pub(crate) async fn put_firm(
         return Err(field("credit_code", "check_character_needs_override", zh, en));
     }
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(field("name", "bad_name", "名称不能为空且不超过 100 个字", "name must be 1 to 100 characters"));
-    }
     let contact_phone = match body.contact_phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
         None => None,
         Some(p) => match jiayuan_domain::phone::Phone::parse(p) {
@@ -679,9 +670,6 @@ pub(crate) async fn put_building(
     Json(body): Json<BuildingBody>,
 ) -> Res<Response> {
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 50 {
-        return Err(field("name", "bad_name", "名称不能为空且不超过 50 个字", "name must be 1 to 50 characters"));
-    }
     let b = NewBuilding {
         estate_id: Some(EstateId(body.estate_id)),
         name: name.to_owned(),
@@ -740,9 +728,6 @@ pub(crate) async fn put_house(
     Json(body): Json<HouseBody>,
 ) -> Res<Response> {
     let room = body.room.trim();
-    if room.is_empty() || room.chars().count() > 20 {
-        return Err(field("room", "bad_room", "房号不能为空且不超过 20 个字", "room must be 1 to 20 characters"));
-    }
     let address_code = match body.address_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(AddressCode::parse(c).map_err(|_| {
