@@ -203,6 +203,17 @@ fn table() -> Vec<Route> {
             200,
             build_transition,
         ),
+        // A record export in CSV: the incidents of the estates the caller reaches, so the target
+        // estate's incident is listed exactly when it is in reach.
+        route(
+            "GET",
+            "/api/items/{plugin}/exports/{kind}",
+            Roles(EXPORTERS),
+            Filtered(exported_record_estates),
+            READ,
+            200,
+            |_, _| ready(format!("/api/items/{ITEM}/exports/incident?format=csv&purpose=reconciliation"), None),
+        ),
         route("GET", "/api/items/{plugin}/kpis", Roles(EVERYONE), Target, READ, 200, |w, c| {
             let estate = w.site(c).estate;
             ready(format!("/api/items/{ITEM}/kpis?estate_id={estate}&from=2026-01-01&to=2026-12-31"), None)
@@ -443,6 +454,13 @@ fn exported_estates(w: &World, body: &Value) -> Vec<i64> {
         .filter(|s| text.lines().any(|l| l.split(',').next() == Some(s.code.as_str())))
         .map(|s| s.estate)
         .collect()
+}
+
+/// The estates of the records a CSV record export lists (its second column is the estate id;
+/// the provenance line and the header are skipped).
+fn exported_record_estates(_: &World, body: &Value) -> Vec<i64> {
+    let text = body.as_str().unwrap_or_default().trim_start_matches('\u{FEFF}');
+    text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(',').nth(1)?.parse().ok()).collect()
 }
 
 /// The estates of the persons a lookup shows (through their houses).
@@ -1282,6 +1300,11 @@ fn the_table_yields_the_documented_expectations() {
     let export = find("GET", "/api/registry/exports/{kind}");
     assert_eq!(expected(export, cell(Some(AgencyOfficer), Side::Own, true)), 403);
     assert_eq!(expected(export, cell(Some(StreetOfficer), Side::Other, true)), 200, "filtered, not refused");
+    let records = find("GET", "/api/items/{plugin}/exports/{kind}");
+    assert_eq!(expected(records, cell(Some(FirmStaff), Side::Own, true)), 403);
+    assert_eq!(expected(records, cell(Some(AgencyOfficer), Side::Own, true)), 403);
+    assert_eq!(expected(records, cell(Some(FirmManager), Side::Other, true)), 200, "filtered, not refused");
+    assert_eq!(expected(records, cell(Some(Auditor), Side::Own, false)), 200, "a read of a disabled item");
     let health = find("GET", "/api/health");
     assert_eq!(expected(health, cell(None, Side::Own, true)), 200);
 }

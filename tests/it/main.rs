@@ -17,5 +17,7 @@ mod installer;
 mod misbehaviour;
 /// Canary identity numbers and phones never reach logs or response bodies; data comes back masked.
 mod privacy;
+/// Record exports per plugin kind: scoped like the listing, masked, audited with their purpose.
+mod record_exports;
 /// Dogs registered, refused, licensed and expired through the HTTP API; deadlines; enablement.
 mod story;

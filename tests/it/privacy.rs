@@ -1,7 +1,8 @@
 //! The privacy canary: identity numbers and phones seeded through the API (valid ones that
 //! register, invalid ones that are refused, one inside a dog incident's personal description, and
 //! some inside malformed requests) never appear in any response body — registry exports of every
-//! kind in XLSX (decompressed) and CSV, and import reports, included — nor in any log line
+//! kind and the item's dog and incident record exports in XLSX (decompressed) and CSV, and import
+//! reports, included — nor in any log line
 //! captured at trace level, while their masked forms do appear where data is returned.
 
 use std::io::Write;
@@ -204,6 +205,22 @@ async fn story(backend: Backend) -> Option<(Seeded, Vec<Answer>)> {
         assert_eq!(e["data"]["description"].as_str(), Some(masked_description.as_str()), "{e}");
     }
     r.call("GET", &format!("{RECORDS}/{dog_id}/history"), None, None).await;
+
+    // Record exports of the item, in both formats: the dog, and the incident whose personal
+    // description is masked in the file as in the API.
+    for kind in ["dog", "incident"] {
+        for format in ["xlsx", "csv"] {
+            let path = format!("/api/items/dog-licensing/exports/{kind}?format={format}&purpose=reconciliation");
+            let (status, text) = r.file("GET", &path, "district_admin", Vec::new()).await;
+            assert_eq!(status, 200, "{path}: {text}");
+            if kind == "incident" && format == "csv" {
+                assert!(text.contains(&masked_description), "the incident export shows {masked_description}: {text}");
+            }
+            if kind == "dog" && format == "csv" {
+                assert!(text.lines().any(|l| l.starts_with(&format!("{dog_id},"))), "the dog is exported: {text}");
+            }
+        }
+    }
     r.call("GET", "/api/alerts?plugin=dog-licensing", None, None).await;
 
     // Firms: the contact phone and the legal representative are masked.

@@ -82,6 +82,7 @@ const DESCRIPTION: &str = concat!(
         routes::registry_admin::house_leases,
         routes::ledger::import,
         routes::ledger::export,
+        routes::ledger::export_records,
         routes::ledger::template,
         routes::registry::find_persons,
         routes::registry::person,

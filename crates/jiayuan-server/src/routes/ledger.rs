@@ -1,6 +1,8 @@
 //! 台账导入导出 registry ledgers over HTTP: imports (CSV or XLSX as the raw request body),
 //! exports (masked, audited, with a purpose) and import templates, through the same host
-//! functions as `jiayuan import` / `jiayuan export` ([`jiayuan_host::ledger`]).
+//! functions as `jiayuan import` / `jiayuan export` ([`jiayuan_host::ledger`]); and exports of
+//! a service item's records per kind (`GET /api/items/{plugin}/exports/{kind}`), with the same
+//! format, purpose and attachment conventions.
 //!
 //! An import answers its [`ledger::ImportReport`]: 200 when it was committed or was a clean dry
 //! run, 422 when it has problems and nothing was written (problems by row and column, values
@@ -18,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use jiayuan_host::ledger::{self, ExportFormat, ExportPurpose, ImportError, ImportKind, ImportOptions};
+use jiayuan_host::ledger::{
+    self, ExportFormat, ExportPurpose, ImportError, ImportKind, ImportOptions, RecordExportError,
+};
 use jiayuan_ledger::LedgerError;
 
 use super::Res;
@@ -247,6 +251,34 @@ pub(crate) struct ExportQuery {
     unmasked: bool,
 }
 
+/// The format an export asks for: `xlsx` (the default) or `csv`, with its extension and
+/// content type; 400 otherwise (the given name is not echoed).
+fn export_format(format: Option<&str>) -> Res<(ExportFormat, &'static str, &'static str)> {
+    match format {
+        None | Some("xlsx") => Ok((ExportFormat::Xlsx, "xlsx", XLSX)),
+        Some("csv") => Ok((ExportFormat::Csv, "csv", CSV)),
+        Some(_) => Err(ApiError::bad_request(
+            "format",
+            "bad_format",
+            "导出格式应为 xlsx 或 csv".into(),
+            "format must be xlsx or csv".into(),
+        )),
+    }
+}
+
+/// The purpose an export names; 400 listing the purposes when it is missing or unknown.
+fn export_purpose(purpose: Option<&str>) -> Res<ExportPurpose> {
+    purpose.and_then(ExportPurpose::parse).ok_or_else(|| {
+        let all = PURPOSES.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+        ApiError::bad_request(
+            "purpose",
+            "bad_purpose",
+            format!("请填写导出用途：{all}"),
+            format!("give the purpose of the export: one of {all}"),
+        )
+    })
+}
+
 fn attachment(kind: &str, suffix: &str, ext: &str, content_type: &'static str, bytes: Vec<u8>) -> Response {
     let disposition = format!("attachment; filename=\"{kind}-{suffix}.{ext}\"");
     let mut res = bytes.into_response();
@@ -295,27 +327,8 @@ pub(crate) async fn export(
     Query(q): Query<ExportQuery>,
 ) -> Res<Response> {
     let kind = parse_kind(&kind)?;
-    let (format, ext, content_type) = match q.format.as_deref() {
-        None | Some("xlsx") => (ExportFormat::Xlsx, "xlsx", XLSX),
-        Some("csv") => (ExportFormat::Csv, "csv", CSV),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "format",
-                "bad_format",
-                "导出格式应为 xlsx 或 csv".into(),
-                "format must be xlsx or csv".into(),
-            ));
-        }
-    };
-    let purpose = q.purpose.as_deref().and_then(ExportPurpose::parse).ok_or_else(|| {
-        let all = PURPOSES.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
-        ApiError::bad_request(
-            "purpose",
-            "bad_purpose",
-            format!("请填写导出用途：{all}"),
-            format!("give the purpose of the export: one of {all}"),
-        )
-    })?;
+    let (format, ext, content_type) = export_format(q.format.as_deref())?;
+    let purpose = export_purpose(q.purpose.as_deref())?;
     let engine = s.engine.clone();
     let unmasked = q.unmasked;
     let export = off_workers(move || async move {
@@ -325,6 +338,83 @@ pub(crate) async fn export(
     .map_err(import_error)?;
     let today = s.engine.clock().now().shanghai_date().to_string();
     Ok(attachment(kind.as_str(), &today, ext, content_type, export.bytes))
+}
+
+/// What to export a plugin's records as, and why.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RecordExportQuery {
+    /// `xlsx` (default) or `csv` (UTF-8 with a BOM, for Excel).
+    #[param(example = "csv")]
+    format: Option<String>,
+    /// 用途（必填，记入审计） why: reconciliation, evaluation, reporting, lawful_request or reimport.
+    #[param(example = "reconciliation")]
+    purpose: Option<String>,
+}
+
+/// 导出记录 / Export a service item's records
+///
+/// `GET /api/items/{plugin}/exports/{kind}?format=xlsx|csv&purpose=…`: every record of the kind
+/// the caller reaches (the listing's scope and item assignment: records outside it are simply
+/// absent), one row each; the columns are the record's id, estate, state and times, then the
+/// manifest's fields with their Chinese labels as headers. Every personal or sensitive field is
+/// masked; the exporter, time, scope and purpose are named in the file, and the export is audited
+/// (`records.export`) before it is handed out. An unknown item or kind is 404.
+#[utoipa::path(
+    get,
+    path = "/api/items/{plugin}/exports/{kind}",
+    tag = "records",
+    operation_id = "export_records",
+    params(
+        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
+        ("kind" = String, Path, description = "记录类型 / Record kind of the item's manifest", example = "dog"),
+        RecordExportQuery,
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (
+            status = 200,
+            description = "记录文件（附件，已脱敏） / The records file (an attachment, masked)",
+            headers(("content-disposition" = String, description = "`attachment; filename=\"<plugin>-<kind>-<date>.<ext>\"`")),
+            content((LedgerFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), (LedgerFile = "text/csv; charset=utf-8")),
+        ),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    )
+)]
+pub(crate) async fn export_records(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Path((plugin, kind)): Path<(String, String)>,
+    Query(q): Query<RecordExportQuery>,
+) -> Res<Response> {
+    let (format, ext, content_type) = export_format(q.format.as_deref())?;
+    let purpose = export_purpose(q.purpose.as_deref())?;
+    let engine = s.engine.clone();
+    let by = caller.name.clone();
+    let (p, k) = (plugin.clone(), kind.clone());
+    let export =
+        off_workers(move || async move { ledger::export_records(&engine, &caller, &p, &k, format, purpose).await })
+            .await?
+            .map_err(|e| match e {
+                RecordExportError::Engine(e) => ApiError::from(e),
+                RecordExportError::Export(e) => import_error(e),
+            })?;
+    tracing::info!(
+        plugin,
+        kind,
+        rows = export.rows,
+        format = format.as_str(),
+        purpose = purpose.as_str(),
+        by = %by,
+        "records export"
+    );
+    let today = s.engine.clock().now().shanghai_date().to_string();
+    Ok(attachment(&format!("{plugin}-{kind}"), &today, ext, content_type, export.bytes))
 }
 
 /// 导入模板 / An import template
@@ -484,5 +574,26 @@ mod tests {
         assert!(body.starts_with(b"PK"));
         let (status, _, _) = app.send_bytes("GET", "/api/registry/templates/nothing", Vec::new(), &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn record_exports_need_a_purpose_and_a_loaded_item() {
+        let app = TestApp::start().await;
+        for query in ["", "?purpose=curiosity", "?purpose=reporting&format=pdf", "?purpose=reporting&unmasked=true"] {
+            let path = format!("/api/items/dog-licensing/exports/dog{query}");
+            let (status, _, body) = app.send_bytes("GET", &path, Vec::new(), &[]).await;
+            let body = json(&body);
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+            assert!(!body.to_string().contains("curiosity") && !body.to_string().contains("pdf"), "{body}");
+        }
+        let (_, _, body) = app.send_bytes("GET", "/api/items/dog-licensing/exports/dog", Vec::new(), &[]).await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert!(text.contains("reconciliation") && text.contains("lawful_request"), "the purposes are listed: {text}");
+        // No plugin is loaded here: an unknown item is 404, like every item route.
+        let (status, _, body) = app
+            .send_bytes("GET", "/api/items/dog-licensing/exports/dog?purpose=reporting&format=csv", Vec::new(), &[])
+            .await;
+        let body = json(&body);
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_item")), "{body}");
     }
 }

@@ -74,6 +74,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
             Do(WriteRecords),
             post(transition),
         ),
+        r(Method::GET, "/api/items/{plugin}/exports/{kind}", Do(Export), get(ledger::export_records)),
         r(Method::GET, "/api/items/{plugin}/kpis", Do(ReadRecords), get(kpis)),
         r(Method::GET, "/api/alerts", Do(ReadRecords), get(alerts)),
         r(Method::GET, "/api/registry/divisions", Do(ReadRegistry), get(divisions)),
