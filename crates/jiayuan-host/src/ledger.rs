@@ -122,6 +122,9 @@ struct PendingPerson {
     home: Option<(HomeRef, NewHome)>,
 }
 
+/// A person row's number and where it says the person lives.
+type RowHome = (u64, Option<(HomeRef, NewHome)>);
+
 /// What the reading thread hands the writer.
 enum Msg {
     /// The problems of one row (`header`: of the header row, which is no data row).
@@ -382,11 +385,9 @@ pub async fn import(
         }
     }
     let joined = reading.await;
-    let failure = failure.or_else(|| match (&sha256, joined) {
-        (Some(_), Ok(())) => None,
-        // The reading thread ended without finishing the file: never commit half of it.
-        _ => Some(ImportError::Interrupted),
-    });
+    // The reading thread ended without finishing the file: never commit half of it.
+    let finished = sha256.is_some() && joined.is_ok();
+    let failure = failure.or((!finished).then_some(ImportError::Interrupted));
     if let Some(e) = failure {
         write.rollback().await?;
         return Err(e);
@@ -825,7 +826,7 @@ async fn apply_persons(
         }
         ready.push(p);
     }
-    let (ready, persons): (Vec<(u64, Option<(HomeRef, NewHome)>)>, Vec<jiayuan_store::PreparedPerson>) =
+    let (ready, persons): (Vec<RowHome>, Vec<jiayuan_store::PreparedPerson>) =
         ready.into_iter().map(|p| ((p.row, p.home), p.prepared)).unzip();
     let outcomes = match w.put_prepared_persons(persons).await {
         Ok(o) => o,

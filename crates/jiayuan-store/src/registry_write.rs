@@ -97,6 +97,10 @@ impl<I> Change<I> {
 /// bound variables at 10 columns).
 pub const PERSON_CHUNK: usize = 1000;
 
+/// A run of an import's log: first row, last row, action, and the target kind with the first
+/// and last id.
+type LogRun = (u64, u64, &'static str, Option<(String, i64, i64)>);
+
 /// One registry write transaction. Dropping it without [`RegistryTxn::commit`] rolls back.
 #[allow(missing_debug_implementations)]
 pub struct RegistryTxn {
@@ -257,9 +261,8 @@ impl RegistryTxn {
         // Runs of consecutive rows that did the same to consecutive ids of one kind, with no
         // field detail (a chunk of new persons), become one line: rows 2–1001, `person/1-1000`.
         let mut models: Vec<import_row::ActiveModel> = Vec::new();
-        let mut run: Option<(u64, u64, &'static str, Option<(String, i64, i64)>)> = None;
-        let flush = |run: &mut Option<(u64, u64, &'static str, Option<(String, i64, i64)>)>,
-                     models: &mut Vec<import_row::ActiveModel>| {
+        let mut run: Option<LogRun> = None;
+        let flush = |run: &mut Option<LogRun>, models: &mut Vec<import_row::ActiveModel>| {
             if let Some((from, to, action, target)) = run.take() {
                 let target =
                     target.map(|(kind, a, b)| if a == b { format!("{kind}/{a}") } else { format!("{kind}/{a}-{b}") });
