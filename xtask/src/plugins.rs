@@ -469,7 +469,7 @@ mod tests {
         let rendered = render_sidecar(&SidecarValues {
             id: "dog-licensing",
             version: "0.1.0",
-            api_version: 1,
+            api_version: 2,
             api_crate_version: "0.1.0",
             rustc: "rustc 1.95.0 (59807616e 2026-04-14)",
             target: "x86_64-unknown-linux-gnu",
