@@ -956,7 +956,12 @@ pub struct Export {
 }
 
 /// Where an export's rows go.
-enum Sink {
+struct Sink {
+    sheet: &'static jiayuan_ledger::Sheet,
+    file: SinkFile,
+}
+
+enum SinkFile {
     Xlsx(Box<jiayuan_ledger::XlsxExport>),
     Csv(Box<jiayuan_ledger::CsvExport<Vec<u8>>>),
 }
@@ -969,30 +974,47 @@ impl Sink {
         provenance: jiayuan_ledger::Provenance,
         unmasked: bool,
     ) -> Result<Sink, jiayuan_ledger::LedgerError> {
-        Ok(match format {
+        let file = match format {
             ExportFormat::Xlsx => {
                 let x = jiayuan_ledger::XlsxExport::new(sheet, provenance)?;
-                Sink::Xlsx(Box::new(if unmasked { x.unmasked() } else { x }))
+                SinkFile::Xlsx(Box::new(if unmasked { x.unmasked() } else { x }))
             }
             ExportFormat::Csv => {
                 let c = jiayuan_ledger::CsvExport::new(Vec::new(), sheet, &provenance)?;
-                Sink::Csv(Box::new(if unmasked { c.unmasked() } else { c }))
+                SinkFile::Csv(Box::new(if unmasked { c.unmasked() } else { c }))
             }
-        })
+        };
+        Ok(Sink { sheet, file })
     }
 
     /// The finished file.
     fn finish(self) -> Result<Vec<u8>, jiayuan_ledger::LedgerError> {
-        match self {
-            Sink::Xlsx(x) => (*x).finish(),
-            Sink::Csv(c) => (*c).finish(),
+        match self.file {
+            SinkFile::Xlsx(x) => (*x).finish(),
+            SinkFile::Csv(c) => (*c).finish(),
         }
     }
 
+    /// Writes one row. A choice column's stored value (`rented`) is written as its option, so
+    /// the file shows the Chinese label (出租) — which an import reads back as the same value.
     fn push(&mut self, values: &[Option<jiayuan_ledger::Value>]) -> Result<(), jiayuan_ledger::LedgerError> {
-        match self {
-            Sink::Xlsx(x) => x.push_row(values),
-            Sink::Csv(c) => c.push_row(values),
+        use jiayuan_ledger::{CellKind, Value};
+        let values: Vec<Option<Value>> = values
+            .iter()
+            .zip(self.sheet.columns)
+            .map(|(v, column)| match (v, column.kind) {
+                (Some(Value::Text(t)), CellKind::Choice(options)) => Some(
+                    options
+                        .iter()
+                        .find(|o| o.value == t)
+                        .map_or_else(|| Value::Text(t.clone()), |o| Value::Choice(o.value)),
+                ),
+                (v, _) => v.clone(),
+            })
+            .collect();
+        match &mut self.file {
+            SinkFile::Xlsx(x) => x.push_row(&values),
+            SinkFile::Csv(c) => c.push_row(&values),
         }
     }
 }
