@@ -65,6 +65,18 @@ fn sheet_for(plugin: &str, kind: &RecordKind) -> &'static Sheet {
             FieldType::Bool => CellKind::Bool,
             FieldType::Date => CellKind::Date,
             FieldType::Digits { len } => CellKind::Code { min_len: *len as usize, max_len: *len as usize },
+            // The option's Chinese label goes into the file (the writer maps the value to it).
+            FieldType::Choice { options } => CellKind::Choice(Box::leak(
+                options
+                    .iter()
+                    .map(|o| jiayuan_ledger::Choice {
+                        value: leak(&o.value),
+                        zh: leak(&o.label.zh),
+                        en: leak(&o.label.en),
+                    })
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            )),
             _ => CellKind::Text { max_chars: 4000 },
         };
         columns.push(Column {
@@ -96,6 +108,9 @@ fn cell(kind: CellKind, v: &serde_json::Value) -> Option<Value> {
         (CellKind::Integer { .. }, J::Number(n)) => n.as_i64().map(Value::Integer),
         (CellKind::Decimal { .. }, J::Number(n)) => n.as_f64().map(Value::Decimal),
         (CellKind::Date, J::String(s)) => s.parse().ok().map(Value::Date).or_else(|| Some(Value::Text(s.clone()))),
+        (CellKind::Choice(options), J::String(s)) => Some(
+            options.iter().find(|o| o.value == s).map_or_else(|| Value::Text(s.clone()), |o| Value::Choice(o.value)),
+        ),
         (_, J::String(s)) => Some(Value::Text(s.clone())),
         (_, J::Array(items)) => Some(Value::Text(
             items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(","),
