@@ -35,6 +35,10 @@ pub struct ImportArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Import as this account, with its role and scope (a firm manager's ledger is checked
+    /// against that firm's estates); the default is the district-wide operator `cli:<OS user>`.
+    #[arg(long = "as", value_name = "LOGIN")]
+    pub as_login: Option<String>,
 }
 
 /// `jiayuan import template <kind>`.
@@ -101,8 +105,10 @@ pub async fn import(mut settings: Settings, args: ImportArgs, actor: &str) -> an
     let reader = jiayuan_ledger::Reader::open(&file, ledger::sheet_of(k))
         .with_context(|| format!("opening {}", file.display()))?;
     let registry = registry(&mut settings).await?;
-    let caller = Caller::system("cli");
-    let caller = Caller { name: actor.to_owned(), ..caller };
+    let caller = match &args.as_login {
+        None => Caller { name: actor.to_owned(), ..Caller::system("cli") },
+        Some(login) => account_caller(registry.store(), login).await?,
+    };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress = move |p: jiayuan_ledger::Progress| {
         if !tty {
@@ -129,6 +135,19 @@ pub async fn import(mut settings: Settings, args: ImportArgs, actor: &str) -> an
         print_report(&report);
     }
     Ok(report.refused == 0)
+}
+
+/// The caller an account acts as (refused when it is missing or disabled).
+async fn account_caller(store: &Store, login: &str) -> anyhow::Result<Caller> {
+    let account = store
+        .account_by_login(login)
+        .await
+        .context("reading the account")?
+        .with_context(|| format!("no account `{login}` (see `jiayuan users list`)"))?;
+    if account.disabled {
+        bail!("account `{login}` is disabled");
+    }
+    Ok(Caller::account(&account.login, account.role, &account.scope, account.items))
 }
 
 fn print_report(r: &ImportReport) {
