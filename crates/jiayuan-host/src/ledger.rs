@@ -3,14 +3,17 @@
 //! the registry service ([`crate::registry`]) — so an import obeys exactly the rules, reach and
 //! validation of single writes.
 //!
-//! An import runs in ONE registry transaction: rows are read as a stream, converted, checked and
-//! written in chunks (persons [`jiayuan_store::PERSON_CHUNK`] at a time, one statement per
-//! chunk); a dry run, or a file with problems when not `valid_rows_only`, rolls the transaction
+//! An import runs in ONE registry transaction: a reading thread streams the file, converts and
+//! checks each row and seals persons (encryption, blind indexes) a chunk ahead, while the writer
+//! applies them (persons [`jiayuan_store::PERSON_CHUNK`] at a time, one statement per chunk);
+//! a dry run, or a file with problems when not `valid_rows_only`, rolls the transaction
 //! back, so what a dry run reports is exactly what applying would do (all-or-nothing by
 //! default). The rolled-back transaction is the staging area: no copy of the rows, with their
 //! personal data, is kept anywhere else. Committed imports write one audit event (file sha256
-//! and counts) and one import-log row per changed, referred or refused row (field names, never
-//! values). Upserts match natural keys, so re-importing the same file changes nothing.
+//! and counts) and a row log: each changed, referred or refused row, runs of rows that did the
+//! same as one line (field names and rule codes, never values). Upserts match natural keys, so
+//! re-importing the same file changes nothing. [`export`] and [`export_records`] write what the
+//! caller reaches, masked, and audit it.
 
 use std::collections::HashMap;
 
