@@ -217,6 +217,16 @@ impl Registry {
             return Ok(persons.iter().copied().collect());
         }
         let ties = self.store.person_estates(persons, self.today(), &self.person_keys).await?;
+        self.reached_among(caller, ties).await
+    }
+
+    /// The persons of `ties` (their estates today) that have an estate within the caller's
+    /// reach: the second half of the one rule, whichever connection read the ties.
+    async fn reached_among(
+        &self,
+        caller: &Caller,
+        ties: HashMap<PersonId, Vec<EstateId>>,
+    ) -> Result<HashSet<PersonId>, StoreError> {
         let mut estates: Vec<EstateId> = ties.values().flatten().copied().collect();
         estates.sort();
         estates.dedup();
@@ -319,20 +329,19 @@ impl<'a> RegistryWrite<'a> {
         self.quiet = true;
     }
 
-    /// Whether the caller reaches `person` (the one rule), read inside this transaction.
+    /// The subset of `persons` the caller reaches (the one rule), read inside this transaction,
+    /// so it sees the transaction's own writes.
+    pub async fn reached(&self, persons: &[PersonId]) -> Result<HashSet<PersonId>, RegistryError> {
+        if self.caller.reach == Reach::District || persons.is_empty() {
+            return Ok(persons.iter().copied().collect());
+        }
+        let ties = self.txn.person_estates(persons, self.registry.today(), &self.registry.person_keys).await?;
+        Ok(self.registry.reached_among(self.caller, ties).await?)
+    }
+
+    /// Whether the caller reaches `person` (see [`RegistryWrite::reached`]).
     pub async fn reaches(&self, person: PersonId) -> Result<bool, RegistryError> {
-        if self.caller.reach == Reach::District {
-            return Ok(true);
-        }
-        let ties = self.txn.person_estates(&[person], self.registry.today()).await?;
-        for e in ties.get(&person).into_iter().flatten() {
-            if let Some(place) = self.registry.place(*e).await?
-                && self.caller.reach.covers(&place)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.reached(&[person]).await?.contains(&person))
     }
 
     /// Writes an import's log (one row per changed, referred or refused row: action, target,
@@ -488,33 +497,7 @@ impl<'a> RegistryWrite<'a> {
         let keys: Vec<(String, String)> = persons.iter().map(|p| p.key().clone()).collect();
         let existing = self.txn.persons_by_doc_index(&keys).await?;
         let known: Vec<PersonId> = existing.values().copied().collect();
-        let reached = if known.is_empty() || self.caller.reach == Reach::District {
-            known.iter().copied().collect()
-        } else {
-            let ties = self.txn.person_estates(&known, self.registry.today()).await?;
-            let mut reached = HashSet::new();
-            let mut cache: HashMap<EstateId, bool> = HashMap::new();
-            for (person, estates) in ties {
-                for e in estates {
-                    let ok = match cache.get(&e) {
-                        Some(ok) => *ok,
-                        None => {
-                            let ok = match self.registry.place(e).await? {
-                                Some(place) => self.caller.reach.covers(&place),
-                                None => false,
-                            };
-                            cache.insert(e, ok);
-                            ok
-                        }
-                    };
-                    if ok {
-                        reached.insert(person);
-                        break;
-                    }
-                }
-            }
-            reached
-        };
+        let reached = self.reached(&known).await?;
         let mut outcomes: Vec<Option<PersonOutcome>> = vec![None; persons.len()];
         let mut writable = Vec::new();
         let mut slots = Vec::new();

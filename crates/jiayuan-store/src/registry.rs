@@ -289,8 +289,7 @@ impl Store {
             .select_only()
             .column(assignment::Column::FirmId)
             .filter(assignment::Column::EstateId.eq(estate.0))
-            .filter(assignment::Column::FromDate.lte(day.clone()))
-            .filter(Condition::any().add(assignment::Column::ToDate.is_null()).add(assignment::Column::ToDate.gte(day)))
+            .filter(covering(assignment::Column::FromDate, assignment::Column::ToDate, &day))
             .order_by_desc(assignment::Column::FromDate)
             .order_by_desc(assignment::Column::Id)
             .into_tuple::<i64>()
@@ -308,8 +307,7 @@ impl Store {
             .select_only()
             .column(assignment::Column::EstateId)
             .column(assignment::Column::FirmId)
-            .filter(assignment::Column::FromDate.lte(day.clone()))
-            .filter(Condition::any().add(assignment::Column::ToDate.is_null()).add(assignment::Column::ToDate.gte(day)))
+            .filter(covering(assignment::Column::FromDate, assignment::Column::ToDate, &day))
             .order_by_asc(assignment::Column::EstateId)
             .order_by_desc(assignment::Column::FromDate)
             .order_by_desc(assignment::Column::Id)
@@ -449,8 +447,7 @@ impl Store {
             .column(occupancy::Column::HouseId)
             .filter(occupancy::Column::PersonId.is_in(ids))
             .filter(occupancy::Column::IsPrimary.eq(true))
-            .filter(occupancy::Column::FromDate.lte(today.clone()))
-            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(today)))
+            .filter(covering(occupancy::Column::FromDate, occupancy::Column::ToDate, &today))
             .into_tuple()
             .all(&self.reader)
             .await
@@ -478,8 +475,7 @@ impl Store {
             .column(occupancy::Column::HouseId)
             .filter(occupancy::Column::PersonId.eq(person.0))
             .filter(occupancy::Column::IsPrimary.eq(true))
-            .filter(occupancy::Column::FromDate.lte(day.clone()))
-            .filter(Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day)))
+            .filter(covering(occupancy::Column::FromDate, occupancy::Column::ToDate, &day))
             .order_by_desc(occupancy::Column::FromDate)
             .into_tuple()
             .one(&self.reader)
@@ -505,9 +501,7 @@ impl Store {
         let mut q = occupancy::Entity::find().filter(occupancy::Column::HouseId.eq(house.0));
         if let Some(on) = on {
             let day = on.to_string();
-            q = q.filter(occupancy::Column::FromDate.lte(day.clone())).filter(
-                Condition::any().add(occupancy::Column::ToDate.is_null()).add(occupancy::Column::ToDate.gte(day)),
-            );
+            q = q.filter(covering(occupancy::Column::FromDate, occupancy::Column::ToDate, &day));
         }
         let rows = q
             .order_by_asc(occupancy::Column::FromDate)
@@ -590,46 +584,7 @@ impl Store {
         on: Date,
         person_keys: &[(String, String)],
     ) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
-        let mut out = person_estates_in(&self.reader, persons, on).await?;
-        if !person_keys.is_empty() && !persons.is_empty() {
-            use crate::entity::{record, record_key};
-            let values: Vec<String> = persons.iter().map(|p| p.0.to_string()).collect();
-            let mut cond = Condition::any();
-            for (plugin, field) in person_keys {
-                cond = cond.add(
-                    Condition::all()
-                        .add(record_key::Column::Plugin.eq(plugin.clone()))
-                        .add(record_key::Column::Field.eq(field.clone())),
-                );
-            }
-            let rows: Vec<(String, i64)> = record_key::Entity::find()
-                .select_only()
-                .column(record_key::Column::Value)
-                .column_as(record::Column::EstateId, "estate_id")
-                .join(
-                    sea_orm::JoinType::InnerJoin,
-                    record_key::Entity::belongs_to(record::Entity)
-                        .from(record_key::Column::RecordId)
-                        .to(record::Column::Id)
-                        .into(),
-                )
-                .filter(cond)
-                .filter(record_key::Column::Value.is_in(values))
-                .distinct()
-                .into_tuple()
-                .all(&self.reader)
-                .await
-                .map_err(db("find records naming persons"))?;
-            for (value, estate) in rows {
-                if let Ok(id) = value.parse::<i64>() {
-                    let list = out.entry(PersonId(id)).or_default();
-                    if !list.contains(&EstateId(estate)) {
-                        list.push(EstateId(estate));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        person_estates_in(&self.reader, persons, on, person_keys).await
     }
 }
 
@@ -671,11 +626,13 @@ impl Store {
     }
 }
 
-/// Occupancy and lease ties of persons to estates on `on` (see [`Store::person_estates`]).
+/// The ties of persons to estates on `on` (see [`Store::person_estates`]), on any connection
+/// (the read pool, or a registry transaction that must see its own writes).
 pub(crate) async fn person_estates_in(
     conn: &impl sea_orm::ConnectionTrait,
     persons: &[PersonId],
     on: Date,
+    person_keys: &[(String, String)],
 ) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
     const OP: &str = "find persons' estates";
     let day = on.to_string();
@@ -687,12 +644,7 @@ pub(crate) async fn person_estates_in(
             .column(occupancy::Column::PersonId)
             .column(occupancy::Column::HouseId)
             .filter(occupancy::Column::PersonId.is_in(ids.clone()))
-            .filter(occupancy::Column::FromDate.lte(day.clone()))
-            .filter(
-                Condition::any()
-                    .add(occupancy::Column::ToDate.is_null())
-                    .add(occupancy::Column::ToDate.gte(day.clone())),
-            )
+            .filter(covering(occupancy::Column::FromDate, occupancy::Column::ToDate, &day))
             .into_tuple()
             .all(conn)
             .await
@@ -702,8 +654,7 @@ pub(crate) async fn person_estates_in(
             .column(lease::Column::LandlordId)
             .column(lease::Column::HouseId)
             .filter(lease::Column::LandlordId.is_in(ids))
-            .filter(lease::Column::FromDate.lte(day.clone()))
-            .filter(Condition::any().add(lease::Column::ToDate.is_null()).add(lease::Column::ToDate.gte(day.clone())))
+            .filter(covering(lease::Column::FromDate, lease::Column::ToDate, &day))
             .into_tuple()
             .all(conn)
             .await
@@ -722,14 +673,59 @@ pub(crate) async fn person_estates_in(
         let estates: HashMap<i64, i64> = estates.into_iter().filter_map(|(h, e)| e.map(|e| (h, e))).collect();
         for (person, house) in ties {
             if let Some(estate) = estates.get(&house) {
-                let list = out.entry(PersonId(person)).or_default();
-                if !list.contains(&EstateId(*estate)) {
-                    list.push(EstateId(*estate));
+                tie(&mut out, person, *estate);
+            }
+        }
+        if !person_keys.is_empty() {
+            use crate::entity::{record, record_key};
+            let values: Vec<String> = chunk.iter().map(|p| p.0.to_string()).collect();
+            let mut cond = Condition::any();
+            for (plugin, field) in person_keys {
+                cond = cond.add(
+                    Condition::all()
+                        .add(record_key::Column::Plugin.eq(plugin.clone()))
+                        .add(record_key::Column::Field.eq(field.clone())),
+                );
+            }
+            let rows: Vec<(String, i64)> = record_key::Entity::find()
+                .select_only()
+                .column(record_key::Column::Value)
+                .column_as(record::Column::EstateId, "estate_id")
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    record_key::Entity::belongs_to(record::Entity)
+                        .from(record_key::Column::RecordId)
+                        .to(record::Column::Id)
+                        .into(),
+                )
+                .filter(cond)
+                .filter(record_key::Column::Value.is_in(values))
+                .distinct()
+                .into_tuple()
+                .all(conn)
+                .await
+                .map_err(db("find records naming persons"))?;
+            for (value, estate) in rows {
+                if let Ok(id) = value.parse::<i64>() {
+                    tie(&mut out, id, estate);
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Rows whose period (`from`..=`to`, an open `to` never ending) covers `day` (`YYYY-MM-DD`).
+fn covering(from: impl ColumnTrait, to: impl ColumnTrait, day: &str) -> Condition {
+    Condition::all().add(from.lte(day.to_owned())).add(Condition::any().add(to.is_null()).add(to.gte(day.to_owned())))
+}
+
+/// Adds `estate` to `person`'s ties once.
+fn tie(out: &mut HashMap<PersonId, Vec<EstateId>>, person: i64, estate: i64) {
+    let list = out.entry(PersonId(person)).or_default();
+    if !list.contains(&EstateId(estate)) {
+        list.push(EstateId(estate));
+    }
 }
 
 fn occupancy_from_row(r: occupancy::Model) -> Result<Occupancy, StoreError> {

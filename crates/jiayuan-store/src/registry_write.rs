@@ -1225,8 +1225,9 @@ impl RegistryTxn {
         &self,
         persons: &[PersonId],
         on: Date,
+        person_keys: &[(String, String)],
     ) -> Result<HashMap<PersonId, Vec<EstateId>>, StoreError> {
-        crate::registry::person_estates_in(&self.txn, persons, on).await
+        crate::registry::person_estates_in(&self.txn, persons, on, person_keys).await
     }
 }
 
