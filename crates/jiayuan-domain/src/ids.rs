@@ -54,6 +54,10 @@ id_type!(
     RecordId
 );
 id_type!(
+    /// Id of a 职能部门单位 agency unit (one police station, one judicial office).
+    AgencyUnitId
+);
+id_type!(
     /// Id of an alert raised by a deadline rule or a plugin hook.
     AlertId
 );

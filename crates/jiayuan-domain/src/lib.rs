@@ -21,6 +21,7 @@ pub mod luohu;
 pub mod money;
 pub mod person;
 pub mod phone;
+pub mod place;
 pub mod residence;
 pub mod resident_id;
 pub mod sensitivity;
@@ -40,12 +41,13 @@ pub use estate::{
 pub use firm::{FirmKind, PropertyFirm, ServiceAssignment};
 pub use identity::{DocError, DocInfo, normalise_doc_number, validate_doc};
 pub use ids::{
-    AccountId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, LeaseId, OccupancyId, PersonId, RecordId,
+    AccountId, AgencyUnitId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, LeaseId, OccupancyId, PersonId, RecordId,
 };
 pub use luohu::{LUOHU_DISTRICT_CODE, luohu_divisions};
 pub use money::{Fen, MoneyParseError, MoneyProblem};
 pub use person::{DocKind, Hukou, IdentityDoc, Person, Sex};
 pub use phone::{Phone, PhoneError};
+pub use place::{AgencyKind, AgencyUnit, DEFAULT_AGENCY_KINDS, Place, is_agency_kind_code};
 pub use residence::{Lease, Occupancy, Relation, periods_overlap};
 pub use resident_id::{BirthDateProblem, ResidentIdError, ResidentIdInfo, parse_resident_id, resident_id_check_char};
 pub use sensitivity::{Sensitivity, mask};

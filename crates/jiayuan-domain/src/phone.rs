@@ -236,7 +236,7 @@ mod tests {
     fn display_serde_and_debug() {
         let p = Phone::parse("+86 138 1234 5678").expect("valid mobile");
         assert_eq!(p.to_string(), "13812345678");
-        assert_eq!(format!("{p:?}"), "Mobile(138****5678)");
+        assert_eq!(format!("{p:?}"), "Mobile(*******5678)");
         assert_eq!(serde_json::to_string(&p).expect("serialises"), "\"13812345678\"");
         let back: Phone = serde_json::from_str("\"0755 1234 5678\"").expect("deserialises and normalises");
         assert_eq!(back.as_str(), "0755-12345678");

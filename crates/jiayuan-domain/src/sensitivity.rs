@@ -31,30 +31,32 @@ impl Sensitivity {
 /// The one masking function.
 ///
 /// Public and internal values pass unchanged. Personal and sensitive values keep only what a
-/// person needs to recognise them:
-/// - 11 characters or more (ID numbers, phones, chip numbers): the first 3 and the last 4,
-///   e.g. `440524188001010014` → `440***********0014`, `13812345678` → `138****5678`;
-/// - 2 to 10 characters (names, short numbers): the first character, the rest starred
-///   (`张三丰` → `张**`);
-/// - a single character: `*`.
+/// person needs to recognise them, and never a prefix (an identity number's first digits name
+/// the place of birth, a choice's first letter names the option):
+/// - codes and numbers (letters and digits with at least one digit: identity numbers, phones,
+///   chip numbers, document numbers): at most the last 4 characters, and none at all when the
+///   value is shorter than 8, e.g. `440524188001010014` → `**************0014`,
+///   `13812345678` → `*******5678`;
+/// - anything else (names): the first character, the surname, the rest starred
+///   (`张三丰` → `张**`); a single character becomes `*`.
 ///
-/// Masking counts characters, not bytes, so Chinese names mask correctly.
+/// Masking counts characters, not bytes, so Chinese names mask correctly; the length is kept.
 pub fn mask(value: &str, sensitivity: Sensitivity) -> String {
     if !sensitivity.is_masked() {
         return value.to_owned();
     }
     let chars: Vec<char> = value.chars().collect();
     let n = chars.len();
+    let code_like = chars.iter().any(char::is_ascii_digit)
+        && chars.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ' ' | '(' | ')' | '+'));
+    if code_like {
+        let kept = if n >= 8 { 4 } else { 0 };
+        return std::iter::repeat_n('*', n - kept).chain(chars[n - kept..].iter().copied()).collect();
+    }
     match n {
         0 => String::new(),
         1 => "*".to_owned(),
-        2..=10 => std::iter::once(chars[0]).chain(std::iter::repeat_n('*', n - 1)).collect(),
-        _ => chars[..3]
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n('*', n - 7))
-            .chain(chars[n - 4..].iter().copied())
-            .collect(),
+        _ => std::iter::once(chars[0]).chain(std::iter::repeat_n('*', n - 1)).collect(),
     }
 }
 
@@ -65,8 +67,10 @@ mod tests {
 
     #[test]
     fn masks_by_shape() {
-        assert_eq!(mask("440524188001010014", Sensitivity::Sensitive), "440***********0014");
-        assert_eq!(mask("13812345678", Sensitivity::Personal), "138****5678");
+        assert_eq!(mask("440524188001010014", Sensitivity::Sensitive), "**************0014");
+        assert_eq!(mask("13812345678", Sensitivity::Personal), "*******5678");
+        assert_eq!(mask("E1234567", Sensitivity::Personal), "****4567");
+        assert_eq!(mask("1234567", Sensitivity::Personal), "*******");
         assert_eq!(mask("张三丰", Sensitivity::Personal), "张**");
         assert_eq!(mask("王", Sensitivity::Personal), "*");
         assert_eq!(mask("翠竹苑", Sensitivity::Public), "翠竹苑");
@@ -80,9 +84,9 @@ mod tests {
             prop_assert_eq!(m.chars().count(), s.chars().count());
             let n = s.chars().count();
             if n >= 2 {
-                // At most 7 characters of the original survive, never more than half of a long value.
-                let kept = m.chars().filter(|c| *c != '*').count();
-                prop_assert!(kept <= 7.min(n.saturating_sub(1)).max(1));
+                // At most 4 characters of the original survive, never the whole value.
+                let kept = m.chars().zip(s.chars()).filter(|(a, b)| a == b && *a != '*').count();
+                prop_assert!(kept <= 4.min(n - 1).max(1));
             }
         }
     }
