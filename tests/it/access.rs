@@ -67,6 +67,9 @@ const BUILDING_KEEPERS: &[Role] = &[DistrictAdmin, FirmManager];
 const ENABLEMENT_READERS: &[Role] = &[DistrictAdmin, StreetOfficer, CommunityWorker, FirmManager, Auditor];
 /// The district admin alone.
 const ADMIN: &[Role] = &[DistrictAdmin];
+/// Who answers PIPL data requests (which records refer to a person): the district office, and
+/// the auditor, read-only.
+const DATA_REQUESTS: &[Role] = &[DistrictAdmin, Auditor];
 /// Who reads the audit log.
 const AUDIT_READERS: &[Role] = &[DistrictAdmin, Auditor];
 /// Who imports ledger files (firm managers: into their firm's estates) and fetches templates.
@@ -220,6 +223,22 @@ fn table() -> Vec<Route> {
         }),
         route("GET", "/api/alerts", Roles(EVERYONE), Filtered(alerts_shown), READ, 200, |_, _| {
             ready(format!("/api/alerts?plugin={ITEM}&limit=500"), None)
+        }),
+        // Assignment clears the assignee of the target estate's incident (always eligible).
+        route("PUT", "/api/items/{plugin}/records/{id}/assignee", Roles(RECORD_WRITERS), Target, READ, 200, |w, c| {
+            ready(format!("{RECORDS}/{}/assignee", w.site(c).incident), Some(json!({"assignee": null})))
+        }),
+        route("GET", "/api/inbox", Roles(EVERYONE), Unscoped, READ, 200, |_, _| ready("/api/inbox".into(), None)),
+        route("GET", "/api/registry/persons/{id}/records", Roles(DATA_REQUESTS), Unscoped, READ, 200, |w, c| {
+            ready(format!("/api/registry/persons/{}/records", w.site(c).person), None)
+        }),
+        route("GET", "/api/registry/agency-units", Roles(EVERYONE), Unscoped, READ, 200, |_, _| {
+            ready("/api/registry/agency-units".into(), None)
+        }),
+        route("POST", "/api/registry/agency-units", Roles(ADMIN), Unscoped, READ, 201, |w, _| {
+            let unit =
+                json!({"kind": "police", "name": format!("矩阵派出所{}", w.next()), "jurisdiction": "440303000000"});
+            ready("/api/registry/agency-units".into(), Some(unit))
         }),
         route("GET", "/api/registry/divisions", Roles(EVERYONE), Unscoped, READ, 200, |_, _| {
             ready("/api/registry/divisions".into(), None)
@@ -460,7 +479,10 @@ fn exported_estates(w: &World, body: &Value) -> Vec<i64> {
 /// the provenance line and the header are skipped).
 fn exported_record_estates(_: &World, body: &Value) -> Vec<i64> {
     let text = body.as_str().unwrap_or_default().trim_start_matches('\u{FEFF}');
-    text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(',').nth(1)?.parse().ok()).collect()
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(',').nth(1)?.strip_prefix("estate ")?.parse().ok())
+        .collect()
 }
 
 /// The estates of the persons a lookup shows (through their houses).
@@ -845,6 +867,7 @@ impl World {
             scope: AccountScope::Division(self.site(c).community.clone()),
             items: None,
             password: None,
+            agency_unit: None,
         };
         let now = self.now();
         accounts::create_account(self.app.engine.store(), &fast_auth(), draft, &[], "matrix", now)
@@ -863,13 +886,7 @@ impl World {
         let id = res["id"].as_i64().expect("record id");
         if handled {
             let manager = Caller::account("matrix-manager", FirmManager, &AccountScope::District, None);
-            let req = TransitionRequest {
-                plugin: ITEM.into(),
-                id: RecordId(id),
-                transition: "handle".into(),
-                input: json!({"action": "persuaded"}),
-                expected_version: None,
-            };
+            let req = TransitionRequest::new(ITEM, RecordId(id), "handle", json!({"action": "persuaded"}));
             self.app.engine.transition(&manager, req).await.expect("the fresh incident is handled");
         }
         id

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::json;
 
-use jiayuan_domain::{AccountScope, Date, EstateId, HouseId, PersonId, RecordId, Role};
-use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach, TransitionRequest};
+use jiayuan_domain::{AccountScope, AgencyUnit, Date, EstateId, HouseId, PersonId, Place, RecordId, Role};
+use jiayuan_host::engine::{Caller, CreateRequest, Engine, TransitionRequest};
 use jiayuan_host::ledger::{self, ImportKind, ImportOptions, ImportReport, sheet_of};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::Settings;
@@ -307,10 +307,9 @@ const COLOURS: [&str; 4] = ["黄", "白", "黑", "棕"];
 const NAMES: [&str; 8] = ["旺财", "豆豆", "球球", "小白", "来福", "多多", "阿黄", "毛毛"];
 
 async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut Seeded) -> anyhow::Result<()> {
-    let staff =
-        Caller { role: Some(Role::FirmStaff), name: "demo:firm-staff".into(), reach: Reach::District, items: None };
-    let agency =
-        Caller { role: Some(Role::AgencyOfficer), name: "demo:chengguan".into(), reach: Reach::District, items: None };
+    let staff = Caller::account("demo:firm-staff", Role::FirmStaff, &AccountScope::District, None);
+    let police = police_unit(engine).await?;
+    let agency = Caller::account("demo:police", Role::AgencyOfficer, &AccountScope::District, None).in_unit(&police);
     let today = engine.clock().now().shanghai_date();
     let mut n = 0_u64;
     for house in &reg.houses {
@@ -334,12 +333,11 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
         let dog = engine
             .create(
                 &staff,
-                CreateRequest {
-                    plugin: DOGS.into(),
-                    kind: "dog".into(),
-                    estate_id: estate,
-                    parent_id: None,
-                    data: json!({
+                CreateRequest::new(
+                    DOGS,
+                    "dog",
+                    Place::Estate(estate),
+                    json!({
                         "name": NAMES[i % NAMES.len()],
                         "breed": BREEDS[i % BREEDS.len()],
                         "sex": if i.is_multiple_of(2) { "male" } else { "female" },
@@ -349,7 +347,7 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
                         "owner_id": owner_id.0,
                         "house_id": house_id.0,
                     }),
-                },
+                ),
             )
             .await
             .with_context(|| format!("registering a demo dog for house {house_id}"))?;
@@ -363,16 +361,7 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
             continue; // some dogs have no licence yet
         }
         let licence = engine
-            .create(
-                &staff,
-                CreateRequest {
-                    plugin: DOGS.into(),
-                    kind: "licence".into(),
-                    estate_id: estate,
-                    parent_id: Some(dog.id),
-                    data: json!({}),
-                },
-            )
+            .create(&staff, CreateRequest::new(DOGS, "licence", Place::Estate(estate), json!({})).child_of(dog.id))
             .await
             .context("applying for a demo licence")?;
         fire(engine, &staff, licence.id, "submit").await?;
@@ -388,15 +377,14 @@ async fn seed_dogs(engine: &Engine, reg: &DemoRegistry, ids: &IdMap, out: &mut S
         let banned = engine
             .create(
                 &staff,
-                CreateRequest {
-                    plugin: DOGS.into(),
-                    kind: "dog".into(),
-                    estate_id: estate,
-                    parent_id: None,
-                    data: json!({"name": "虎子", "breed": "西藏獒犬", "sex": "male", "colour": "黑",
-                                 "sterilised": false, "chip_no": "156999999999999",
-                                 "owner_id": owner.0, "house_id": house.0}),
-                },
+                CreateRequest::new(
+                    DOGS,
+                    "dog",
+                    Place::Estate(estate),
+                    json!({"name": "虎子", "breed": "西藏獒犬", "sex": "male", "colour": "黑",
+                           "sterilised": false, "chip_no": "156999999999999",
+                           "owner_id": owner.0, "house_id": house.0}),
+                ),
             )
             .await;
         if banned.is_err() {
@@ -417,13 +405,13 @@ async fn vaccinate(
     engine
         .create(
             staff,
-            CreateRequest {
-                plugin: DOGS.into(),
-                kind: "vaccination".into(),
-                estate_id: estate,
-                parent_id: Some(dog),
-                data: json!({"vaccinated_on": on, "clinic": "罗湖区动物防疫站", "batch": format!("RB{}", on.year()), "next_due": next_due}),
-            },
+            CreateRequest::new(
+                DOGS,
+                "vaccination",
+                Place::Estate(estate),
+                json!({"vaccinated_on": on, "clinic": "罗湖区动物防疫站", "batch": format!("RB{}", on.year()), "next_due": next_due}),
+            )
+            .child_of(dog),
         )
         .await
         .context("recording a demo vaccination")?;
@@ -432,19 +420,23 @@ async fn vaccinate(
 
 async fn fire(engine: &Engine, caller: &Caller, id: RecordId, transition: &str) -> anyhow::Result<()> {
     engine
-        .transition(
-            caller,
-            TransitionRequest {
-                plugin: DOGS.into(),
-                id,
-                transition: transition.into(),
-                input: json!({}),
-                expected_version: None,
-            },
-        )
+        .transition(caller, TransitionRequest::new(DOGS, id, transition, json!({})))
         .await
         .with_context(|| format!("firing `{transition}` on demo record {id}"))?;
     Ok(())
+}
+
+/// The demo's police station (派出所), which approves dog licences: found, or created once.
+async fn police_unit(engine: &Engine) -> anyhow::Result<AgencyUnit> {
+    let registry = engine.registry();
+    if let Some(unit) = registry.agency_units().await?.into_iter().find(|u| u.kind == "police") {
+        return Ok(unit);
+    }
+    let district =
+        jiayuan_domain::DivisionCode::parse(jiayuan_domain::LUOHU_DISTRICT_CODE).context("the Luohu district code")?;
+    Ok(registry
+        .create_agency_unit(&Caller::system("demo"), "police", "罗湖公安分局黄贝派出所（演示）", &district)
+        .await?)
 }
 
 /// The password of every demo account (demo databases only; never use it elsewhere).
@@ -489,9 +481,10 @@ pub async fn accounts(
         (Role::CommunityWorker, "community", "社区工作者（演示）", AccountScope::Division(e.community.clone()), None),
         (Role::FirmManager, "manager", "物业项目经理（演示）", AccountScope::Firm(firm), None),
         (Role::FirmStaff, "staff", "物业员工（演示）", AccountScope::Firm(firm), items.clone()),
-        (Role::AgencyOfficer, "agency", "城管执法人员（演示）", AccountScope::Division(street), items),
+        (Role::AgencyOfficer, "agency", "派出所民警（演示）", AccountScope::Division(street), items),
         (Role::Auditor, "auditor", "审计员（演示）", AccountScope::District, None),
     ];
+    let police = police_unit(engine).await?;
     let mut out = Vec::with_capacity(plan.len());
     for (role, login, display_name, scope, items) in plan {
         if items.is_some() && known.is_empty() {
@@ -505,6 +498,7 @@ pub async fn accounts(
             scope: scope.clone(),
             items,
             password: Some(DEMO_PASSWORD.to_owned()),
+            agency_unit: (role == Role::AgencyOfficer).then_some(police.id),
         };
         // A kept demo database already has its accounts: issue fresh tokens only.
         let account = match store.account_by_login(login).await? {

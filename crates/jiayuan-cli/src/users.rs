@@ -86,6 +86,10 @@ pub struct SetArgs {
     /// A new name shown in the UI.
     #[arg(long)]
     name: Option<String>,
+    /// The agency unit of an agency officer (an id from `GET /api/registry/agency-units`); 0
+    /// removes it.
+    #[arg(long)]
+    agency_unit: Option<i64>,
 }
 
 /// Options of `jiayuan users add`.
@@ -114,6 +118,11 @@ pub struct AddArgs {
     /// Create the account without a password (token-only, e.g. an integration).
     #[arg(long)]
     no_password: bool,
+    /// The agency unit an agency_officer belongs to (an id from `GET /api/registry/agency-units`):
+    /// their audience is `agency:<the unit's kind>`. Without one, an officer sees and does only
+    /// what any agency may.
+    #[arg(long)]
+    agency_unit: Option<i64>,
 }
 
 /// `jiayuan users token …`.
@@ -201,7 +210,7 @@ impl Cli<'_> {
     }
 
     async fn add(&self, args: AddArgs) -> anyhow::Result<()> {
-        let AddArgs { login, role, scope, items, name, password_stdin, no_password } = args;
+        let AddArgs { login, role, scope, items, name, password_stdin, no_password, agency_unit } = args;
         // Everything that can be refused is checked before the password is asked for.
         check_login(&login)?;
         match role.check_scope(&scope, items.as_deref()) {
@@ -235,6 +244,7 @@ impl Cli<'_> {
             scope,
             items,
             password,
+            agency_unit: agency_unit.map(jiayuan_domain::AgencyUnitId),
         };
         let account = accounts::create_account(self.store, &self.config, draft, &known, self.actor, self.now())
             .await
@@ -295,7 +305,7 @@ impl Cli<'_> {
                 .iter()
                 .map(|a| {
                     json!({"id": a.id, "login": a.login, "role": a.role, "scope": a.scope.to_string(),
-                           "items": a.items, "disabled": a.disabled})
+                           "items": a.items, "disabled": a.disabled, "agency_unit": a.agency_unit})
                 })
                 .collect();
             println!("{}", json!({ "accounts": rows }));
@@ -339,9 +349,10 @@ impl Cli<'_> {
     }
 
     async fn set(&self, args: SetArgs) -> anyhow::Result<()> {
-        let SetArgs { login, role, scope, items, all_items, name } = args;
-        if role.is_none() && scope.is_none() && items.is_none() && !all_items && name.is_none() {
-            bail!("nothing to change: give --role, --scope, --items, --all-items or --name");
+        let SetArgs { login, role, scope, items, all_items, name, agency_unit } = args;
+        if role.is_none() && scope.is_none() && items.is_none() && !all_items && name.is_none() && agency_unit.is_none()
+        {
+            bail!("nothing to change: give --role, --scope, --items, --all-items, --name or --agency-unit");
         }
         let account = self.account(&login).await?;
         // The result is checked whole first, then the registry and the plugins.
@@ -363,6 +374,7 @@ impl Cli<'_> {
             role,
             scope,
             items: if all_items { Some(None) } else { items.map(Some) },
+            agency_unit: agency_unit.map(|u| (u > 0).then_some(jiayuan_domain::AgencyUnitId(u))),
         };
         let after = accounts::update_account(self.store, account.id, &change, &known, self.actor, self.now())
             .await

@@ -41,7 +41,8 @@ pub use estate::{
 pub use firm::{FirmKind, PropertyFirm, ServiceAssignment};
 pub use identity::{DocError, DocInfo, normalise_doc_number, validate_doc};
 pub use ids::{
-    AccountId, AgencyUnitId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, LeaseId, OccupancyId, PersonId, RecordId,
+    AccountId, AgencyUnitId, AlertId, AssignmentId, BuildingId, EstateId, FirmId, HouseId, LeaseId, OccupancyId,
+    PersonId, RecordId,
 };
 pub use luohu::{LUOHU_DISTRICT_CODE, luohu_divisions};
 pub use money::{Fen, MoneyParseError, MoneyProblem};

@@ -92,3 +92,16 @@ pub struct Person {
     /// person): occupancy is the one record of who lives where.
     pub house_id: Option<HouseId>,
 }
+
+impl Person {
+    /// The birth date: the registry's, or else the one a resident identity number encodes.
+    pub fn known_birth_date(&self) -> Option<Date> {
+        self.birth_date.or_else(|| {
+            let n = &self.doc.number;
+            if self.doc.kind != DocKind::ResidentId || n.len() != 18 || !n.is_ascii() {
+                return None;
+            }
+            format!("{}-{}-{}", &n[6..10], &n[10..12], &n[12..14]).parse().ok()
+        })
+    }
+}

@@ -143,7 +143,7 @@ impl Phone {
         matches!(self, Phone::Mobile(_))
     }
 
-    /// The number masked for display (`138****5678`).
+    /// The number masked for display (`*******5678`).
     pub fn masked(&self) -> String {
         mask(self.as_str(), Sensitivity::Personal)
     }

@@ -57,7 +57,7 @@ pub struct ResidentIdInfo {
 }
 
 impl ResidentIdInfo {
-    /// The number masked for display (`440***********0014`).
+    /// The number masked for display (`**************0014`).
     pub fn masked(&self) -> String {
         mask(&self.normalised, Sensitivity::Sensitive)
     }

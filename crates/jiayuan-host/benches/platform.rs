@@ -29,7 +29,7 @@ use tokio::runtime::Runtime;
 
 use jiayuan_domain::{EstateId, Role};
 use jiayuan_host::clock::SystemClock;
-use jiayuan_host::engine::{Caller, CreateRequest, Engine, Reach};
+use jiayuan_host::engine::{Caller, CreateRequest, Engine};
 use jiayuan_host::plugins::{PluginRegistry, PluginSettings};
 use jiayuan_host::runtime::{self, Options};
 use jiayuan_host::settings::{self, Layers};
@@ -60,8 +60,12 @@ fn plugin_call(c: &mut Criterion, rt: &Runtime) {
     let mut dynamics = PluginRegistry::new(plugin_settings(dir.clone()));
     let dynamic = dynamics.load(&dir.join("fixture").join("plugin.toml")).expect("built fixture plugin loads");
     let host = TestHost::new(jiayuan_plugin_fixture::Fixture::new());
-    let call =
-        CreateCall { kind: "probe".into(), estate_id: EstateId(1), parent: None, data_json: r#"{"mode":"ok"}"#.into() };
+    let call = CreateCall::new(
+        "probe",
+        jiayuan_domain::Place::Estate(EstateId(1)),
+        r#"{"mode":"ok"}"#.into(),
+        jiayuan_domain::Timestamp(0),
+    );
     let mut g = c.benchmark_group("plugin_call");
     for (name, handle) in [("static", &stat), ("dynamic", &dynamic)] {
         g.bench_function(name, |b| {
@@ -132,15 +136,14 @@ async fn bare_insert(db: &DatabaseConnection, n: u64) {
 
 /// The request registering a dog (chip number `chip`) for an owner and house.
 fn dog_request(estate: EstateId, (house, owner): (i64, i64), chip: u64) -> CreateRequest {
-    CreateRequest {
-        plugin: "dog-licensing".into(),
-        kind: "dog".into(),
-        estate_id: estate,
-        parent_id: None,
-        data: json!({"name": "旺财", "breed": "柯基犬", "sex": "male", "colour": "黄",
-                     "sterilised": true, "chip_no": format!("156{chip:012}"),
-                     "owner_id": owner, "house_id": house}),
-    }
+    CreateRequest::new(
+        "dog-licensing",
+        "dog",
+        jiayuan_domain::Place::Estate(estate),
+        json!({"name": "旺财", "breed": "柯基犬", "sex": "male", "colour": "黄",
+               "sterilised": true, "chip_no": format!("156{chip:012}"),
+               "owner_id": owner, "house_id": house}),
+    )
 }
 
 /// Runs `op(0..iters)` with [`IN_FLIGHT`] tokio tasks taking the next index as they finish one.
@@ -183,7 +186,7 @@ fn create(c: &mut Criterion, rt: &Runtime) {
             async move { bare_insert(db, n).await }
         })
     });
-    let staff = Caller { role: Some(Role::FirmStaff), name: "bench".into(), reach: Reach::District, items: None };
+    let staff = Caller::account("bench", Role::FirmStaff, &jiayuan_domain::AccountScope::District, None);
     let mut chip = 0_u64;
     g.bench_function("engine_dog", |b| {
         b.iter_custom(|iters| {

@@ -9,10 +9,10 @@
 
 use serde::Serialize;
 
-use jiayuan_domain::{AccountScope, DivisionCode, EstateId, FirmId, Role};
-use jiayuan_plugin_api::Actor;
+use jiayuan_domain::{AccountScope, AgencyUnit, AgencyUnitId, DivisionCode, EstateId, FirmId, Role};
+use jiayuan_plugin_api::{Actor, Audience};
 
-use crate::enablement::EstatePlace;
+use crate::enablement::PlaceInfo;
 
 /// What a request wants to do. Every API route names exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -48,11 +48,14 @@ pub enum Action {
     ReadAudit,
     /// Read plugin status, manifests and metrics.
     ReadStatus,
+    /// 个人信息查询 answer a resident's PIPL access or erasure request: which records refer to a
+    /// person (the reference index).
+    AnswerDataRequests,
 }
 
 impl Action {
     /// Every action, in a fixed order.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::ReadRecords,
         Action::WriteRecords,
         Action::Unmask,
@@ -68,22 +71,37 @@ impl Action {
         Action::ManageAccounts,
         Action::ReadAudit,
         Action::ReadStatus,
+        Action::AnswerDataRequests,
     ];
 }
 
 /// Whether `role` may ever do `action` (anywhere). This table is the role half of the policy.
 ///
-/// | role | records | unmask | registry read | divisions, firms | estates, grid cells, assignments | buildings, houses | residents, occupancy, leases | import | export | enablement | accounts | audit |
-/// |---|---|---|---|---|---|---|---|---|---|---|---|---|
-/// | district admin | read, write | yes | yes | yes | yes | yes | yes | yes | yes | read, manage | manage | read |
-/// | street officer | read, write | yes | yes | – | yes | – | yes | – | yes | read | – | – |
-/// | community worker | read, write | yes | yes | – | – | – | yes | – | yes | read | – | – |
-/// | firm manager | read, write | yes | yes | – | – | yes | yes | yes | yes | read | – | – |
-/// | firm staff | read, write | – | yes | – | – | – | yes | – | – | – | – | – |
-/// | agency officer | read, write | yes | yes | – | – | – | – | – | – | – | – | – |
-/// | auditor | read | – | yes | – | – | – | – | – | yes | read | – | read |
+/// | role | records | unmask | registry read | divisions, firms | estates, grid cells, assignments | buildings, houses | residents, occupancy, leases | import | export | enablement | accounts | audit | data requests |
+/// |---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+/// | district admin | read, write | yes | yes | yes | yes | yes | yes | yes | yes | read, manage | manage | read | yes |
+/// | street officer | read, write | yes | yes | – | yes | – | yes | – | yes | read | – | – | – |
+/// | community worker | read, write | yes | yes | – | – | – | yes | – | yes | read | – | – | – |
+/// | firm manager | read, write | yes | yes | – | – | yes | yes | yes | yes | read | – | – | – |
+/// | firm staff | read, write | – | yes | – | – | – | yes | – | – | – | – | – | – |
+/// | agency officer | read, write | yes | yes | – | – | – | – | – | – | – | – | – | – |
+/// | auditor | read | – | yes | – | – | – | – | – | yes | read | – | read | yes |
 ///
 /// Everyone with an account may read plugin status.
+///
+/// The audience half: every role belongs to one [`Audience`] ([`audience_of`]), and what a
+/// manifest declares per audience (who sees a field or a kind, who unmasks a sensitive field,
+/// who fires a transition) refines this table, never widens it: a role without `Unmask` unmasks
+/// nothing, and a firm never unmasks a sensitive field whatever a manifest says.
+///
+/// | role | audience |
+/// |---|---|
+/// | district admin | `district` |
+/// | street officer | `street` |
+/// | community worker | `community` |
+/// | firm manager, firm staff | `firm` |
+/// | agency officer | `agency:<kind of the officer's unit>` |
+/// | auditor | `auditor` |
 pub fn permits(role: Role, action: Action) -> bool {
     use Action as A;
     match role {
@@ -132,54 +150,99 @@ pub fn permits(role: Role, action: Action) -> bool {
         }
         Role::Auditor => matches!(
             action,
-            A::ReadRecords | A::ReadRegistry | A::Export | A::ReadEnablement | A::ReadAudit | A::ReadStatus
+            A::ReadRecords
+                | A::ReadRegistry
+                | A::Export
+                | A::ReadEnablement
+                | A::ReadAudit
+                | A::ReadStatus
+                | A::AnswerDataRequests
         ),
     }
 }
 
+/// The agency kind of an agency officer whose account names no unit: it matches no declared
+/// agency kind (only `agency:*`), so such an officer sees and does only what any agency may.
+pub const UNASSIGNED_AGENCY: &str = "unassigned";
+
+/// The audience of `role`; an agency officer's comes from the kind of their unit.
+pub fn audience_of(role: Role, agency_kind: Option<&str>) -> Audience {
+    match role {
+        Role::DistrictAdmin => Audience::District,
+        Role::StreetOfficer => Audience::Street,
+        Role::CommunityWorker => Audience::Community,
+        Role::FirmManager | Role::FirmStaff => Audience::Firm,
+        Role::AgencyOfficer => Audience::agency(agency_kind.unwrap_or(UNASSIGNED_AGENCY)),
+        Role::Auditor => Audience::Auditor,
+    }
+}
+
 /// Who is calling. Built by the API layer from an authenticated account (or by the host for
-/// itself); plugins never see it — they get a [`jiayuan_plugin_api::Scope`].
+/// itself); plugins never see it — they get a [`jiayuan_plugin_api::Scope`] naming at most the
+/// caller's audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The account's role; `None` is the host itself (scheduler, deadline rules).
     pub role: Option<Role>,
     /// Written into event history and the audit log (`admin`, `system:scheduler`).
     pub name: String,
-    /// Which estates the caller reaches.
+    /// Which places the caller reaches.
     pub reach: Reach,
     /// The service items the caller works on; `None` is every item.
     pub items: Option<Vec<String>>,
+    /// The caller's audience; `None` is the host itself.
+    pub audience: Option<Audience>,
+    /// The agency unit of an agency officer.
+    pub agency_unit: Option<AgencyUnitId>,
 }
 
 impl Caller {
     /// The host itself (scheduler, deadline rules): the whole district, every item.
     pub fn system(name: &str) -> Caller {
-        Caller { role: None, name: format!("system:{name}"), reach: Reach::District, items: None }
+        Caller {
+            role: None,
+            name: format!("system:{name}"),
+            reach: Reach::District,
+            items: None,
+            audience: None,
+            agency_unit: None,
+        }
     }
 
-    /// A caller acting for an account.
+    /// A caller acting for an account (an agency officer without a unit until
+    /// [`Caller::in_unit`]).
     pub fn account(login: &str, role: Role, scope: &AccountScope, items: Option<Vec<String>>) -> Caller {
         let reach = match scope {
             AccountScope::District => Reach::District,
             AccountScope::Division(code) => Reach::Division(code.clone()),
             AccountScope::Firm(firm) => Reach::Firm(*firm),
         };
-        Caller { role: Some(role), name: login.to_owned(), reach, items }
+        let audience = Some(audience_of(role, None));
+        Caller { role: Some(role), name: login.to_owned(), reach, items, audience, agency_unit: None }
+    }
+
+    /// The caller as an officer of `unit`: the audience `agency:<unit kind>`.
+    pub fn in_unit(mut self, unit: &AgencyUnit) -> Caller {
+        if self.role == Some(Role::AgencyOfficer) {
+            self.audience = Some(Audience::agency(&unit.kind));
+            self.agency_unit = Some(unit.id);
+        }
+        self
     }
 
     /// The actor this caller fires transitions as (matched against each transition's actors);
     /// auditors fire none.
     pub fn actor(&self) -> Option<Actor> {
-        match self.role {
+        match &self.audience {
             None => Some(Actor::System),
-            Some(Role::DistrictAdmin) => Some(Actor::DistrictAdmin),
-            Some(Role::StreetOfficer) => Some(Actor::StreetOfficer),
-            Some(Role::CommunityWorker) => Some(Actor::CommunityWorker),
-            Some(Role::FirmManager) => Some(Actor::FirmManager),
-            Some(Role::FirmStaff) => Some(Actor::FirmStaff),
-            Some(Role::AgencyOfficer) => Some(Actor::AgencyOfficer),
-            Some(Role::Auditor) => None,
+            Some(Audience::Auditor) => None,
+            Some(a) => Some(Actor::Audience(a.clone())),
         }
+    }
+
+    /// Whether the caller is an account of a firm.
+    pub fn is_firm(&self) -> bool {
+        matches!(self.audience, Some(Audience::Firm))
     }
 
     /// Whether the caller works on `item`.
@@ -188,7 +251,7 @@ impl Caller {
     }
 }
 
-/// The estates a caller reaches.
+/// The places a caller reaches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Reach {
     /// The whole district.
@@ -202,13 +265,14 @@ pub enum Reach {
 }
 
 impl Reach {
-    /// Whether this reach covers the estate at `place`.
-    pub fn covers(&self, place: &EstatePlace) -> bool {
+    /// Whether this reach covers `place`: a division reaches the estates and grid cells within
+    /// it, a firm only the estates it serves (never a grid cell), an estate list those estates.
+    pub fn covers(&self, place: &PlaceInfo) -> bool {
         match self {
             Reach::District => true,
             Reach::Division(code) => place.community.is_within(code),
             Reach::Firm(f) => place.firm == Some(*f),
-            Reach::Estates(ids) => ids.contains(&place.estate_id),
+            Reach::Estates(ids) => place.estate_id().is_some_and(|e| ids.contains(&e)),
         }
     }
 }
@@ -219,7 +283,7 @@ pub struct Target<'a> {
     /// The service item, for record work.
     pub item: Option<&'a str>,
     /// The estate, once known.
-    pub place: Option<&'a EstatePlace>,
+    pub place: Option<&'a PlaceInfo>,
     /// Whether the item is enabled at that estate, once decided (only new work needs it).
     pub enabled: Option<bool>,
 }
@@ -273,14 +337,15 @@ pub fn authorize(caller: &Caller, action: Action, target: Target<'_>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiayuan_domain::Place;
 
     fn code(s: &str) -> DivisionCode {
         DivisionCode::parse(s).expect("code")
     }
 
-    fn place(community: &str, firm: i64) -> EstatePlace {
+    fn place(community: &str, firm: i64) -> PlaceInfo {
         let community = code(community);
-        EstatePlace { estate_id: EstateId(1), street: community.parent(), community, firm: Some(FirmId(firm)) }
+        PlaceInfo { place: Place::Estate(EstateId(1)), street: community.parent(), community, firm: Some(FirmId(firm)) }
     }
 
     #[test]
@@ -338,6 +403,18 @@ mod tests {
         let auditor = Caller::account("a", Role::Auditor, &AccountScope::District, None);
         assert_eq!(auditor.actor(), None);
         let manager = Caller::account("m", Role::FirmManager, &AccountScope::Firm(FirmId(1)), None);
-        assert_eq!(manager.actor(), Some(Actor::FirmManager));
+        assert_eq!(manager.actor(), Some(Actor::firm()));
+        let officer = Caller::account("o", Role::AgencyOfficer, &AccountScope::District, None);
+        assert_eq!(officer.audience, Some(Audience::agency(UNASSIGNED_AGENCY)));
+        let unit = AgencyUnit {
+            id: AgencyUnitId(3),
+            kind: "police".into(),
+            name: "黄贝派出所".into(),
+            jurisdiction: code("440303001000"),
+        };
+        let officer = officer.in_unit(&unit);
+        assert_eq!((officer.actor(), officer.agency_unit), (Some(Actor::agency("police")), Some(AgencyUnitId(3))));
+        let not_an_officer = manager.in_unit(&unit);
+        assert_eq!(not_an_officer.audience, Some(Audience::Firm), "only agency officers join a unit");
     }
 }

@@ -1,7 +1,8 @@
 //! 启用 which service items run where.
 //!
 //! Four levels, from broad to specific: district (区) → street (街道) → estate (小区) → firm (物业企业,
-//! wherever it serves). At each level the configuration file may enable or disable an item, and the
+//! wherever it serves). A grid cell outside estates is decided at the district and street levels.
+//! At each level the configuration file may enable or disable an item, and the
 //! district office may store a run-time override in the database, which wins over the file at that
 //! level. The most specific level that says anything decides. Enablement only routes work: it never
 //! loads, unloads or deletes anything.
@@ -11,22 +12,29 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use jiayuan_domain::{DivisionCode, EstateId, FirmId, Timestamp};
+use jiayuan_domain::{DivisionCode, EstateId, FirmId, Place, Timestamp};
 use jiayuan_store::{EnablementOverride, EnablementScope, Store, StoreError};
 
 use crate::settings::{EnablementSettings, ItemSwitches};
 
 /// Where an estate sits, as far as enablement is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EstatePlace {
-    /// The estate.
-    pub estate_id: EstateId,
+pub struct PlaceInfo {
+    /// The place: an estate, or a grid cell outside estates.
+    pub place: Place,
     /// Its 街道 street.
     pub street: Option<DivisionCode>,
     /// Its 社区 community.
     pub community: DivisionCode,
     /// The firm serving it today, if any.
     pub firm: Option<FirmId>,
+}
+
+impl PlaceInfo {
+    /// The estate, for a place that is one.
+    pub fn estate_id(&self) -> Option<EstateId> {
+        self.place.estate()
+    }
 }
 
 /// The level that decided.
@@ -96,7 +104,7 @@ impl Enablement {
     }
 
     /// Decides whether `item` is enabled at `place`, refreshing the overrides if they are stale.
-    pub async fn decide(&self, store: &Store, item: &str, place: &EstatePlace) -> Result<Decision, StoreError> {
+    pub async fn decide(&self, store: &Store, item: &str, place: &PlaceInfo) -> Result<Decision, StoreError> {
         self.ensure_fresh(store).await?;
         let guard = self.overrides.read().unwrap_or_else(|p| p.into_inner());
         Ok(decide(&self.file, &guard.0, item, place))
@@ -142,12 +150,7 @@ fn switch(s: Option<&ItemSwitches>, item: &str) -> Option<bool> {
 
 /// The pure decision: the most specific level with a setting wins; at a level, a run-time
 /// override wins over the file.
-pub fn decide(
-    file: &EnablementSettings,
-    overrides: &[EnablementOverride],
-    item: &str,
-    place: &EstatePlace,
-) -> Decision {
+pub fn decide(file: &EnablementSettings, overrides: &[EnablementOverride], item: &str, place: &PlaceInfo) -> Decision {
     let runtime =
         |scope: &EnablementScope| overrides.iter().find(|o| o.item == item && &o.scope == scope).map(|o| o.enabled);
     let mut decision =
@@ -163,11 +166,9 @@ pub fn decide(
     if let Some(street) = &place.street {
         consider(Level::Street, switch(file.streets.get(street), item), Some(EnablementScope::Street(street.clone())));
     }
-    consider(
-        Level::Estate,
-        switch(file.estates.get(&place.estate_id), item),
-        Some(EnablementScope::Estate(place.estate_id)),
-    );
+    if let Some(estate) = place.estate_id() {
+        consider(Level::Estate, switch(file.estates.get(&estate), item), Some(EnablementScope::Estate(estate)));
+    }
     if let Some(firm) = place.firm {
         consider(Level::Firm, switch(file.firms.get(&firm), item), Some(EnablementScope::Firm(firm)));
     }
@@ -189,9 +190,9 @@ mod tests {
         DivisionCode::parse("440303004001").expect("valid")
     }
 
-    fn place(estate: i64, firm: Option<i64>) -> EstatePlace {
-        EstatePlace {
-            estate_id: EstateId(estate),
+    fn place(estate: i64, firm: Option<i64>) -> PlaceInfo {
+        PlaceInfo {
+            place: Place::Estate(EstateId(estate)),
             street: Some(street()),
             community: community(),
             firm: firm.map(FirmId),

@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiayuan_domain::{
-    AssignmentId, BuildingId, Date, Division, DivisionCode, DivisionLevel, EstateId, FirmId, GridCell, HouseId,
-    LeaseId, OccupancyId, PersonId, Timestamp,
+    AgencyUnit, AssignmentId, BuildingId, Date, Division, DivisionCode, DivisionLevel, EstateId, FirmId, GridCell,
+    HouseId, LeaseId, OccupancyId, PersonId, Place, Timestamp,
 };
 use jiayuan_store::{
     Change, NewAssignment, NewBuilding, NewEstate, NewFirm, NewHouse, NewLease, NewOccupancy, NewPerson, RegistryTxn,
@@ -29,7 +29,7 @@ use jiayuan_store::{
 
 use crate::access::{self, Action, Caller, Denied, Reach, Target};
 use crate::clock::HostClock;
-use crate::enablement::EstatePlace;
+use crate::enablement::PlaceInfo;
 
 /// One refused field: the field, the rule, and the reason in Chinese and English. Never the value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -123,6 +123,13 @@ pub fn rule_error(field: &str, rule: &str) -> FieldError {
         ),
         "primary_overlaps" => ("此人在此期间已有主要居所", "the person already has a primary residence in this period"),
         "house_already_leased" => ("该房屋在此期间已有租赁登记", "the house is already leased in this period"),
+        "unknown_agency_kind" => ("职能部门类别未登记", "the agency kind is not registered"),
+        "unknown_division" => ("区划未登记", "the division is not registered"),
+        "required" => ("不能为空", "must not be empty"),
+        "too_long" => ("过长", "is too long"),
+        "agency_unit_exists" => ("同类单位中已有此名称", "a unit of this kind already has this name"),
+        "unknown_agency_unit" => ("职能部门单位不存在", "no agency unit has this id"),
+        "agency_kind_code" => ("类别代码应为 2–32 位小写字母、数字或下划线", "a kind code is 2–32 of a-z, 0-9 and _"),
         _ => ("不符合登记规则", "breaks a registry rule"),
     };
     FieldError::new(field, rule, zh, en)
@@ -165,6 +172,33 @@ pub struct RegistryWrite<'a> {
 }
 
 impl Registry {
+    /// 职能部门单位 the agency units of the registry (any account may read them).
+    pub async fn agency_units(&self) -> Result<Vec<AgencyUnit>, RegistryError> {
+        Ok(self.store.agency_units().await?)
+    }
+
+    /// The agency kinds of the registry.
+    pub async fn agency_kinds(&self) -> Result<Vec<jiayuan_domain::AgencyKind>, RegistryError> {
+        Ok(self.store.agency_kinds().await?)
+    }
+
+    /// Creates an agency unit (a police station, a judicial office): district-wide data, kept by
+    /// those who keep divisions and firms. Audited by the store in the same transaction.
+    pub async fn create_agency_unit(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        name: &str,
+        jurisdiction: &DivisionCode,
+    ) -> Result<AgencyUnit, RegistryError> {
+        access::authorize(caller, Action::ManageDivisions, Target::default()).map_err(RegistryError::Denied)?;
+        let id = self.store.create_agency_unit(kind, name.trim(), jurisdiction, &caller.name, self.clock.now()).await?;
+        self.store
+            .agency_unit(id)
+            .await?
+            .ok_or(RegistryError::Store(StoreError::NotFound { what: "agency unit", id: id.0.to_string() }))
+    }
+
     /// The service over `store`, with `person_keys` the indexed record fields that reference
     /// persons (`(plugin, field)`).
     pub fn new(store: Store, clock: Arc<dyn HostClock>, person_keys: Vec<(String, String)>) -> Registry {
@@ -201,10 +235,10 @@ impl Registry {
     }
 
     /// Where an estate sits today (its community and serving firm).
-    pub async fn place(&self, estate: EstateId) -> Result<Option<EstatePlace>, StoreError> {
+    pub async fn place(&self, estate: EstateId) -> Result<Option<PlaceInfo>, StoreError> {
         let Some(e) = self.store.estate(estate).await? else { return Ok(None) };
         let firm = self.store.firm_serving(estate, self.today()).await?;
-        Ok(Some(EstatePlace { estate_id: estate, street: e.street(), community: e.community.clone(), firm }))
+        Ok(Some(PlaceInfo { place: Place::Estate(estate), street: e.street(), community: e.community.clone(), firm }))
     }
 
     /// The subset of `persons` the caller reaches today (the one rule; see the module doc).
@@ -295,7 +329,7 @@ impl<'a> RegistryWrite<'a> {
     }
 
     /// Checks `action` at an estate: role, then reach (out of reach is "not found").
-    async fn at_estate(&self, action: Action, estate: EstateId) -> Result<EstatePlace, RegistryError> {
+    async fn at_estate(&self, action: Action, estate: EstateId) -> Result<PlaceInfo, RegistryError> {
         self.role(action)?;
         let place = self.registry.place(estate).await?.ok_or(RegistryError::Denied(Denied::OutOfScope))?;
         // Estates, grid cells and assignments belong to the area, not the firm: a firm's reach

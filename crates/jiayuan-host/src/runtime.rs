@@ -98,6 +98,13 @@ pub async fn start(mut settings: Settings, options: Options) -> Result<Host, Sta
         calendar,
         settings.plugin_config.iter().map(|(k, v)| (k.clone(), v.clone())),
     );
+    // Records written before the reference index existed get their index rows once.
+    match engine.backfill_references().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(records = n, "reference index written for earlier records"),
+        Err(crate::engine::EngineError::Store(e)) => return Err(StartError::Store(e)),
+        Err(e) => tracing::warn!(error = %e, "could not index the references of earlier records"),
+    }
     Ok(Host { settings, engine: Arc::new(engine), migrations })
 }
 

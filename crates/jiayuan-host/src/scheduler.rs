@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use jiayuan_domain::{EstateId, Timestamp};
+use jiayuan_domain::{Place, Timestamp};
 use jiayuan_plugin_api::{DeadlineAction, DeadlineRule};
 use jiayuan_schema::deadline::Anchors;
 use jiayuan_store::{AlertTarget, NewAlert, RecordFilter, StoredRecord, WriteBatch};
@@ -56,7 +56,7 @@ pub fn due_at(
 pub async fn tick(engine: &Engine) -> TickReport {
     let mut report = TickReport::default();
     let now = engine.clock().now();
-    let mut enabled: HashMap<(String, EstateId), bool> = HashMap::new();
+    let mut enabled: HashMap<(String, Place), bool> = HashMap::new();
     for handle in engine.plugins().handles().filter(|h| h.quarantine().is_none()) {
         let manifest = handle.manifest();
         for rule in &manifest.deadlines {
@@ -65,7 +65,6 @@ pub async fn tick(engine: &Engine) -> TickReport {
                 let filter = RecordFilter {
                     plugin: manifest.id.clone(),
                     kind: Some(rule.kind.clone()),
-                    estate_ids: None,
                     states: rule.in_states.clone(),
                     after,
                     limit: PAGE,
@@ -82,11 +81,11 @@ pub async fn tick(engine: &Engine) -> TickReport {
                 let last_page = page.len() < PAGE as usize;
                 for record in page {
                     report.examined += 1;
-                    let key = (manifest.id.clone(), record.estate_id);
+                    let key = (manifest.id.clone(), record.place.clone());
                     let on = match enabled.get(&key) {
                         Some(on) => *on,
                         None => {
-                            let on = match engine.place(record.estate_id).await {
+                            let on = match engine.place_info(&record.place).await {
                                 Ok((place, _)) => engine
                                     .enablement()
                                     .decide(engine.store(), &manifest.id, &place)
@@ -140,7 +139,8 @@ async fn apply(
             let alert = NewAlert {
                 plugin: record.plugin.clone(),
                 record: Some(AlertTarget::Existing(record.id)),
-                estate_id: Some(record.estate_id),
+                estate_id: record.place.estate(),
+                grid_cell: record.place.grid_cell().map(str::to_owned),
                 rule: rule.id.clone(),
                 dedupe_key: format!("{}/{}/{}/{}", record.plugin, rule.id, record.id, due.0),
                 severity: severity_text(*severity).to_owned(),
@@ -159,6 +159,8 @@ async fn apply(
             Err(EngineError::Conflict(_) | EngineError::TransitionNotAllowed { .. }) => report.lost_races += 1,
             Err(e) => report.errors.push(format!("{}/{} record {}: {e}", record.plugin, rule.id, record.id)),
         },
+        // An action of a newer contract than this host knows: say so rather than skip silently.
+        _ => report.errors.push(format!("{}/{}: this host does not know the rule's action", record.plugin, rule.id)),
     }
 }
 

@@ -479,7 +479,7 @@ mod tests {
     fn problems_mask_personal_values() {
         let p = run(CODE, RawCell::Text("1101011990030777770".into())).expect_err("too long");
         assert_eq!(p.rule, "length");
-        assert_eq!(p.masked_value.as_deref(), Some("110************7770"));
+        assert_eq!(p.masked_value.as_deref(), Some("***************7770"));
         assert_eq!((p.row, p.column.as_deref(), p.key), (7, Some("列"), Some("k")));
         assert!(!format!("{p:?}{p}").contains("1101011990030777770"));
     }

@@ -173,7 +173,7 @@ fn exports_mask_personal_columns_by_default() {
     let mut export = CsvExport::new(Vec::new(), &RESIDENTS, &provenance()).expect("starts");
     export.push_row(&sample_rows()[0]).expect("row");
     let text = String::from_utf8(export.finish().expect("finishes")).expect("utf-8");
-    assert!(!text.contains(ID) && text.contains("110***********7777") && text.contains("张*"), "{text}");
+    assert!(!text.contains(ID) && text.contains("**************7777") && text.contains("张*"), "{text}");
     let mut export = XlsxExport::new(&RESIDENTS, provenance()).expect("starts");
     export.push_row(&sample_rows()[0]).expect("row");
     let reader = Reader::from_bytes(export.finish().expect("finishes"), "x.xlsx", &RESIDENTS).expect("opens");

@@ -16,14 +16,18 @@ use async_trait::async_trait;
 
 use crate::PluginError;
 use crate::host::HostContext;
-use crate::manifest::{Label, Manifest};
+use crate::manifest::Manifest;
 use crate::plugin::{CreateCall, KpiCall, KpiValue, Outcome, ServicePlugin, TransitionCall};
 
 /// Version of the plugin contract (traits and types of this crate). Any change to them bumps it:
 /// trait objects cannot evolve compatibly, so the host accepts only an exact match.
 /// 2: the registry types plugins read (estates, buildings, houses, grid cells) gained fields with
 /// registry administration.
-pub const API_VERSION: u32 = 2;
+/// 3: the contract's second edition — audiences and need-to-know, actors as audiences with
+/// guards, records at places with two times, data minimisation of person reads, and
+/// `#[non_exhaustive]` manifest, call and outcome structs with builders (so later additions of
+/// the edition do not break plugin sources; see docs/writing-a-plugin.md, "Migrating").
+pub const API_VERSION: u32 = 3;
 /// Version of the layout of [`PluginDeclaration`] itself. Its fields are never reordered.
 pub const DECL_ABI_VERSION: u32 = 1;
 /// The first eight bytes of every declaration.
@@ -110,13 +114,9 @@ pub struct PanicGuard<P>(pub P);
 #[async_trait]
 impl<P: ServicePlugin> ServicePlugin for PanicGuard<P> {
     fn manifest(&self) -> Manifest {
-        catch_unwind(AssertUnwindSafe(|| self.0.manifest())).unwrap_or_else(|payload| Manifest {
-            id: String::new(),
-            name: Label::new("清单读取失败", &format!("manifest panicked: {}", panic_message(&*payload))),
-            version: String::new(),
-            record_kinds: Vec::new(),
-            deadlines: Vec::new(),
-            kpis: Vec::new(),
+        catch_unwind(AssertUnwindSafe(|| self.0.manifest())).unwrap_or_else(|payload| {
+            let message = format!("manifest panicked: {}", panic_message(&*payload));
+            Manifest::new("", "清单读取失败", &message, "")
         })
     }
 

@@ -11,8 +11,8 @@
 //! ```no_run
 //! use async_trait::async_trait;
 //! use jiayuan_plugin_api::{
-//!     Actor, CreateCall, FieldDef, FieldType, HostContext, Label, Manifest, Outcome, PluginError,
-//!     RecordKind, ServicePlugin, StateDef, TransitionDef, Workflow,
+//!     Audience, CreateCall, FieldDef, FieldType, HostContext, Manifest, Outcome, PluginError, RecordKind,
+//!     ServicePlugin, StateDef, TransitionDef, Workflow,
 //! };
 //!
 //! pub struct NoiseLog;
@@ -20,33 +20,15 @@
 //! #[async_trait]
 //! impl ServicePlugin for NoiseLog {
 //!     fn manifest(&self) -> Manifest {
-//!         Manifest {
-//!             id: "noise-log".into(),
-//!             name: Label::new("噪音登记", "Noise log"),
-//!             version: env!("CARGO_PKG_VERSION").into(),
-//!             record_kinds: vec![RecordKind {
-//!                 id: "complaint".into(),
-//!                 label: Label::new("噪音投诉", "Noise complaint"),
-//!                 fields: vec![
-//!                     FieldDef::new("room", "房号", "Room", FieldType::Text { max_chars: 20 }),
-//!                     FieldDef::new("decibels", "分贝", "Decibels", FieldType::Integer { min: 0, max: 200 }),
-//!                 ],
-//!                 parent: None,
-//!                 workflow: Workflow {
-//!                     initial: "open".into(),
-//!                     states: vec![
-//!                         StateDef::new("open", "待处理", "Open"),
-//!                         StateDef::new("closed", "已办结", "Closed").terminal(),
-//!                     ],
-//!                     transitions: vec![TransitionDef::new(
-//!                         "close", "办结", "Close", &["open"], "closed", &[Actor::FirmStaff],
-//!                     )],
-//!                 },
-//!                 keys: vec![],
-//!             }],
-//!             deadlines: vec![],
-//!             kpis: vec![],
-//!         }
+//!         let workflow = Workflow::new(
+//!             "open",
+//!             vec![StateDef::new("open", "待处理", "Open"), StateDef::new("closed", "已办结", "Closed").terminal()],
+//!             vec![TransitionDef::new("close", "办结", "Close", &["open"], "closed").by(&[Audience::Firm])],
+//!         );
+//!         let complaint = RecordKind::new("complaint", "噪音投诉", "Noise complaint", workflow)
+//!             .with_field(FieldDef::new("room", "房号", "Room", FieldType::Text { max_chars: 20 }))
+//!             .with_field(FieldDef::new("decibels", "分贝", "Decibels", FieldType::Integer { min: 0, max: 200 }));
+//!         Manifest::new("noise-log", "噪音登记", "Noise log", env!("CARGO_PKG_VERSION")).with_kind(complaint)
 //!     }
 //!
 //!     async fn on_create(&self, ctx: &dyn HostContext, call: CreateCall) -> Result<Outcome, PluginError> {
@@ -66,6 +48,10 @@
 //! Build it with `cargo xtask plugins build`, which also writes its `plugin.toml` sidecar, and
 //! add its id to `plugins.allow` in the host's configuration.
 //!
+//! Manifest, record-kind, field, transition, deadline, KPI and outcome structs are
+//! `#[non_exhaustive]`: build them with their constructors and `with_…`/builder methods, so that a
+//! later addition to the contract does not break a plugin's source.
+//!
 //! # The rules of the boundary
 //!
 //! - Host and plugin are built by the same `rustc` against the same release of this crate; the host
@@ -75,6 +61,7 @@
 //!   copy of tokio has no runtime. It reaches storage, time, logs and config through [`HostContext`].
 //! - Panics never cross: `export_plugin!` wraps every entry point in [`PanicGuard`].
 
+pub mod audience;
 pub mod error;
 pub mod export;
 pub mod host;
@@ -85,14 +72,17 @@ pub mod validate;
 pub use async_trait::async_trait;
 pub use jiayuan_domain;
 
+pub use audience::{ANY_AGENCY, Actor, Audience, AudienceParseError, Guard};
 pub use error::{FieldViolation, PluginError};
 pub use export::{
     API_CRATE_VERSION, API_VERSION, DECL_ABI_VERSION, DECL_MAGIC, DECL_SYMBOL_PREFIX, PanicGuard, PluginDeclaration,
     RUSTC_VERSION, TARGET, declaration_symbol,
 };
-pub use host::{Clock, HostContext, LogLevel, Record, RecordQuery, RecordReader, RegistryReader, Scope};
+pub use host::{Clock, HostContext, LogLevel, PersonFacts, Record, RecordQuery, RecordReader, RegistryReader, Scope};
+pub use jiayuan_domain::Place;
 pub use manifest::{
-    Actor, Anchor, ChoiceOption, DeadlineAction, DeadlineRule, FieldDef, FieldType, KeyDef, KpiDef, KpiUnit, Label,
-    Manifest, Offset, RecordKind, Sensitivity, Severity, StateDef, TransitionDef, Workflow,
+    Anchor, ChoiceOption, DEFAULT_MAX_BACKDATE_HOURS, DeadlineAction, DeadlineRule, FieldDef, FieldType, KeyDef,
+    KpiDef, KpiUnit, Label, Manifest, Offset, PersonField, PlaceKind, RecordKind, Sensitivity, Severity, StateDef,
+    TransitionDef, Workflow,
 };
 pub use plugin::{AlertDraft, ChildDraft, CreateCall, KpiCall, KpiValue, Outcome, ServicePlugin, TransitionCall};

@@ -36,6 +36,8 @@ pub fn due_at(
                 Err(_) => Timestamp::parse_rfc3339(text)?,
             }
         }
+        // An anchor of a newer contract than this host knows never falls due here.
+        _ => return None,
     };
     Some(match rule.offset {
         Offset::Hours(h) => anchor.add_hours(h),
@@ -45,6 +47,7 @@ pub fn due_at(
             let time_of_day = anchor.0 - day.start_in_shanghai().0;
             Timestamp(add_working_days(day, n).start_in_shanghai().0 + time_of_day)
         }
+        _ => return None,
     })
 }
 
@@ -54,15 +57,8 @@ mod tests {
     use jiayuan_plugin_api::{DeadlineAction, Label, Severity};
 
     fn rule(anchor: Anchor, offset: Offset) -> DeadlineRule {
-        DeadlineRule {
-            id: "r".into(),
-            kind: "k".into(),
-            in_states: vec!["open".into()],
-            anchor,
-            offset,
-            action: DeadlineAction::Alert { severity: Severity::Reminder, message: Label::new("提醒", "Reminder") },
-            legal_basis: None,
-        }
+        let action = DeadlineAction::Alert { severity: Severity::Reminder, message: Label::new("提醒", "Reminder") };
+        DeadlineRule::new("r", "k", &["open"], anchor, offset, action)
     }
 
     fn weekdays(d: Date, n: i32) -> Date {

@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 
 pub mod deadline;
+pub mod guard;
+pub mod projection;
 
 use serde_json::{Map, Value};
 
@@ -55,6 +57,27 @@ pub enum Reference {
         /// The record's id.
         id: i64,
     },
+    /// An `AgencyUnitRef` field: an agency unit of the declared kind (`*`: any).
+    AgencyUnit {
+        /// The field that holds the reference.
+        field: String,
+        /// The agency kind the field declares.
+        kind: String,
+        /// The unit's id.
+        id: i64,
+    },
+}
+
+impl Reference {
+    /// The field that holds the reference.
+    pub fn field(&self) -> &str {
+        match self {
+            Reference::Person { field, .. }
+            | Reference::House { field, .. }
+            | Reference::Record { field, .. }
+            | Reference::AgencyUnit { field, .. } => field,
+        }
+    }
 }
 
 /// The checked object and the references it holds.
@@ -156,6 +179,24 @@ pub fn index_entries(keys: &[KeyDef], data: &Map<String, Value>) -> Vec<IndexEnt
             Some(IndexEntry { field: k.field.clone(), value, unique: k.unique })
         })
         .collect()
+}
+
+/// The references a stored (already checked) data object holds, in field order: what the host's
+/// reference index records for each version of a record.
+pub fn references_in(fields: &[FieldDef], data: &Map<String, Value>) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for def in fields {
+        let Some(id) = data.get(&def.name).and_then(Value::as_i64) else { continue };
+        let field = def.name.clone();
+        out.push(match &def.ty {
+            FieldType::PersonRef => Reference::Person { field, id },
+            FieldType::HouseRef => Reference::House { field, id },
+            FieldType::RecordRef { kind } => Reference::Record { field, kind: kind.clone(), id },
+            FieldType::AgencyUnitRef { kind } => Reference::AgencyUnit { field, kind: kind.clone(), id },
+            _ => continue,
+        });
+    }
+    out
 }
 
 fn field_names(fields: &[FieldDef]) -> String {
@@ -318,6 +359,10 @@ fn check_value(def: &FieldDef, v: &Value, today: Date) -> Result<(Value, Option<
             let id = positive_id(def, v)?;
             Ok((Value::from(id), Some(Reference::Record { field: name.to_owned(), kind: kind.clone(), id })))
         }
+        FieldType::AgencyUnitRef { kind } => {
+            let id = positive_id(def, v)?;
+            Ok((Value::from(id), Some(Reference::AgencyUnit { field: name.to_owned(), kind: kind.clone(), id })))
+        }
         FieldType::GeoPoint => {
             let obj = v.as_object().ok_or_else(|| type_error(def, "坐标 {lat, lon}", "an object {lat, lon}", v))?;
             let lat = obj.get("lat").and_then(Value::as_f64);
@@ -336,6 +381,14 @@ fn check_value(def: &FieldDef, v: &Value, today: Date) -> Result<(Value, Option<
                 )),
             }
         }
+        // A type of a newer contract than this host knows: refuse the value rather than store
+        // something unchecked.
+        _ => Err(violation(
+            name,
+            "unsupported_type",
+            format!("字段 `{name}` 的类型不受本平台版本支持"),
+            format!("field `{name}` has a type this host version does not support"),
+        )),
     }
 }
 
@@ -500,7 +553,7 @@ mod tests {
 
     #[test]
     fn index_entries_hold_the_key_fields_present() {
-        let keys = [KeyDef { field: "chip".into(), unique: true }, KeyDef { field: "owner".into(), unique: false }];
+        let keys = [KeyDef::unique("chip"), KeyDef::lookup("owner")];
         let data = json!({"chip": "900123456789012", "owner": 7});
         let data = data.as_object().expect("an object");
         assert_eq!(

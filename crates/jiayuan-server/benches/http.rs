@@ -133,6 +133,7 @@ impl Setup {
             scope: AccountScope::Firm(firm),
             items: Some(vec![ITEM.to_owned()]),
             password: Some("bench-password-2026".into()),
+            agency_unit: None,
         };
         let account = accounts::create_account(store, &auth_config, draft, &known, "system:bench", now)
             .await
@@ -155,13 +156,7 @@ fn dog_data((house, owner): (i64, i64), chip: u64) -> Value {
 }
 
 fn dog_request(estate: EstateId, pair: (i64, i64), chip: u64) -> CreateRequest {
-    CreateRequest {
-        plugin: ITEM.into(),
-        kind: "dog".into(),
-        estate_id: estate,
-        parent_id: None,
-        data: dog_data(pair, chip),
-    }
+    CreateRequest::new(ITEM, "dog", jiayuan_domain::Place::Estate(estate), dog_data(pair, chip))
 }
 
 /// One HTTP request, as the client sends it.

@@ -23,6 +23,8 @@ pub struct AccountDraft {
     pub items: Option<Vec<String>>,
     /// Initial password; `None` makes a token-only account (integrations).
     pub password: Option<String>,
+    /// The agency unit of an agency officer (their audience is `agency:<the unit's kind>`).
+    pub agency_unit: Option<jiayuan_domain::AgencyUnitId>,
 }
 
 /// Why an account operation failed.
@@ -43,6 +45,9 @@ pub enum AccountsError {
     /// A service item the account is assigned to is not loaded.
     #[error("service item `{0}` is not loaded; assign loaded items only")]
     UnknownItem(String),
+    /// An agency unit was given for a role other than agency officer, or names no unit.
+    #[error("`agency_unit`: {0}")]
+    AgencyUnit(&'static str),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
@@ -74,6 +79,7 @@ pub async fn create_account(
     if let Some(unknown) = draft.items.iter().flatten().find(|i| !known_items.contains(i)) {
         return Err(AccountsError::UnknownItem(unknown.clone()));
     }
+    check_unit(store, draft.role, draft.agency_unit).await?;
     let password_hash = match &draft.password {
         Some(p) => Some(auth::hash_password(config, p).await?),
         None => None,
@@ -85,6 +91,7 @@ pub async fn create_account(
         scope: draft.scope,
         items: draft.items,
         password_hash,
+        agency_unit: draft.agency_unit,
     };
     let id = store.insert_account(&new, actor, at).await?;
     store.account(id).await?.ok_or_else(|| AccountsError::NotFound(format!("account {id}")))
@@ -104,7 +111,29 @@ pub async fn update_account(
     if let Some(unknown) = change.items.iter().flatten().flatten().find(|i| !known_items.contains(i)) {
         return Err(AccountsError::UnknownItem(unknown.clone()));
     }
+    if let Some(unit) = change.agency_unit {
+        let current = store.account(id).await?.ok_or_else(|| AccountsError::NotFound(format!("account {id}")))?;
+        check_unit(store, change.role.unwrap_or(current.role), unit).await?;
+    }
     Ok(store.update_account(id, change, actor, at).await?)
+}
+
+/// Only agency officers belong to an agency unit, and the unit must exist.
+async fn check_unit(
+    store: &Store,
+    role: Role,
+    unit: Option<jiayuan_domain::AgencyUnitId>,
+) -> Result<(), AccountsError> {
+    let Some(unit) = unit else { return Ok(()) };
+    if role != Role::AgencyOfficer {
+        return Err(AccountsError::AgencyUnit("only agency officers belong to an agency unit"));
+    }
+    if store.agency_unit(unit).await?.is_none() {
+        return Err(AccountsError::AgencyUnit(
+            "no agency unit has this id; create it under /api/registry/agency-units",
+        ));
+    }
+    Ok(())
 }
 
 /// Sets a new password (audited as `account.password_reset`); every session of the account ends.

@@ -225,7 +225,13 @@ impl Auth {
                 .map_err(|e| ApiError::internal(&e))?
                 .map(|account| Authenticated::new(account, Via::Session(key.clone())))
         };
-        let found = found.ok_or_else(|| unauthenticated("unknown, expired or revoked credentials"))?;
+        let mut found = found.ok_or_else(|| unauthenticated("unknown, expired or revoked credentials"))?;
+        // An agency officer's audience is the kind of their unit.
+        if let Some(unit) = found.account.agency_unit
+            && let Some(unit) = self.store.agency_unit(unit).await.map_err(|e| ApiError::internal(&e))?
+        {
+            found.caller = found.caller.in_unit(&unit);
+        }
         self.remember(key, found.clone());
         Ok(found)
     }

@@ -228,12 +228,10 @@ impl From<EngineError> for ApiError {
                 format!("未找到{} {id}", what_zh(what)),
                 format!("{what} {id} not found"),
             ),
-            EngineError::Disabled { item, estate, estate_name } => ApiError::client(
+            EngineError::Disabled { item, place, place_name } => ApiError::client(
                 S::CONFLICT,
                 "item_disabled",
-                format!(
-                    "服务事项 `{item}` 未在小区「{estate_name}」（{estate}）启用，不能办理新业务；已有记录仍可查看"
-                ),
+                format!("服务事项 `{item}` 未在「{place_name}」（{place}）启用，不能办理新业务；已有记录仍可查看"),
                 en,
             ),
             EngineError::Invalid(v) => ApiError::invalid(v),
@@ -252,7 +250,7 @@ impl From<EngineError> for ApiError {
                 )];
                 err
             }
-            EngineError::Forbidden { .. } => ApiError::client(S::FORBIDDEN, "forbidden", "当前角色无权执行此操作", en),
+            EngineError::Forbidden { .. } => ApiError::client(S::FORBIDDEN, "forbidden", "无权执行此操作", en),
             EngineError::Conflict(msg) => ApiError::client(S::CONFLICT, "conflict", format!("数据冲突：{msg}"), msg),
             EngineError::Plugin(c) => match c {
                 CallError::Plugin(PluginError::Invalid(v)) => ApiError::invalid(v),
@@ -281,6 +279,7 @@ impl From<EngineError> for ApiError {
 fn what_zh(what: &str) -> &'static str {
     match what {
         "estate" => "小区",
+        "grid cell" => "网格",
         "record" => "记录",
         "person" => "人员",
         "house" => "房屋",

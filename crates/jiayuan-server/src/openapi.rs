@@ -48,14 +48,19 @@ const DESCRIPTION: &str = concat!(
         routes::session::login,
         routes::session::logout,
         routes::session::me,
-        routes::create,
-        routes::list,
-        routes::get_record,
-        routes::history,
-        routes::unmask,
-        routes::transition,
-        routes::kpis,
-        routes::alerts,
+        routes::records::create,
+        routes::records::list,
+        routes::records::get_record,
+        routes::records::history,
+        routes::records::unmask,
+        routes::records::transition,
+        routes::records::assign,
+        routes::records::inbox,
+        routes::records::kpis,
+        routes::records::alerts,
+        routes::records::person_records,
+        routes::registry_admin::agency_units,
+        routes::registry_admin::put_agency_unit,
         routes::divisions,
         routes::registry::grid_cells,
         routes::estates,
@@ -239,21 +244,33 @@ pub struct Record {
     /// Record kind.
     #[schema(example = "dog")]
     pub kind: String,
-    /// Estate.
-    pub estate_id: i64,
+    /// Where it sits: `{"estate": 3}` or `{"grid_cell": "440303001001001"}`.
+    #[schema(value_type = Object)]
+    pub place: serde_json::Value,
+    /// Its estate, when it sits at one.
+    pub estate_id: Option<i64>,
     /// Parent record.
     pub parent_id: Option<i64>,
     /// Workflow state.
     #[schema(example = "registered")]
     pub state: String,
-    /// The record's fields (by the manifest of its kind).
+    /// The record's fields the caller may see (by the manifest of its kind), masked where they
+    /// must be; a field the caller's audience may not see is absent.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
-    /// Created (RFC 3339, +08:00).
+    /// Fields present but withheld because masked (non-text values, sensitive text).
+    pub masked: Vec<String>,
+    /// The account assigned to handle it.
+    pub assignee: Option<String>,
+    /// Who created it.
+    pub created_by: String,
+    /// Created (RFC 3339, +08:00): the host's clock.
     #[schema(example = "2026-11-30T10:00:00+08:00")]
     pub created_at: String,
     /// Last change (RFC 3339, +08:00).
     pub updated_at: String,
+    /// When its latest entry says it happened (RFC 3339, +08:00).
+    pub occurred_at: String,
     /// Version for optimistic concurrency (`expected_version` of a transition).
     pub version: i64,
 }
@@ -577,16 +594,21 @@ mod tests {
             id: RecordId(1),
             plugin: "dog-licensing".into(),
             kind: "dog".into(),
-            estate_id: EstateId(2),
+            place: jiayuan_domain::Place::Estate(EstateId(2)),
+            estate_id: Some(EstateId(2)),
             parent_id: None,
             state: "registered".into(),
             data: json!({}),
+            masked: Vec::new(),
+            assignee: None,
+            created_by: String::new(),
             created_at: String::new(),
             updated_at: String::new(),
+            occurred_at: String::new(),
             version: 1,
         };
         assert_eq!(keys(&serde_json::to_value(&view).expect("json")), property_names(&doc, "Record"));
-        let page = crate::routes::PageBody { records: vec![view], next_cursor: None };
+        let page = crate::routes::records::PageBody { records: vec![view], next_cursor: None };
         let problem = jiayuan_host::ledger::ReportProblem {
             row: 2,
             column: None,

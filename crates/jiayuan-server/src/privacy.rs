@@ -1,8 +1,7 @@
 //! 个人信息保护 masking of personal data on its way out of the API.
 //!
-//! Everything here goes through [`jiayuan_domain::mask`], the one masking function:
-//! - record data (get, list, create, transition, history events) is masked field by field, driven
-//!   only by the plugin's manifest ([`mask_record_data`]);
+//! Record data is not masked here: every record answer is made by the host's one projection
+//! (`jiayuan_schema::projection`, applied by the engine) for the caller's audience. Here:
 //! - registry answers mask what the registry marks personal (a firm's contact phone and legal
 //!   representative, [`firm_view`]);
 //! - every error body and every logged error cause is scrubbed of identity-number- and
@@ -21,68 +20,6 @@ use jiayuan_domain::{EstateId, PropertyFirm, Sensitivity, Timestamp, mask};
 use jiayuan_store::{AuditTarget, NewAudit};
 
 use crate::error::ApiError;
-use jiayuan_host::engine::{Engine, RecordView};
-use jiayuan_plugin_api::RecordKind;
-
-/// The sensitivity the manifest declares for `name` in records of `kind`: the strictest class
-/// among the kind's fields and its transitions' inputs (transition input is merged into the
-/// record data), or `None` when nothing declares it.
-pub fn field_sensitivity(kind: &RecordKind, name: &str) -> Option<Sensitivity> {
-    kind.fields
-        .iter()
-        .chain(kind.workflow.transitions.iter().flat_map(|t| t.input.iter()))
-        .filter(|f| f.name == name)
-        .map(|f| f.sensitivity)
-        .max()
-}
-
-/// Masks, in place, every field of a record's `data` object that the manifest of its kind marks
-/// [`Sensitivity::Personal`] or [`Sensitivity::Sensitive`], when the value is a JSON string.
-///
-/// Numbers stay as they are: a `PersonRef` or `HouseRef` holds a registry id, a reference to the
-/// person rather than personal text, and the registry masks what it shows of that person. A field
-/// the manifest does not declare (data written under an older manifest) is treated as sensitive:
-/// masking fails closed. Data that is not an object is left alone.
-pub fn mask_record_data(kind: &RecordKind, data: &mut Value) {
-    let Value::Object(map) = data else { return };
-    for (name, value) in map.iter_mut() {
-        let sensitivity = field_sensitivity(kind, name).unwrap_or(Sensitivity::Sensitive);
-        mask_string(value, sensitivity);
-    }
-}
-
-/// Masks every string field of `data`: for records whose kind the loaded manifest no longer
-/// declares.
-fn mask_all(data: &mut Value) {
-    if let Value::Object(map) = data {
-        for value in map.values_mut() {
-            mask_string(value, Sensitivity::Sensitive);
-        }
-    }
-}
-
-fn mask_string(value: &mut Value, sensitivity: Sensitivity) {
-    if let Value::String(s) = value
-        && sensitivity.is_masked()
-    {
-        *s = mask(s, sensitivity);
-    }
-}
-
-/// Masks the `data` of a record of `plugin`'s `kind` by the loaded manifest (everything personal
-/// when the plugin or the kind is unknown).
-pub(crate) fn mask_data_of(engine: &Engine, plugin: &str, kind: &str, data: &mut Value) {
-    let handle = engine.plugins().handle(plugin);
-    match handle.as_ref().and_then(|h| h.manifest().kind(kind)) {
-        Some(k) => mask_record_data(k, data),
-        None => mask_all(data),
-    }
-}
-
-/// Masks a [`RecordView`] on its way out.
-pub(crate) fn mask_view(engine: &Engine, view: &mut RecordView) {
-    mask_data_of(engine, &view.plugin, &view.kind, &mut view.data);
-}
 
 /// A firm as the registry endpoint shows it: the 法定代表人 legal representative and the contact
 /// phone are personal information and masked.
@@ -168,54 +105,11 @@ pub fn redact_echoed(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jiayuan_plugin_api::{Actor, FieldDef, FieldType, StateDef, TransitionDef, Workflow};
-
-    fn kind() -> RecordKind {
-        let text = FieldType::Text { max_chars: 100 };
-        RecordKind {
-            id: "case".into(),
-            label: jiayuan_plugin_api::Label::new("案件", "Case"),
-            fields: vec![
-                FieldDef::new("title", "标题", "Title", text.clone()),
-                FieldDef::new("phone", "电话", "Phone", FieldType::Phone).sensitivity(Sensitivity::Personal),
-                FieldDef::new("id_no", "身份证", "ID", FieldType::ResidentId).sensitivity(Sensitivity::Sensitive),
-                FieldDef::new("note", "备注", "Note", text.clone()).sensitivity(Sensitivity::Internal),
-                FieldDef::new("owner", "人员", "Owner", FieldType::PersonRef).sensitivity(Sensitivity::Personal),
-            ],
-            parent: None,
-            workflow: Workflow {
-                initial: "open".into(),
-                states: vec![StateDef::new("open", "处理中", "Open")],
-                transitions: vec![
-                    TransitionDef::new("close", "办结", "Close", &["open"], "open", &[Actor::FirmStaff]).with_input(
-                        vec![FieldDef::new("reason", "原因", "Reason", text).sensitivity(Sensitivity::Personal)],
-                    ),
-                ],
-            },
-            keys: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn masks_by_the_manifest_and_keeps_references() {
-        let mut data = json!({
-            "title": "楼道堆物", "phone": "13812345678", "id_no": "440303199003041234",
-            "note": "内部", "owner": 42, "reason": "张三丰投诉", "legacy": "13900001111"
-        });
-        mask_record_data(&kind(), &mut data);
-        assert_eq!(
-            data,
-            json!({
-                "title": "楼道堆物", "phone": "138****5678", "id_no": "440***********1234",
-                "note": "内部", "owner": 42, "reason": "张****", "legacy": "139****1111"
-            })
-        );
-    }
 
     #[test]
     fn scrubs_identifier_runs_only() {
-        assert_eq!(scrub("`13812345678` is not one of a, b"), "`138****5678` is not one of a, b");
-        assert_eq!(scrub("id 44030319900304123X taken"), "id 440***********123X taken");
+        assert_eq!(scrub("`13812345678` is not one of a, b"), "`*******5678` is not one of a, b");
+        assert_eq!(scrub("id 44030319900304123X taken"), "id **************123X taken");
         assert_eq!(scrub("estate 12 on 2026-11-30, limit 1..=200"), "estate 12 on 2026-11-30, limit 1..=200");
     }
 
@@ -296,17 +190,5 @@ impl UnmaskRequest {
             })
             .to_string(),
         }
-    }
-}
-
-/// The names of the fields of `data` that [`mask_record_data`] would mask for `kind`.
-pub fn masked_fields(kind: &RecordKind, data: &Value) -> Vec<String> {
-    let mut masked = data.clone();
-    mask_record_data(kind, &mut masked);
-    match (data, &masked) {
-        (Value::Object(before), Value::Object(after)) => {
-            before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k.clone()).collect()
-        }
-        _ => Vec::new(),
     }
 }

@@ -67,6 +67,7 @@ impl TestApp {
             scope: AccountScope::District,
             items: None,
             password_hash: None,
+            agency_unit: None,
         };
         let account_id = store.insert_account(&admin, "test", now).await.expect("account");
         let (token, prefix, token_hash) = crate::auth::new_token().expect("token");

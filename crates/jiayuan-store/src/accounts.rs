@@ -19,7 +19,7 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 
-use jiayuan_domain::{AccountId, AccountScope, Role, Timestamp, check_login};
+use jiayuan_domain::{AccountId, AccountScope, AgencyUnitId, Role, Timestamp, check_login};
 
 use crate::audit::{self, AuditTarget, NewAudit};
 use crate::entity::{account, api_token, session};
@@ -43,6 +43,8 @@ pub struct NewAccount {
     pub items: Option<Vec<String>>,
     /// PHC string of the password hash; `None` = no password (token-only, or set later).
     pub password_hash: Option<String>,
+    /// The agency unit an agency officer belongs to (must exist).
+    pub agency_unit: Option<AgencyUnitId>,
 }
 
 /// Shows the password hash as `***`.
@@ -55,6 +57,7 @@ impl std::fmt::Debug for NewAccount {
             .field("scope", &self.scope)
             .field("items", &self.items)
             .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
+            .field("agency_unit", &self.agency_unit)
             .finish()
     }
 }
@@ -80,6 +83,8 @@ pub struct Account {
     pub created_at: Timestamp,
     /// When it was last changed (password, enabled state).
     pub updated_at: Timestamp,
+    /// The agency unit an agency officer belongs to.
+    pub agency_unit: Option<AgencyUnitId>,
 }
 
 /// A browser session to store.
@@ -174,6 +179,8 @@ pub struct AccountChange {
     pub scope: Option<AccountScope>,
     /// New assigned items (`Some(None)`: every item of the scope, for roles that cover all).
     pub items: Option<Option<Vec<String>>>,
+    /// A new agency unit (`Some(None)`: none); must exist.
+    pub agency_unit: Option<Option<AgencyUnitId>>,
 }
 
 impl Store {
@@ -211,6 +218,9 @@ impl Store {
             if let Some(items) = &change.items {
                 after.items = items.clone();
             }
+            if let Some(unit) = change.agency_unit {
+                after.agency_unit = unit;
+            }
             after.role.check_scope(&after.scope, after.items.as_deref()).map_err(StoreError::InvalidAccount)?;
             after.updated_at = at;
             account::Entity::update_many()
@@ -222,17 +232,22 @@ impl Store {
                     Expr::value(after.items.as_ref().map(|i| serde_json::Value::from(i.clone()).to_string())),
                 )
                 .col_expr(account::Column::UpdatedAt, Expr::value(at.0))
+                .col_expr(account::Column::AgencyUnitId, Expr::value(after.agency_unit.map(|u| u.0)))
                 .filter(account::Column::Id.eq(id.0))
                 .exec(&txn)
                 .await
-                .map_err(db(OP))?;
-            let reach_changed = before.role != after.role || before.scope != after.scope || before.items != after.items;
+                .map_err(unknown_unit(OP))?;
+            let reach_changed = before.role != after.role
+                || before.scope != after.scope
+                || before.items != after.items
+                || before.agency_unit != after.agency_unit;
             let ended = if reach_changed { end_sessions(&txn, id, OP).await? } else { 0 };
             let detail = serde_json::json!({
                 "login": before.login,
                 "role": [before.role.as_str(), after.role.as_str()],
                 "scope": [before.scope.to_string(), after.scope.to_string()],
                 "items": [before.items, after.items],
+                "agency_unit": [before.agency_unit.map(|u| u.0), after.agency_unit.map(|u| u.0)],
                 "display_name_changed": before.display_name != after.display_name,
                 "sessions_ended": ended,
             });
@@ -265,6 +280,7 @@ impl Store {
             disabled: Set(false),
             created_at: Set(at.0),
             updated_at: Set(at.0),
+            agency_unit_id: Set(a.agency_unit.map(|u| u.0)),
         };
         let txn = self.begin_write(OP).await?;
         let result = async {
@@ -272,7 +288,7 @@ impl Store {
                 .on_conflict_do_nothing_on([account::Column::Login])
                 .exec(&txn)
                 .await
-                .map_err(db(OP))?
+                .map_err(unknown_unit(OP))?
             {
                 TryInsertResult::Inserted(r) => AccountId(r.last_insert_id),
                 _ => return Err(StoreError::UniqueKey { field: "accounts.login".into(), value: a.login.clone() }),
@@ -283,6 +299,7 @@ impl Store {
                 "scope": scope,
                 "items": a.items,
                 "password_set": a.password_hash.is_some(),
+                "agency_unit": a.agency_unit.map(|u| u.0),
             });
             audit::append(&txn, &audit_batch("account.create", account_object(id), actor, at, detail), &[]).await?;
             Ok(id)
@@ -730,7 +747,17 @@ fn account_from_row(r: account::Model) -> Result<Account, StoreError> {
         disabled: r.disabled,
         created_at: Timestamp(r.created_at),
         updated_at: Timestamp(r.updated_at),
+        agency_unit: r.agency_unit_id.map(AgencyUnitId),
     })
+}
+
+/// Maps a driver error of an account write: the only foreign key an account row has is its agency
+/// unit, so a violation is [`StoreError::Rule`] on `agency_unit` (`unknown_agency_unit`).
+fn unknown_unit(operation: &'static str) -> impl FnOnce(sea_orm::DbErr) -> StoreError {
+    move |err| match crate::error::db_err(operation, err) {
+        StoreError::MissingReference { .. } => StoreError::Rule { field: "agency_unit", rule: "unknown_agency_unit" },
+        other => other,
+    }
 }
 
 fn token_info_from_row(r: api_token::Model) -> ApiTokenInfo {

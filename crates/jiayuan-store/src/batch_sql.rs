@@ -11,6 +11,7 @@
 //! INSERT INTO record_events (…) VALUES (CASE WHEN changes() = 1 THEN ? END, …);
 //! DELETE FROM record_keys WHERE record_id IN (…);       -- the updated records' old keys
 //! INSERT INTO record_keys (…) VALUES …;                 -- every key of the batch
+//! INSERT INTO record_refs (…) VALUES … ON CONFLICT DO NOTHING;  -- every reference (crate::refs)
 //! INSERT INTO audit_events (…) VALUES …;                -- hash-chained after the head the
 //! UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1;  -- writer carries (crate::audit)
 //! INSERT INTO alerts (…) VALUES … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id;
@@ -24,18 +25,25 @@
 //! these statements fail instead — a taken unique key violates the unique index (no
 //! `ON CONFLICT` on keys here), an unknown estate or parent a foreign key, and an update that
 //! matches no row (wrong plugin, id or version) leaves `changes()` at 0, so its event's
-//! `record_id` is NULL and violates `NOT NULL`; audit rows chained after a stale head would repeat
+//! `record_id` is NULL and violates `NOT NULL` (an unknown grid cell, at a create or a move, is a
+//! foreign key too, and a place with neither or both columns the `records_one_place` CHECK);
+//! audit rows chained after a stale head would repeat
 //! a `seq` and violate its primary key. The statements stop at the first failure, before
 //! `RELEASE`; the writer then rolls back to the savepoint and replays the batch statement by
 //! statement for the exact error. The only rows returned are those of newly raised alerts.
 //!
 //! Every statement stays far below SQLite's 32 766 bound variables: batches with more than
-//! [`CHUNK`] creates, keys or alerts (or more than [`MAX_UPDATES`] updates) are not built here.
+//! [`CHUNK`] creates, keys, references or alerts (or more than [`MAX_UPDATES`] updates) are not
+//! built here.
+//!
+//! An event's place (`place_json`) is the record's place after it: bound for a create, and for an
+//! update read back from the updated row with `json_object` (parsed, not compared, on reading).
 
 use sea_orm::{DbBackend, Statement, Value};
 
 use crate::audit::{self, Head};
-use crate::records::{AlertTarget, CHUNK, KeyRow, ParentRef, WriteBatch, push_keys};
+use crate::records::{AlertTarget, CHUNK, KeyRow, ParentRef, WriteBatch, place_columns, place_json, push_keys};
+use crate::refs::ref_rows;
 
 /// Opens the batch's savepoint. Between batches no savepoint of this name is open, so a
 /// `ROLLBACK TO` can never reach an earlier batch.
@@ -46,8 +54,8 @@ pub(crate) const RELEASE: &str = "RELEASE jiayuan_batch";
 pub(crate) const ROLLBACK: &str = "ROLLBACK TO jiayuan_batch; RELEASE jiayuan_batch";
 
 /// The head of an `INSERT` of events.
-const INSERT_EVENTS: &str =
-    "INSERT INTO record_events (record_id, plugin, at, actor, action, from_state, to_state, data_json) VALUES ";
+const INSERT_EVENTS: &str = "INSERT INTO record_events (record_id, plugin, at, occurred_at, backdated_reason, \
+     place_json, actor, action, from_state, to_state, data_json) VALUES ";
 
 /// Updates per one-round-trip batch (each is two statements of the string).
 pub(crate) const MAX_UPDATES: usize = 64;
@@ -92,6 +100,10 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
     if keys.len() > CHUNK {
         return None;
     }
+    let refs = ref_rows(batch, &created);
+    if refs.len() > CHUNK {
+        return None;
+    }
 
     let mut sql = String::with_capacity(512);
     let mut values: Vec<Value> = Vec::new();
@@ -99,10 +111,10 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
 
     if !batch.creates.is_empty() {
         sql.push_str(
-            "; INSERT INTO records (id, plugin, kind, estate_id, parent_id, state, prev_state, data_json, created_at, \
-             updated_at, state_entered_at, version) VALUES ",
+            "; INSERT INTO records (id, plugin, kind, estate_id, grid_cell, parent_id, state, prev_state, data_json, \
+             created_at, updated_at, state_entered_at, version, created_by, assignee, occurred_at) VALUES ",
         );
-        push_rows(&mut sql, batch.creates.len(), |_| "(?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 1)");
+        push_rows(&mut sql, batch.creates.len(), |_| "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 1, ?, NULL, ?)");
         for (i, c) in batch.creates.iter().enumerate() {
             // In-batch references were validated; an invalid one is left to the other form.
             let parent = match c.parent {
@@ -110,27 +122,34 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
                 Some(ParentRef::Existing(id)) => Some(id.0),
                 Some(ParentRef::InBatch(j)) => Some(*created.get(j)?),
             };
+            let (estate_id, grid_cell) = place_columns(&c.place);
             values.extend([
                 created[i].into(),
                 c.plugin.as_str().into(),
                 c.kind.as_str().into(),
-                c.estate_id.0.into(),
+                estate_id.into(),
+                grid_cell.into(),
                 parent.into(),
                 c.state.as_str().into(),
                 c.data_json.as_str().into(),
                 c.at.0.into(),
                 c.at.0.into(),
                 c.at.0.into(),
+                c.actor.as_str().into(),
+                c.occurred_at.0.into(),
             ]);
         }
         sql.push_str("; ");
         sql.push_str(INSERT_EVENTS);
-        push_rows(&mut sql, batch.creates.len(), |_| "(?, ?, ?, ?, 'create', NULL, ?, ?)");
+        push_rows(&mut sql, batch.creates.len(), |_| "(?, ?, ?, ?, ?, ?, ?, 'create', NULL, ?, ?)");
         for (c, &id) in batch.creates.iter().zip(&created) {
             values.extend([
                 id.into(),
                 c.plugin.as_str().into(),
                 c.at.0.into(),
+                c.occurred_at.0.into(),
+                c.backdated_reason.as_deref().into(),
+                place_json(&c.place).into(),
                 c.actor.as_str().into(),
                 c.state.as_str().into(),
                 c.data_json.as_str().into(),
@@ -143,12 +162,7 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
         // and the CASE compares against the old state.
         sql.push_str(
             "; UPDATE records SET prev_state = state, state = ?, data_json = ?, updated_at = ?, \
-             state_entered_at = CASE WHEN state = ? THEN state_entered_at ELSE ? END, version = version + 1 \
-             WHERE id = ? AND plugin = ? AND version = ?; ",
-        );
-        sql.push_str(INSERT_EVENTS);
-        sql.push_str(
-            "(CASE WHEN changes() = 1 THEN ? END, ?, ?, ?, ?, (SELECT prev_state FROM records WHERE id = ?), ?, ?)",
+             state_entered_at = CASE WHEN state = ? THEN state_entered_at ELSE ? END, version = version + 1",
         );
         values.extend([
             u.new_state.as_str().into(),
@@ -156,12 +170,33 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
             u.at.0.into(),
             u.new_state.as_str().into(),
             u.at.0.into(),
+        ]);
+        if let Some(place) = &u.move_to {
+            let (estate_id, grid_cell) = place_columns(place);
+            sql.push_str(", estate_id = ?, grid_cell = ?");
+            values.extend([estate_id.into(), grid_cell.into()]);
+        }
+        if let Some(assignee) = &u.assignee {
+            sql.push_str(", assignee = ?");
+            values.push(assignee.as_deref().into());
+        }
+        sql.push_str(" WHERE id = ? AND plugin = ? AND version = ?; ");
+        sql.push_str(INSERT_EVENTS);
+        sql.push_str(
+            "(CASE WHEN changes() = 1 THEN ? END, ?, ?, ?, ?, (SELECT CASE WHEN grid_cell IS NULL \
+             THEN json_object('estate', estate_id) ELSE json_object('grid_cell', grid_cell) END \
+             FROM records WHERE id = ?), ?, ?, (SELECT prev_state FROM records WHERE id = ?), ?, ?)",
+        );
+        values.extend([
             u.id.0.into(),
             u.plugin.as_str().into(),
             u.expected_version.into(),
             u.id.0.into(),
             u.plugin.as_str().into(),
             u.at.0.into(),
+            u.occurred_at.0.into(),
+            u.backdated_reason.as_deref().into(),
+            u.id.0.into(),
             u.actor.as_str().into(),
             u.action.as_str().into(),
             u.id.0.into(),
@@ -200,6 +235,22 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
         }
     }
 
+    if !refs.is_empty() {
+        sql.push_str("; INSERT INTO record_refs (plugin, record_id, version, ref_kind, ref_id, field) VALUES ");
+        push_rows(&mut sql, refs.len(), |_| "(?, ?, ?, ?, ?, ?)");
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        for r in &refs {
+            values.extend([
+                r.plugin.into(),
+                r.record_id.into(),
+                r.version.into(),
+                r.kind.into(),
+                r.id.into(),
+                r.field.into(),
+            ]);
+        }
+    }
+
     let head = if batch.audit.is_empty() {
         head.cloned()
     } else {
@@ -229,10 +280,10 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
 
     if !batch.alerts.is_empty() {
         sql.push_str(
-            "; INSERT INTO alerts (plugin, record_id, estate_id, rule, dedupe_key, severity, message_zh, message_en, \
-             due_at, raised_at) VALUES ",
+            "; INSERT INTO alerts (plugin, record_id, estate_id, grid_cell, rule, dedupe_key, severity, message_zh, \
+             message_en, due_at, raised_at) VALUES ",
         );
-        push_rows(&mut sql, batch.alerts.len(), |_| "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        push_rows(&mut sql, batch.alerts.len(), |_| "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
         for a in &batch.alerts {
             let record = match a.record {
@@ -244,6 +295,7 @@ pub(crate) fn build(batch: &WriteBatch, first_id: i64, head: Option<&Head>) -> O
                 a.plugin.as_str().into(),
                 record.into(),
                 a.estate_id.map(|e| e.0).into(),
+                a.grid_cell.as_deref().into(),
                 a.rule.as_str().into(),
                 a.dedupe_key.as_str().into(),
                 a.severity.as_str().into(),

@@ -54,7 +54,7 @@ use crate::store::{begin_write_on, finish};
 /// The most batches one group commits together.
 pub(crate) const MAX_GROUP_BATCHES: usize = 64;
 
-/// The most rows (records, updates, keys, alerts) one group writes, so that a group of large
+/// The most rows (records, updates, keys, references, alerts) one group writes, so that a group of large
 /// batches does not hold the write lock for long. A batch larger than this alone still runs
 /// (as a group of one).
 pub(crate) const MAX_GROUP_ROWS: usize = 4096;
@@ -285,8 +285,8 @@ impl WriterTask {
 
 /// How much a batch writes, for the group budget.
 fn weight(batch: &WriteBatch) -> usize {
-    let keys: usize = batch.creates.iter().map(|c| c.keys.len()).sum::<usize>()
-        + batch.updates.iter().map(|u| u.keys.len()).sum::<usize>();
+    let keys: usize = batch.creates.iter().map(|c| c.keys.len() + c.refs.len()).sum::<usize>()
+        + batch.updates.iter().map(|u| u.keys.len() + u.refs.len()).sum::<usize>();
     batch.creates.len() + batch.updates.len() + batch.alerts.len() + batch.audit.len() + keys
 }
 

@@ -1,5 +1,14 @@
 //! Record-engine storage: generic tables shared by every plugin — records, their indexed keys,
-//! their event history, and alerts — written in batches, each all-or-nothing.
+//! their event history, their references (`crate::refs`) and alerts — written in batches, each
+//! all-or-nothing.
+//!
+//! A record sits at a place (an estate or a grid cell; [`PlaceSet`] filters records and alerts
+//! by "estate in … OR grid cell in …"), has the creator of its `create` event (`created_by`), an
+//! optional assignee (an account login, set or cleared by [`RecordUpdate::assignee`]) and the
+//! declared time its subject occurred (`occurred_at`, next to the host's `created_at`). An update
+//! may move it ([`RecordUpdate::move_to`]); every event stores the record's place after it, its
+//! declared `occurred_at` next to its recorded `at`, and a back-dating reason if there is one.
+//! [`Store::inbox`] lists what is assigned to a login or waits in given `(plugin, kind, state)`s.
 //!
 //! On SQLite concurrent batches are group-committed (`crate::group`): one transaction, one
 //! savepoint per batch, and each batch sent as one string of statements (`crate::batch_sql`)
@@ -23,11 +32,12 @@ use sea_orm::{
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
-use jiayuan_domain::{AlertId, EstateId, RecordId, Timestamp};
+use jiayuan_domain::{AlertId, EstateId, Place, RecordId, Timestamp};
 
 use crate::audit::{self, AuditTarget, NewAudit};
 use crate::entity::{alert, record, record_event, record_key};
 use crate::error::{StoreError, db};
+use crate::refs::{insert_refs, ref_rows};
 use crate::store::{Store, finish};
 
 /// The most rows one read returns; larger (and zero) limits are treated as this.
@@ -45,8 +55,8 @@ pub struct StoredRecord {
     pub plugin: String,
     /// Record kind, as declared in the plugin's manifest.
     pub kind: String,
-    /// The estate it belongs to.
-    pub estate_id: EstateId,
+    /// Where it lives: an estate or a grid cell.
+    pub place: Place,
     /// Parent record, for child kinds.
     pub parent_id: Option<RecordId>,
     /// Current workflow state.
@@ -61,6 +71,142 @@ pub struct StoredRecord {
     pub state_entered_at: Timestamp,
     /// Optimistic-concurrency version: 1 at creation, incremented by every update.
     pub version: i64,
+    /// Who created it (the actor of its `create` event).
+    pub created_by: String,
+    /// The account login it is assigned to, if any.
+    pub assignee: Option<String>,
+    /// When what it records happened, as declared at creation (may be before `created_at`).
+    pub occurred_at: Timestamp,
+}
+
+impl StoredRecord {
+    /// The estate it lives in, for a record at an estate.
+    pub fn estate_id(&self) -> Option<EstateId> {
+        self.place.estate()
+    }
+}
+
+/// A set of places: estates and grid cells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlaceSet {
+    /// These estates.
+    pub estates: Vec<EstateId>,
+    /// These grid cells (15-digit grid codes).
+    pub grid_cells: Vec<String>,
+}
+
+impl PlaceSet {
+    /// Whether the set holds no place at all.
+    pub fn is_empty(&self) -> bool {
+        self.estates.is_empty() && self.grid_cells.is_empty()
+    }
+}
+
+/// What a record refers to, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefKind {
+    /// A registry person.
+    Person,
+    /// A registry house.
+    House,
+    /// A registry building.
+    Building,
+    /// Another record.
+    Record,
+    /// An attachment.
+    Attachment,
+    /// A grid cell.
+    GridCell,
+    /// An agency unit.
+    AgencyUnit,
+    /// A registry firm.
+    Firm,
+}
+
+impl RefKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [RefKind; 8] = [
+        RefKind::Person,
+        RefKind::House,
+        RefKind::Building,
+        RefKind::Record,
+        RefKind::Attachment,
+        RefKind::GridCell,
+        RefKind::AgencyUnit,
+        RefKind::Firm,
+    ];
+
+    /// The text form (snake_case), as stored in `record_refs.ref_kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefKind::Person => "person",
+            RefKind::House => "house",
+            RefKind::Building => "building",
+            RefKind::Record => "record",
+            RefKind::Attachment => "attachment",
+            RefKind::GridCell => "grid_cell",
+            RefKind::AgencyUnit => "agency_unit",
+            RefKind::Firm => "firm",
+        }
+    }
+
+    /// The kind of a text form; `None` for anything else.
+    pub fn parse(text: &str) -> Option<RefKind> {
+        RefKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for RefKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reference of a record version: `field` of the record's data names `kind` `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordRef {
+    /// What is referred to.
+    pub kind: RefKind,
+    /// Its id, as text (a person id, a grid code, …).
+    pub id: String,
+    /// The data field (path) that refers to it.
+    pub field: String,
+}
+
+/// A record that refers, or once referred, to something ([`Store::records_referring`]): one per
+/// record and referring field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferringRecord {
+    /// The record's plugin.
+    pub plugin: String,
+    /// The record.
+    pub record_id: RecordId,
+    /// The record's kind.
+    pub kind: String,
+    /// The field that refers (or referred).
+    pub field: String,
+    /// The first version that refers through this field.
+    pub first_version: i64,
+    /// The last version that refers through this field.
+    pub last_version: i64,
+    /// Whether the record's current version refers through this field.
+    pub current: bool,
+}
+
+/// Which records wait in an inbox ([`Store::inbox`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxFilter {
+    /// Only these plugins' records; `None`: every plugin, `Some(vec![])`: nothing.
+    pub plugins: Option<Vec<String>>,
+    /// Only records at these places; `None`: everywhere.
+    pub places: Option<PlaceSet>,
+    /// Records assigned to this account login…
+    pub assignee: String,
+    /// …or in one of these `(plugin, kind, state)`s (waiting on the caller's audience).
+    pub waiting: Vec<(String, String, String)>,
+    /// At most this many; 0 or more than [`MAX_PAGE`] means [`MAX_PAGE`].
+    pub limit: u32,
 }
 
 /// The order of a record listing. Every order ends with the id, so keyset pages are stable even
@@ -95,8 +241,11 @@ pub struct RecordFilter {
     pub plugin: String,
     /// Only this kind.
     pub kind: Option<String>,
-    /// Only these estates; `None` means every estate, `Some(vec![])` matches nothing.
-    pub estate_ids: Option<Vec<EstateId>>,
+    /// Only records at these places (estate in `estates` OR grid cell in `grid_cells`); `None`
+    /// means everywhere, a set with both lists empty matches nothing.
+    pub places: Option<PlaceSet>,
+    /// Only records assigned to this account login.
+    pub assignee: Option<String>,
     /// Only records in one of these states (empty: any state).
     pub states: Vec<String>,
     /// Only records with this indexed key `(field, value)`.
@@ -121,8 +270,14 @@ pub struct StoredEvent {
     pub seq: i64,
     /// The record.
     pub record_id: RecordId,
-    /// When it happened.
+    /// When it was recorded (the host's clock).
     pub at: Timestamp,
+    /// When it happened, as declared (may be before `at`).
+    pub occurred_at: Timestamp,
+    /// Why it is back-dated beyond the kind's bound, if it is.
+    pub backdated_reason: Option<String>,
+    /// The record's place after the event (`None` only if a stored row has none).
+    pub place: Option<Place>,
     /// Who did it (user id, or `system:…`).
     pub actor: String,
     /// `create`, or the transition id.
@@ -146,6 +301,8 @@ pub struct StoredAlert {
     pub record_id: Option<RecordId>,
     /// The estate it concerns, if any.
     pub estate_id: Option<EstateId>,
+    /// The grid cell it concerns, if any.
+    pub grid_cell: Option<String>,
     /// The rule that raised it (e.g. a deadline rule id).
     pub rule: String,
     /// Severity, as the plugin names it.
@@ -167,9 +324,9 @@ pub struct AlertFilter {
     pub plugin: Option<String>,
     /// Only these plugins' (a caller's assigned items); `Some(vec![])` matches nothing.
     pub plugins: Option<Vec<String>>,
-    /// Only these estates; `None` means any (including alerts without an estate),
-    /// `Some(vec![])` matches nothing.
-    pub estate_ids: Option<Vec<EstateId>>,
+    /// Only alerts at these places (estate in `estates` OR grid cell in `grid_cells`); `None`
+    /// means any (including alerts without a place), a set with both lists empty matches nothing.
+    pub places: Option<PlaceSet>,
     /// Only alerts about this record.
     pub record_id: Option<RecordId>,
     /// Keyset pagination: only ids greater than this.
@@ -198,8 +355,8 @@ pub struct NewRecord {
     pub plugin: String,
     /// Record kind.
     pub kind: String,
-    /// The estate (must exist).
-    pub estate_id: EstateId,
+    /// Where it lives (the estate or grid cell must exist).
+    pub place: Place,
     /// Parent record, for child kinds.
     pub parent: Option<ParentRef>,
     /// Initial state.
@@ -208,9 +365,15 @@ pub struct NewRecord {
     pub data_json: String,
     /// Indexed keys.
     pub keys: Vec<IndexKey>,
-    /// Creation instant.
+    /// What the record refers to (written to the reference index at version 1).
+    pub refs: Vec<RecordRef>,
+    /// Creation instant (the host's clock).
     pub at: Timestamp,
-    /// Who creates it.
+    /// When what it records happened, as declared.
+    pub occurred_at: Timestamp,
+    /// Why it is back-dated beyond the kind's bound, if it is.
+    pub backdated_reason: Option<String>,
+    /// Who creates it (stored as the record's `created_by`).
     pub actor: String,
 }
 
@@ -251,8 +414,19 @@ pub struct RecordUpdate {
     pub data_json: String,
     /// The record's keys after the change (replace all of its keys).
     pub keys: Vec<IndexKey>,
-    /// When.
+    /// What the new version refers to (written to the reference index at
+    /// `expected_version + 1`).
+    pub refs: Vec<RecordRef>,
+    /// The record moves to this place (the event keeps the new place); `None`: it stays.
+    pub move_to: Option<Place>,
+    /// A new assignee (`Some(None)` clears it); `None`: unchanged.
+    pub assignee: Option<Option<String>>,
+    /// When (the host's clock).
     pub at: Timestamp,
+    /// When it happened, as declared.
+    pub occurred_at: Timestamp,
+    /// Why it is back-dated beyond the kind's bound, if it is.
+    pub backdated_reason: Option<String>,
     /// Who.
     pub actor: String,
 }
@@ -266,6 +440,8 @@ pub struct NewAlert {
     pub record: Option<AlertTarget>,
     /// The estate it concerns, if any (stored as given).
     pub estate_id: Option<EstateId>,
+    /// The grid cell it concerns, if any (stored as given; must exist).
+    pub grid_cell: Option<String>,
     /// The rule that raised it.
     pub rule: String,
     /// Globally unique: raising an alert whose key is already stored does nothing.
@@ -309,13 +485,16 @@ impl Store {
     /// would have had alone; a lone batch is not delayed. A batch whose caller stops waiting
     /// before the writer takes it up is not written.
     ///
-    /// Each create inserts the record (version 1), its keys, and a `create` event; each update
-    /// checks the version, bumps it, sets state, data and `updated_at` (and `state_entered_at`
-    /// when the state changes), replaces the keys and appends an event; alerts are inserted
+    /// Each create inserts the record (version 1, `created_by` = its actor, no assignee), its
+    /// keys, its references (at version 1) and a `create` event; each update checks the version,
+    /// bumps it, sets state, data and `updated_at` (and `state_entered_at` when the state
+    /// changes; the place for a move, the assignee when given), replaces the keys, writes its
+    /// references at the new version and appends an event (with the place after it); alerts are inserted
     /// unless their dedupe key is already stored; audit events are appended to the hash chain in
     /// the same transaction (a refused batch appends none, and leaves no gap). Errors: [`StoreError::VersionConflict`],
     /// [`StoreError::UniqueKey`], [`StoreError::NotFound`] (update target, or an existing
-    /// parent/alert record of another plugin), [`StoreError::MissingReference`] (unknown estate),
+    /// parent/alert record of another plugin), [`StoreError::MissingReference`] (unknown estate or
+    /// grid cell, at a create, a move or an alert),
     /// [`StoreError::InvalidBatch`], [`StoreError::Busy`].
     pub async fn write(&self, mut batch: WriteBatch) -> Result<WriteResult, StoreError> {
         const OP: &str = "write batch";
@@ -345,7 +524,7 @@ impl Store {
             .one(&self.reader)
             .await
             .map_err(db("read record"))?;
-        row.map(|r| self.unseal_record(StoredRecord::from(r))).transpose()
+        row.map(|r| self.unseal_record(StoredRecord::try_from(r)?)).transpose()
     }
 
     /// Records matching the filter, ordered by id; page with `after` = the last id returned.
@@ -389,7 +568,7 @@ impl Store {
         } else {
             query.all(&self.reader).await.map_err(db("list records"))?
         };
-        rows.into_iter().map(|r| self.unseal_record(StoredRecord::from(r))).collect()
+        rows.into_iter().map(|r| self.unseal_record(StoredRecord::try_from(r)?)).collect()
     }
 
     /// Runs a record query on SQLite as ONE result row: the page as a JSON array.
@@ -404,11 +583,12 @@ impl Store {
         order: RecordOrder,
     ) -> Result<Vec<record::Model>, StoreError> {
         const OP: &str = "list records";
-        type Row = (i64, String, String, i64, Option<i64>, String, Option<String>, String, i64, i64, i64, i64);
         let inner = query.build(DbBackend::Sqlite);
+        // The columns in the order of `record::Model`'s fields, which it deserialises from.
         let sql = format!(
-            "SELECT json_group_array(json_array(id, plugin, kind, estate_id, parent_id, state, prev_state, \
-             data_json, created_at, updated_at, state_entered_at, version)) AS page FROM ({})",
+            "SELECT json_group_array(json_array(id, plugin, kind, estate_id, grid_cell, parent_id, state, prev_state, \
+             data_json, created_at, updated_at, state_entered_at, version, created_by, assignee, occurred_at)) \
+             AS page FROM ({})",
             inner.sql
         );
         let stmt = match inner.values {
@@ -420,44 +600,10 @@ impl Store {
             Some(row) => row.try_get("", "page").map_err(db(OP))?,
             None => return Ok(Vec::new()),
         };
-        let rows: Vec<Row> = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        let mut models: Vec<record::Model> = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
             what: "records page",
             detail: format!("not the JSON asked for: {e}"),
         })?;
-        let mut models: Vec<record::Model> = rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    plugin,
-                    kind,
-                    estate_id,
-                    parent_id,
-                    state,
-                    prev_state,
-                    data_json,
-                    created_at,
-                    updated_at,
-                    state_entered_at,
-                    version,
-                )| {
-                    record::Model {
-                        id,
-                        plugin,
-                        kind,
-                        estate_id,
-                        parent_id,
-                        state,
-                        prev_state,
-                        data_json,
-                        created_at,
-                        updated_at,
-                        state_entered_at,
-                        version,
-                    }
-                },
-            )
-            .collect();
         match order {
             RecordOrder::IdAsc => models.sort_by_key(|m| m.id),
             RecordOrder::IdDesc => models.sort_by_key(|m| std::cmp::Reverse(m.id)),
@@ -475,6 +621,46 @@ impl Store {
         query.count(&self.reader).await.map_err(db("count records"))
     }
 
+    /// An inbox: records assigned to `filter.assignee` OR in one of the `(plugin, kind, state)`s
+    /// of `filter.waiting`, within `filter.plugins` and `filter.places`; least recently changed
+    /// first (then by id), at most `filter.limit` (capped at [`MAX_PAGE`]).
+    pub async fn inbox(&self, filter: &InboxFilter) -> Result<Vec<StoredRecord>, StoreError> {
+        use record::Column as C;
+        let mut cond = Condition::all();
+        if let Some(plugins) = &filter.plugins {
+            if plugins.is_empty() {
+                return Ok(Vec::new());
+            }
+            cond = cond.add(C::Plugin.is_in(plugins.iter().map(String::as_str)));
+        }
+        if let Some(places) = &filter.places {
+            let Some(at) = places_condition(C::EstateId, C::GridCell, places) else {
+                return Ok(Vec::new());
+            };
+            cond = cond.add(at);
+        }
+        let mut mine = Condition::any().add(C::Assignee.eq(filter.assignee.as_str()));
+        for (plugin, kind, state) in &filter.waiting {
+            mine = mine.add(
+                Condition::all()
+                    .add(C::Plugin.eq(plugin.as_str()))
+                    .add(C::Kind.eq(kind.as_str()))
+                    .add(C::State.eq(state.as_str())),
+            );
+        }
+        let query = record::Entity::find()
+            .filter(cond.add(mine))
+            .order_by_asc(C::UpdatedAt)
+            .order_by_asc(C::Id)
+            .limit(u64::from(page_size(filter.limit)));
+        let rows = if self.backend() == crate::Backend::Sqlite {
+            self.records_in_one_row(query, RecordOrder::UpdatedAsc).await?
+        } else {
+            query.all(&self.reader).await.map_err(db("list inbox"))?
+        };
+        rows.into_iter().map(|r| self.unseal_record(StoredRecord::try_from(r)?)).collect()
+    }
+
     /// The history of a record of `plugin`, oldest first (empty if there is no such record).
     pub async fn events(&self, plugin: &str, record: RecordId) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = record_event::Entity::find()
@@ -484,7 +670,7 @@ impl Store {
             .all(&self.reader)
             .await
             .map_err(db("list record events"))?;
-        rows.into_iter().map(|e| self.unseal_event(plugin, StoredEvent::from(e))).collect()
+        rows.into_iter().map(|e| self.unseal_event(plugin, StoredEvent::try_from(e)?)).collect()
     }
 
     /// Alerts matching the filter, ordered by id.
@@ -499,11 +685,11 @@ impl Store {
             }
             query = query.filter(alert::Column::Plugin.is_in(plugins.iter().map(String::as_str)));
         }
-        if let Some(estates) = &filter.estate_ids {
-            if estates.is_empty() {
+        if let Some(places) = &filter.places {
+            let Some(at) = places_condition(alert::Column::EstateId, alert::Column::GridCell, places) else {
                 return Ok(Vec::new());
-            }
-            query = query.filter(alert::Column::EstateId.is_in(estates.iter().map(|e| e.0)));
+            };
+            query = query.filter(at);
         }
         if let Some(record) = filter.record_id {
             query = query.filter(alert::Column::RecordId.eq(record.0));
@@ -521,8 +707,52 @@ impl Store {
     }
 }
 
-fn page_size(limit: u32) -> u32 {
+pub(crate) fn page_size(limit: u32) -> u32 {
     if limit == 0 || limit > MAX_PAGE { MAX_PAGE } else { limit }
+}
+
+/// `estate IN estates OR grid_cell IN grid_cells`; `None` when the set is empty (nothing matches).
+fn places_condition<C: ColumnTrait>(estate: C, grid_cell: C, places: &PlaceSet) -> Option<Condition> {
+    if places.is_empty() {
+        return None;
+    }
+    let mut any = Condition::any();
+    if !places.estates.is_empty() {
+        any = any.add(estate.is_in(places.estates.iter().map(|e| e.0)));
+    }
+    if !places.grid_cells.is_empty() {
+        any = any.add(grid_cell.is_in(places.grid_cells.iter().map(String::as_str)));
+    }
+    Some(any)
+}
+
+/// The `(estate_id, grid_cell)` columns of a place.
+pub(crate) fn place_columns(place: &Place) -> (Option<i64>, Option<String>) {
+    match place {
+        Place::Estate(id) => (Some(id.0), None),
+        Place::GridCell(code) => (None, Some(code.clone())),
+    }
+}
+
+/// The serde JSON of a place (`{"estate":3}`, `{"grid_cell":"440303001001001"}`), as stored in
+/// `record_events.place_json`.
+pub(crate) fn place_json(place: &Place) -> String {
+    match place {
+        Place::Estate(id) => serde_json::json!({ "estate": id.0 }).to_string(),
+        Place::GridCell(code) => serde_json::json!({ "grid_cell": code }).to_string(),
+    }
+}
+
+/// The place of a stored row: exactly one of the two columns is set.
+fn place_of(estate_id: Option<i64>, grid_cell: Option<String>) -> Result<Place, StoreError> {
+    match (estate_id, grid_cell) {
+        (Some(id), None) => Ok(Place::Estate(EstateId(id))),
+        (None, Some(code)) => Ok(Place::GridCell(code)),
+        _ => Err(StoreError::Corrupt {
+            what: "records.place",
+            detail: "exactly one of estate_id and grid_cell must be set".into(),
+        }),
+    }
 }
 
 /// The query for a filter without paging, or `None` when it matches nothing.
@@ -532,11 +762,11 @@ fn record_query(f: &RecordFilter, store: &Store) -> Option<Select<record::Entity
     if let Some(kind) = &f.kind {
         cond = cond.add(record::Column::Kind.eq(kind.as_str()));
     }
-    if let Some(estates) = &f.estate_ids {
-        if estates.is_empty() {
-            return None;
-        }
-        cond = cond.add(record::Column::EstateId.is_in(estates.iter().map(|e| e.0)));
+    if let Some(places) = &f.places {
+        cond = cond.add(places_condition(record::Column::EstateId, record::Column::GridCell, places)?);
+    }
+    if let Some(assignee) = &f.assignee {
+        cond = cond.add(record::Column::Assignee.eq(assignee.as_str()));
     }
     if !f.states.is_empty() {
         cond = cond.add(record::Column::State.is_in(f.states.iter().map(String::as_str)));
@@ -622,11 +852,16 @@ pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> R
             Some(ParentRef::Existing(id)) => Some(id.0),
             Some(ParentRef::InBatch(i)) => Some(created[i]),
         };
+        let (estate_id, grid_cell) = place_columns(&c.place);
         let model = record::ActiveModel {
             id: NotSet,
             plugin: Set(c.plugin.clone()),
             kind: Set(c.kind.clone()),
-            estate_id: Set(c.estate_id.0),
+            estate_id: Set(estate_id),
+            grid_cell: Set(grid_cell),
+            created_by: Set(c.actor.clone()),
+            assignee: Set(None),
+            occurred_at: Set(c.occurred_at.0),
             parent_id: Set(parent_id),
             state: Set(c.state.clone()),
             prev_state: Set(None),
@@ -641,11 +876,11 @@ pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> R
     }
 
     // Updates: one UPDATE … RETURNING each: version check, bump and from-state together.
-    let mut from_states: Vec<String> = Vec::with_capacity(batch.updates.len());
+    let mut from_states: Vec<(String, Place)> = Vec::with_capacity(batch.updates.len());
     let mut kinds: Vec<String> = Vec::with_capacity(batch.updates.len());
     for u in &batch.updates {
-        let (from, kind) = update_one(txn, u).await?;
-        from_states.push(from);
+        let (from, kind, place) = update_one(txn, u).await?;
+        from_states.push((from, place));
         kinds.push(kind);
     }
 
@@ -669,14 +904,37 @@ pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> R
     // Events: one multi-row INSERT for the whole batch.
     let mut events: Vec<record_event::ActiveModel> = Vec::with_capacity(batch.creates.len() + batch.updates.len());
     for (c, &id) in batch.creates.iter().zip(&created) {
-        events.push(event_model(id, &c.plugin, c.at, &c.actor, "create", None, &c.state, &c.data_json));
+        events.push(event_model(
+            id,
+            &c.plugin,
+            EventTimes { at: c.at, occurred_at: c.occurred_at, backdated_reason: c.backdated_reason.as_deref() },
+            &c.actor,
+            "create",
+            None,
+            &c.state,
+            &c.data_json,
+            &c.place,
+        ));
     }
-    for (u, from) in batch.updates.iter().zip(from_states) {
-        events.push(event_model(u.id.0, &u.plugin, u.at, &u.actor, &u.action, Some(from), &u.new_state, &u.data_json));
+    for (u, (from, place)) in batch.updates.iter().zip(from_states) {
+        events.push(event_model(
+            u.id.0,
+            &u.plugin,
+            EventTimes { at: u.at, occurred_at: u.occurred_at, backdated_reason: u.backdated_reason.as_deref() },
+            &u.actor,
+            &u.action,
+            Some(from),
+            &u.new_state,
+            &u.data_json,
+            &place,
+        ));
     }
     for chunk in chunks(events) {
         record_event::Entity::insert_many(chunk).exec_without_returning(txn).await.map_err(db(OP))?;
     }
+
+    // References: every create's at version 1, every update's at its new version.
+    insert_refs(txn, &ref_rows(batch, &created)).await?;
 
     // Alerts: ON CONFLICT (dedupe_key) DO NOTHING; the row count is what was newly raised.
     let alerts: Vec<alert::ActiveModel> = batch
@@ -690,6 +948,7 @@ pub(crate) async fn write_in(txn: &DatabaseTransaction, batch: &WriteBatch) -> R
                 AlertTarget::InBatch(i) => created[i],
             })),
             estate_id: Set(a.estate_id.map(|e| e.0)),
+            grid_cell: Set(a.grid_cell.clone()),
             rule: Set(a.rule.clone()),
             dedupe_key: Set(a.dedupe_key.clone()),
             severity: Set(a.severity.clone()),
@@ -753,8 +1012,8 @@ pub(crate) async fn check_existing_refs(txn: &DatabaseTransaction, batch: &Write
     Ok(())
 }
 
-/// Applies one update and returns the state it left and the record's kind.
-async fn update_one(txn: &DatabaseTransaction, u: &RecordUpdate) -> Result<(String, String), StoreError> {
+/// Applies one update and returns the state it left, the record's kind and its place after it.
+async fn update_one(txn: &DatabaseTransaction, u: &RecordUpdate) -> Result<(String, String, Place), StoreError> {
     const OP: &str = "update record";
     use record::Column as C;
     // In SQL every right-hand side sees the row as it was, so `prev_state = state` captures the
@@ -773,14 +1032,23 @@ async fn update_one(txn: &DatabaseTransaction, u: &RecordUpdate) -> Result<(Stri
         .and_where(C::Id.eq(u.id.0))
         .and_where(C::Plugin.eq(u.plugin.as_str()))
         .and_where(C::Version.eq(u.expected_version))
-        .returning(Query::returning().columns([C::PrevState, C::Kind]));
+        .returning(Query::returning().columns([C::PrevState, C::Kind, C::EstateId, C::GridCell]));
+    if let Some(place) = &u.move_to {
+        let (estate_id, grid_cell) = place_columns(place);
+        stmt.value(C::EstateId, estate_id).value(C::GridCell, grid_cell);
+    }
+    if let Some(assignee) = &u.assignee {
+        stmt.value(C::Assignee, assignee.clone());
+    }
     match txn.query_one(&stmt).await.map_err(db(OP))? {
         Some(row) => {
             let from: Option<String> = row.try_get("", "prev_state").map_err(db(OP))?;
             let kind: String = row.try_get("", "kind").map_err(db(OP))?;
+            let estate_id: Option<i64> = row.try_get("", "estate_id").map_err(db(OP))?;
+            let grid_cell: Option<String> = row.try_get("", "grid_cell").map_err(db(OP))?;
             let from = from
                 .ok_or_else(|| StoreError::Corrupt { what: "record.prev_state", detail: "null after update".into() })?;
-            Ok((from, kind))
+            Ok((from, kind, place_of(estate_id, grid_cell)?))
         }
         None => {
             let found: Option<i64> = record::Entity::find_by_id(u.id.0)
@@ -877,22 +1145,33 @@ async fn insert_keys(txn: &DatabaseTransaction, rows: &[KeyRow<'_>]) -> Result<(
     })
 }
 
+/// The times of an event.
+struct EventTimes<'a> {
+    at: Timestamp,
+    occurred_at: Timestamp,
+    backdated_reason: Option<&'a str>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn event_model(
     record_id: i64,
     plugin: &str,
-    at: Timestamp,
+    times: EventTimes<'_>,
     actor: &str,
     action: &str,
     from_state: Option<String>,
     to_state: &str,
     data_json: &str,
+    place: &Place,
 ) -> record_event::ActiveModel {
     record_event::ActiveModel {
         seq: NotSet,
         record_id: Set(record_id),
         plugin: Set(plugin.to_owned()),
-        at: Set(at.0),
+        at: Set(times.at.0),
+        occurred_at: Set(times.occurred_at.0),
+        backdated_reason: Set(times.backdated_reason.map(str::to_owned)),
+        place_json: Set(Some(place_json(place))),
         actor: Set(actor.to_owned()),
         action: Set(action.to_owned()),
         from_state: Set(from_state),
@@ -911,13 +1190,15 @@ fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
     out
 }
 
-impl From<record::Model> for StoredRecord {
-    fn from(r: record::Model) -> StoredRecord {
-        StoredRecord {
+impl TryFrom<record::Model> for StoredRecord {
+    type Error = StoreError;
+
+    fn try_from(r: record::Model) -> Result<StoredRecord, StoreError> {
+        Ok(StoredRecord {
             id: RecordId(r.id),
             plugin: r.plugin,
             kind: r.kind,
-            estate_id: EstateId(r.estate_id),
+            place: place_of(r.estate_id, r.grid_cell)?,
             parent_id: r.parent_id.map(RecordId),
             state: r.state,
             data_json: r.data_json,
@@ -925,22 +1206,37 @@ impl From<record::Model> for StoredRecord {
             updated_at: Timestamp(r.updated_at),
             state_entered_at: Timestamp(r.state_entered_at),
             version: r.version,
-        }
+            created_by: r.created_by,
+            assignee: r.assignee,
+            occurred_at: Timestamp(r.occurred_at),
+        })
     }
 }
 
-impl From<record_event::Model> for StoredEvent {
-    fn from(e: record_event::Model) -> StoredEvent {
-        StoredEvent {
+impl TryFrom<record_event::Model> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(e: record_event::Model) -> Result<StoredEvent, StoreError> {
+        let place = match &e.place_json {
+            None => None,
+            Some(json) => Some(serde_json::from_str::<Place>(json).map_err(|_| StoreError::Corrupt {
+                what: "record_events.place_json",
+                detail: "not the JSON of a place".into(),
+            })?),
+        };
+        Ok(StoredEvent {
             seq: e.seq,
             record_id: RecordId(e.record_id),
             at: Timestamp(e.at),
+            occurred_at: Timestamp(e.occurred_at),
+            backdated_reason: e.backdated_reason,
+            place,
             actor: e.actor,
             action: e.action,
             from_state: e.from_state,
             to_state: e.to_state,
             data_json: e.data_json,
-        }
+        })
     }
 }
 
@@ -951,6 +1247,7 @@ impl From<alert::Model> for StoredAlert {
             plugin: a.plugin,
             record_id: a.record_id.map(RecordId),
             estate_id: a.estate_id.map(EstateId),
+            grid_cell: a.grid_cell,
             rule: a.rule,
             severity: a.severity,
             message_zh: a.message_zh,
@@ -969,12 +1266,15 @@ mod tests {
         NewRecord {
             plugin: plugin.into(),
             kind: "k".into(),
-            estate_id: EstateId(1),
+            place: Place::Estate(EstateId(1)),
             parent,
             state: "s".into(),
             data_json: "{}".into(),
             keys: vec![],
+            refs: vec![],
             at: Timestamp(0),
+            occurred_at: Timestamp(0),
+            backdated_reason: None,
             actor: "a".into(),
         }
     }
@@ -1008,6 +1308,27 @@ mod tests {
         let summary: Vec<(i64, &str, bool)> =
             rows.iter().map(|r| (r.record_id, r.key.value.as_str(), r.key.unique)).collect();
         assert_eq!(summary, vec![(7, "1", true), (7, "2", false), (8, "1", false)]);
+    }
+
+    #[test]
+    fn ref_kinds_round_trip_their_snake_case_text() {
+        for kind in RefKind::ALL {
+            assert_eq!(RefKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_string(&kind).expect("json"), format!("\"{kind}\""));
+        }
+        assert_eq!(RefKind::AgencyUnit.as_str(), "agency_unit");
+        assert_eq!(RefKind::parse("Person"), None);
+    }
+
+    #[test]
+    fn places_are_stored_as_the_serde_json_of_place() {
+        for place in [Place::Estate(EstateId(3)), Place::GridCell("440303001001001".into())] {
+            assert_eq!(place_json(&place), serde_json::to_string(&place).expect("json"));
+            let (estate, cell) = place_columns(&place);
+            assert_eq!(place_of(estate, cell).expect("one place"), place);
+        }
+        assert!(place_of(None, None).is_err());
+        assert!(place_of(Some(1), Some("440303001001001".into())).is_err());
     }
 
     #[test]

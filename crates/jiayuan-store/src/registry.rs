@@ -176,8 +176,9 @@ pub struct NewLease {
 }
 
 impl Store {
-    /// Inserts or updates one version of a division (see [`RegistryTxn::upsert_division`]),
-    /// unaudited: the seeding path. People change divisions through the host's registry service.
+    /// Inserts or updates one version of a division (see
+    /// [`RegistryTxn::upsert_division`](crate::RegistryTxn::upsert_division)), unaudited: the
+    /// seeding path. People change divisions through the host's registry service.
     pub async fn upsert_division(&self, d: &Division) -> Result<(), StoreError> {
         let mut txn = self.registry_txn().await?;
         match txn.upsert_division(d).await {

@@ -137,7 +137,7 @@ impl Store {
 mod tests {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-    use jiayuan_domain::Timestamp;
+    use jiayuan_domain::{Place, Timestamp};
 
     use crate::records::{IndexKey, NewRecord, RecordFilter, RecordUpdate, WriteBatch};
     use crate::tests::store_with_estate;
@@ -153,11 +153,14 @@ mod tests {
         let create = NewRecord {
             plugin: "keyp".into(),
             kind: "person".into(),
-            estate_id: estate,
+            place: Place::Estate(estate),
             parent: None,
             state: "open".into(),
             data_json: data.clone(),
             keys: vec![IndexKey { field: "id_number".into(), value: CANARY.into(), unique: true }],
+            refs: Vec::new(),
+            occurred_at: Timestamp(1_000),
+            backdated_reason: None,
             at: Timestamp(1_000),
             actor: "user:1".into(),
         };
@@ -202,7 +205,12 @@ mod tests {
             action: "edit".into(),
             new_state: "open".into(),
             keys: Vec::new(),
+            refs: Vec::new(),
+            move_to: None,
+            assignee: None,
             data_json: serde_json::json!({"id_number": CANARY, "reason": null}).to_string(),
+            occurred_at: Timestamp(2_000),
+            backdated_reason: None,
             at: Timestamp(2_000),
             actor: "user:1".into(),
         };

@@ -7,15 +7,17 @@ use sea_orm_migration::MigratorTrait;
 
 use jiayuan_domain::{
     AddressCode, Date, Division, DivisionCode, DivisionLevel, DocKind, Estate, EstateCode, EstateId, EstateKind,
-    FirmId, FirmKind, GridCell, GridKind, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, RecordId,
-    Relation, Sex, Timestamp,
+    FirmId, FirmKind, GridCell, GridKind, HouseUse, Hukou, IdentityDoc, ManagementStatus, OnboardingStage, Place,
+    RecordId, Relation, Sex, Timestamp,
 };
 
 use crate::entity::{alert, record, record_event, record_key};
+
+mod second_edition;
 use crate::migration::Migrator;
 use crate::*;
 
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     "m20261128_000001_create_registry",
     "m20261128_000002_create_records",
     "m20261128_000003_create_enablement",
@@ -23,6 +25,7 @@ const MIGRATIONS: [&str; 7] = [
     "m20261128_000005_create_accounts",
     "m20261128_000006_index_record_pages",
     "m20261201_000007_registry_administration",
+    "m20261201_000008_contract_second_edition",
 ];
 
 /// The SQLite file every test store lives in, inside its own temp dir.
@@ -54,12 +57,15 @@ fn new_record(plugin: &str, kind: &str, estate: EstateId, state: &str, keys: Vec
     NewRecord {
         plugin: plugin.into(),
         kind: kind.into(),
-        estate_id: estate,
+        place: Place::Estate(estate),
         parent: None,
         state: state.into(),
         data_json: format!(r#"{{"at":{at}}}"#),
         keys,
+        refs: Vec::new(),
         at: Timestamp(at),
+        occurred_at: Timestamp(at),
+        backdated_reason: None,
         actor: "user:1".into(),
     }
 }
@@ -69,6 +75,7 @@ fn new_alert(plugin: &str, record: Option<AlertTarget>, estate: Option<EstateId>
         plugin: plugin.into(),
         record,
         estate_id: estate,
+        grid_cell: None,
         rule: "overdue".into(),
         dedupe_key: dedupe.into(),
         severity: "warning".into(),
@@ -96,7 +103,12 @@ fn update(
         new_state: state.into(),
         data_json: format!(r#"{{"at":{at}}}"#),
         keys,
+        refs: Vec::new(),
+        move_to: None,
+        assignee: None,
         at: Timestamp(at),
+        occurred_at: Timestamp(at),
+        backdated_reason: None,
         actor: "user:2".into(),
     }
 }
@@ -463,7 +475,7 @@ async fn story(store: Store) {
             id: lic,
             plugin: "dog".into(),
             kind: "licence".into(),
-            estate_id: e1,
+            place: Place::Estate(e1),
             parent_id: None,
             state: "submitted".into(),
             data_json: format!(r#"{{"at":{at0}}}"#),
@@ -471,6 +483,9 @@ async fn story(store: Store) {
             updated_at: Timestamp(at0),
             state_entered_at: Timestamp(at0),
             version: 1,
+            created_by: "user:1".into(),
+            assignee: None,
+            occurred_at: Timestamp(at0),
         }
     );
     assert_eq!(store.record("dog", vac).await.expect("record").and_then(|r| r.parent_id), Some(lic));
@@ -669,12 +684,17 @@ async fn story(store: Store) {
     let on_licence =
         store.alerts(&AlertFilter { record_id: Some(lic), ..AlertFilter::default() }).await.expect("alerts");
     assert_eq!(on_licence.iter().map(|a| a.raised_at).collect::<Vec<_>>(), vec![Timestamp(at0), Timestamp(at2)]);
-    let in_e2 =
-        store.alerts(&AlertFilter { estate_ids: Some(vec![e2]), ..AlertFilter::default() }).await.expect("alerts");
+    let in_e2 = store
+        .alerts(&AlertFilter {
+            places: Some(PlaceSet { estates: vec![e2], grid_cells: vec![] }),
+            ..AlertFilter::default()
+        })
+        .await
+        .expect("alerts");
     assert_eq!(in_e2.len(), 1);
     assert!(
         store
-            .alerts(&AlertFilter { estate_ids: Some(vec![]), ..AlertFilter::default() })
+            .alerts(&AlertFilter { places: Some(PlaceSet::default()), ..AlertFilter::default() })
             .await
             .expect("alerts")
             .is_empty()
@@ -742,11 +762,22 @@ async fn story(store: Store) {
         assert_eq!(seen, expected, "{order:?}: every record once, in order, ties broken by id");
     }
     assert_eq!(store.count_records(&patrols).await.expect("count"), 23);
-    let open_in_e1 = RecordFilter { estate_ids: Some(vec![e1]), states: vec!["open".into()], ..patrols.clone() };
+    let open_in_e1 = RecordFilter {
+        places: Some(PlaceSet { estates: vec![e1], grid_cells: vec![] }),
+        states: vec!["open".into()],
+        ..patrols.clone()
+    };
     let expected_open: Vec<i64> = (0..23).filter(|i| i % 3 != 0 && i % 2 == 0).collect();
     assert_eq!(store.count_records(&open_in_e1).await.expect("count"), expected_open.len() as u64);
-    assert!(store.records(&open_in_e1).await.expect("records").iter().all(|r| r.estate_id == e1 && r.state == "open"));
-    let nothing = RecordFilter { estate_ids: Some(vec![]), ..patrols.clone() };
+    assert!(
+        store
+            .records(&open_in_e1)
+            .await
+            .expect("records")
+            .iter()
+            .all(|r| r.estate_id() == Some(e1) && r.state == "open")
+    );
+    let nothing = RecordFilter { places: Some(PlaceSet::default()), ..patrols.clone() };
     assert!(store.records(&nothing).await.expect("records").is_empty());
     assert_eq!(store.count_records(&nothing).await.expect("count"), 0);
     let children = RecordFilter { parent_id: Some(lic), ..by_plugin("dog") };

@@ -14,7 +14,7 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use jiayuan_plugin_api::{
-    DeadlineAction, FieldDef, FieldType, Label, Manifest, RecordKind, Sensitivity, ServicePlugin,
+    Actor, Audience, DeadlineAction, FieldDef, FieldType, Label, Manifest, RecordKind, Sensitivity, ServicePlugin,
 };
 
 pub use crate::story::{Story, StoryFailure, StoryReport};
@@ -93,13 +93,54 @@ fn check(m: &Manifest) -> Result<(), Vec<String>> {
                     ));
                 }
             }
+            _ => p.push(format!("deadline rule `{}` has an action this kit does not know", r.id)),
         }
     }
     for k in &m.kpis {
         label(&mut p, &k.label, &format!("KPI `{}`", k.id));
     }
+    audiences(&mut p, m);
     p.dedup();
     if p.is_empty() { Ok(()) } else { Err(p) }
+}
+
+/// Every agency kind a manifest names must be one an installation starts with
+/// ([`jiayuan_domain::DEFAULT_AGENCY_KINDS`]) or `*`: a kind nobody registered makes a field
+/// visible to nobody and a transition fireable by nobody. And every kind with a transition for
+/// audiences must be visible to at least one of them.
+fn audiences(p: &mut Vec<String>, m: &Manifest) {
+    let known = |kind: &str| {
+        kind == jiayuan_plugin_api::ANY_AGENCY
+            || jiayuan_domain::DEFAULT_AGENCY_KINDS.iter().any(|(c, _, _)| *c == kind)
+    };
+    let mut check = |a: &Audience, what: &str| {
+        if let Audience::Agency(kind) = a
+            && !known(kind)
+        {
+            p.push(format!("{what} names agency kind `{kind}`, which no installation registers by default"));
+        }
+    };
+    for k in &m.record_kinds {
+        for a in k.visible_to.iter().flatten() {
+            check(a, &format!("record kind `{}`", k.id));
+        }
+        for f in &k.fields {
+            let what = format!("field `{}.{}`", k.id, f.name);
+            for a in f.visible_to.iter().flatten().chain(&f.unmask_by) {
+                check(a, &what);
+            }
+            if let FieldType::AgencyUnitRef { kind } = &f.ty {
+                check(&Audience::agency(kind), &what);
+            }
+        }
+        for t in &k.workflow.transitions {
+            for a in &t.actors {
+                if let Actor::Audience(a) = a {
+                    check(a, &format!("transition `{}.{}`", k.id, t.id));
+                }
+            }
+        }
+    }
 }
 
 fn label(p: &mut Vec<String>, l: &Label, what: &str) {
@@ -133,8 +174,9 @@ fn terminal_reachable(k: &RecordKind) -> bool {
             return true;
         }
         for t in wf.transitions.iter().filter(|t| t.from.iter().any(|f| f == s)) {
-            if seen.insert(t.to.as_str()) {
-                queue.push_back(t.to.as_str());
+            let to = t.target(s);
+            if seen.insert(to) {
+                queue.push_back(to);
             }
         }
     }
@@ -162,47 +204,23 @@ mod tests {
     }
 
     fn manifest() -> Manifest {
-        Manifest {
-            id: "noise-log".into(),
-            name: Label::new("噪音登记", "Noise log"),
-            version: "1.0.0".into(),
-            record_kinds: vec![RecordKind {
-                id: "complaint".into(),
-                label: Label::new("投诉", "Complaint"),
-                fields: vec![
-                    FieldDef::new("room", "房号", "Room", FieldType::Text { max_chars: 10 }),
-                    FieldDef::new("caller", "来电人", "Caller", FieldType::PersonRef)
-                        .sensitivity(Sensitivity::Personal),
-                ],
-                parent: None,
-                workflow: Workflow {
-                    initial: "open".into(),
-                    states: vec![
-                        StateDef::new("open", "待办", "Open"),
-                        StateDef::new("closed", "办结", "Closed").terminal(),
-                    ],
-                    transitions: vec![TransitionDef::new(
-                        "close",
-                        "办结",
-                        "Close",
-                        &["open"],
-                        "closed",
-                        &[Actor::FirmStaff, Actor::System],
-                    )],
-                },
-                keys: vec![],
-            }],
-            deadlines: vec![DeadlineRule {
-                id: "auto_close".into(),
-                kind: "complaint".into(),
-                in_states: vec!["open".into()],
-                anchor: Anchor::Created,
-                offset: Offset::CalendarDays(30),
-                action: DeadlineAction::Transition { transition: "close".into() },
-                legal_basis: None,
-            }],
-            kpis: vec![],
-        }
+        let workflow = Workflow::new(
+            "open",
+            vec![StateDef::new("open", "待办", "Open"), StateDef::new("closed", "办结", "Closed").terminal()],
+            vec![TransitionDef::new("close", "办结", "Close", &["open"], "closed").by(&[Audience::Firm]).by_system()],
+        );
+        let kind = RecordKind::new("complaint", "投诉", "Complaint", workflow).with_fields([
+            FieldDef::new("room", "房号", "Room", FieldType::Text { max_chars: 10 }),
+            FieldDef::new("caller", "来电人", "Caller", FieldType::PersonRef).sensitivity(Sensitivity::Personal),
+        ]);
+        Manifest::new("noise-log", "噪音登记", "Noise log", "1.0.0").with_kind(kind).with_deadline(DeadlineRule::new(
+            "auto_close",
+            "complaint",
+            &["open"],
+            Anchor::Created,
+            Offset::CalendarDays(30),
+            DeadlineAction::Transition { transition: "close".into() },
+        ))
     }
 
     #[test]
@@ -216,7 +234,7 @@ mod tests {
         m.record_kinds[0].fields[1].sensitivity = Sensitivity::Public;
         m.record_kinds[0].workflow.states[1].terminal = false;
         m.record_kinds[0].workflow.states[0].label.en = " ".into();
-        m.record_kinds[0].workflow.transitions[0].actors = vec![Actor::FirmStaff];
+        m.record_kinds[0].workflow.transitions[0].actors = vec![Actor::firm()];
         m.deadlines[0].in_states.push("closed".into());
         let problems = check_manifest(&Fixed(m)).expect_err("broken");
         let text = problems.join("\n");

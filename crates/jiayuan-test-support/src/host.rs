@@ -14,14 +14,16 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use jiayuan_domain::{
-    CalendarEntry, Date, DayKind, Estate, EstateId, FirmId, House, HouseId, Person, PersonId, RecordId, Timestamp,
-    WorkingCalendar,
+    CalendarEntry, Date, DayKind, Estate, EstateId, FirmId, House, HouseId, Person, PersonId, Place, RecordId,
+    Timestamp, WorkingCalendar,
 };
 use jiayuan_plugin_api::{
-    Actor, AlertDraft, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KeyDef, KpiCall,
-    KpiValue, Label, LogLevel, Manifest, Outcome, PluginError, Record, RecordKind, RecordQuery, RecordReader,
-    RegistryReader, Scope, ServicePlugin, Severity, TransitionCall,
+    Actor, AlertDraft, Audience, ChildDraft, Clock, CreateCall, DeadlineAction, FieldViolation, HostContext, KeyDef,
+    KpiCall, KpiValue, Label, LogLevel, Manifest, Outcome, PersonFacts, PluginError, Record, RecordKind, RecordQuery,
+    RecordReader, RegistryReader, Scope, ServicePlugin, Severity, TransitionCall,
 };
+use jiayuan_schema::guard::{Firer, Subject, may_fire};
+use jiayuan_schema::projection::{Projected, Viewer, project, visible_fields};
 use jiayuan_schema::{Checked, Mode, Reference, check_object};
 
 use crate::fixtures::{DemoRegistry, at, date};
@@ -210,8 +212,8 @@ pub enum AlertSource {
 pub struct RaisedAlert {
     /// The record it concerns (`None` for a refused create).
     pub record_id: Option<RecordId>,
-    /// The estate.
-    pub estate_id: EstateId,
+    /// The place.
+    pub place: Place,
     /// The record kind.
     pub kind: String,
     /// The hook's deduplication key, or the deadline rule's id.
@@ -252,9 +254,48 @@ pub struct FiredDeadline {
     pub result: Result<(), HostError>,
 }
 
+/// Who calls, as [`TestHost`] plays it: an audience, an account and (for agency officers) a unit.
+/// The default is a firm account `tester`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCaller {
+    /// The caller's audience.
+    pub audience: Audience,
+    /// The account's login (recorded as a record's creator; guards compare it).
+    pub account: String,
+    /// The agency unit of an agency officer.
+    pub agency_unit: Option<i64>,
+}
+
+impl TestCaller {
+    /// A caller of `audience` with login `account`.
+    pub fn new(audience: Audience, account: &str) -> TestCaller {
+        TestCaller { audience, account: account.to_owned(), agency_unit: None }
+    }
+
+    /// An officer of agency unit `unit`, of agency kind `kind`.
+    pub fn officer(kind: &str, account: &str, unit: i64) -> TestCaller {
+        TestCaller { audience: Audience::agency(kind), account: account.to_owned(), agency_unit: Some(unit) }
+    }
+}
+
+impl Default for TestCaller {
+    fn default() -> TestCaller {
+        TestCaller::new(Audience::Firm, "tester")
+    }
+}
+
+/// What the host keeps of a record beyond what the plugin sees.
+#[derive(Debug, Clone, Default)]
+struct Meta {
+    created_by: String,
+    assignee: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     records: BTreeMap<RecordId, Record>,
+    meta: BTreeMap<RecordId, Meta>,
+    caller: TestCaller,
     next_id: i64,
     persons: BTreeMap<PersonId, Person>,
     houses: BTreeMap<HouseId, House>,
@@ -291,13 +332,13 @@ struct State {
 /// # async fn demo(plugin: impl jiayuan_plugin_api::ServicePlugin + 'static) -> Result<(), Box<dyn std::error::Error>> {
 /// use jiayuan_test_support::{TestHost, fixtures};
 /// use jiayuan_domain::EstateId;
-/// use jiayuan_plugin_api::Actor;
+/// use jiayuan_plugin_api::{Actor, Audience};
 ///
 /// let host = TestHost::new(plugin);
 /// host.add_estate(fixtures::demo_estates().remove(0));
 /// host.set_config(serde_json::json!({ "some_key": 3 }));
 /// let record = host.create(EstateId(1), "complaint", serde_json::json!({ "room": "1203" })).await?;
-/// host.transition(record.id, "close", Actor::FirmStaff, serde_json::json!({})).await?;
+/// host.transition(record.id, "close", Actor::Audience(Audience::Firm), serde_json::json!({})).await?;
 /// host.clock().advance_days(30);
 /// let fired = host.run_deadlines().await;
 /// # let _ = fired; Ok(()) }
@@ -413,15 +454,44 @@ impl TestHost {
     }
 
     /// A context for one call, as the host builds it: scope narrowed to `estate` (or
-    /// district-wide), the firm serving that estate, a fresh request id, the current config.
+    /// district-wide), the firm serving that estate, the caller's audience, a fresh request id,
+    /// the current config.
     pub fn context(&self, estate: Option<EstateId>) -> TestContext<'_> {
-        let (firm_id, request_id) = {
+        self.context_at(estate.map(Place::Estate))
+    }
+
+    /// A context for one call at `place` (see [`TestHost::context`]).
+    pub fn context_at(&self, place: Option<Place>) -> TestContext<'_> {
+        let (firm_id, request_id, audience) = {
             let mut st = self.lock();
             st.requests += 1;
-            (estate.and_then(|e| st.firms.get(&e).copied()), format!("test-{}", st.requests))
+            let firm = place.as_ref().and_then(Place::estate).and_then(|e| st.firms.get(&e).copied());
+            (firm, format!("test-{}", st.requests), st.caller.audience.clone())
         };
         let config = self.config.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        TestContext { host: self, scope: Scope { estate_id: estate, firm_id, request_id }, config }
+        TestContext { host: self, scope: Scope::new(place, firm_id, Some(audience), request_id), config }
+    }
+
+    /// Who calls from now on (default: a firm account `tester`).
+    pub fn set_caller(&self, caller: TestCaller) {
+        self.lock().caller = caller;
+    }
+
+    /// Assigns record `id` to `account` (or clears the assignee), as the host's assign route.
+    pub fn assign(&self, id: RecordId, account: Option<&str>) -> Result<(), HostError> {
+        let mut st = self.lock();
+        let meta = st.meta.get_mut(&id).ok_or_else(|| HostError::NotFound(format!("record {id}")))?;
+        meta.assignee = account.map(str::to_owned);
+        Ok(())
+    }
+
+    /// Record `id` as an audience sees it: the host's one projection (need-to-know, masking).
+    pub fn view(&self, id: RecordId, audience: &Audience, unmask: bool) -> Option<Projected> {
+        let record = self.record(id)?;
+        let def = self.manifest.kind(&record.kind)?;
+        let data: Map<String, Value> = serde_json::from_str(&record.data_json).ok()?;
+        let viewer = Viewer { audience: Some(audience), unmask };
+        viewer.sees_kind(def).then(|| project(def, &data, &viewer))
     }
 
     /// A stored record.
@@ -460,6 +530,11 @@ impl TestHost {
 
     /// Creates a record of a top-level `kind` in `estate`, as the host does for a create request.
     pub async fn create(&self, estate: EstateId, kind: &str, data: Value) -> Result<Record, HostError> {
+        self.create_at(Place::Estate(estate), kind, data).await
+    }
+
+    /// Creates a record of a top-level `kind` at `place` (an estate or a grid cell).
+    pub async fn create_at(&self, place: Place, kind: &str, data: Value) -> Result<Record, HostError> {
         if let Some(parent) = &self.kind_def(kind)?.parent {
             return Err(HostError::Rejected(vec![FieldViolation::new(
                 "parent",
@@ -468,14 +543,14 @@ impl TestHost {
                 format!("a `{kind}` record needs a parent `{parent}` record: use create_child"),
             )]));
         }
-        self.create_inner(estate, kind, None, data).await
+        self.create_inner(place, kind, None, data).await
     }
 
     /// Creates a record of a child `kind` under `parent` (in the parent's estate).
     pub async fn create_child(&self, parent: RecordId, kind: &str, data: Value) -> Result<Record, HostError> {
         let parent = self.record(parent).ok_or_else(|| HostError::NotFound(format!("parent record {parent}")))?;
         match &self.kind_def(kind)?.parent {
-            Some(p) if *p == parent.kind => self.create_inner(parent.estate_id, kind, Some(parent), data).await,
+            Some(p) if *p == parent.kind => self.create_inner(parent.place.clone(), kind, Some(parent), data).await,
             other => Err(HostError::Rejected(vec![FieldViolation::new(
                 "parent",
                 "wrong_parent",
@@ -487,27 +562,46 @@ impl TestHost {
 
     async fn create_inner(
         &self,
-        estate: EstateId,
+        place: Place,
         kind: &str,
         parent: Option<Record>,
         data: Value,
     ) -> Result<Record, HostError> {
         let def = self.kind_def(kind)?;
-        if !self.lock().estates.contains_key(&estate) {
+        let caller = self.lock().caller.clone();
+        let viewer = Viewer::masked(&caller.audience);
+        if !viewer.sees_kind(def) {
+            return Err(HostError::NotFound(format!("record kind `{kind}` is not visible to {}", caller.audience)));
+        }
+        let at_kind = match &place {
+            Place::Estate(_) => jiayuan_plugin_api::PlaceKind::Estate,
+            Place::GridCell(_) => jiayuan_plugin_api::PlaceKind::GridCell,
+        };
+        if !def.places.contains(&at_kind) {
+            return Err(HostError::Rejected(vec![FieldViolation::new(
+                "place",
+                "wrong_place",
+                format!("`{kind}` 记录不能放在此类位置"),
+                format!("records of `{kind}` cannot sit at a {at_kind:?}"),
+            )]));
+        }
+        if let Place::Estate(estate) = &place
+            && !self.lock().estates.contains_key(estate)
+        {
             return Err(HostError::NotFound(format!("estate {estate} is not in the registry")));
         }
+        let fields = visible_fields(&def.fields, &viewer);
         let Checked { data, references } =
-            check_object(&def.fields, &data, Mode::Create, self.today()).map_err(HostError::Rejected)?;
-        self.resolve(estate, &references)?;
-        let ctx = self.context(Some(estate));
-        let call = CreateCall {
-            kind: kind.to_owned(),
-            estate_id: estate,
-            parent: parent.clone(),
-            data_json: Value::Object(data.clone()).to_string(),
-        };
+            check_object(&fields, &data, Mode::Create, self.today()).map_err(HostError::Rejected)?;
+        self.resolve(&place, &references)?;
+        let ctx = self.context_at(Some(place.clone()));
+        let now = self.now();
+        let mut call = CreateCall::new(kind, place.clone(), Value::Object(data.clone()).to_string(), now);
+        if let Some(p) = parent.clone() {
+            call = call.with_parent(p);
+        }
         let outcome = self.plugin.on_create(&ctx, call).await;
-        let outcome = self.refusal(outcome, estate, kind, None)?;
+        let outcome = self.refusal(outcome, &place, kind, None)?;
         let state = match &outcome.state {
             Some(s) if !def.workflow.has_state(s) => {
                 return Err(HostError::Contract(format!("on_create chose undeclared state `{s}` of `{kind}`")));
@@ -516,41 +610,66 @@ impl TestHost {
             None => def.workflow.initial.clone(),
         };
         let data = self.stored_data(def, outcome.data_json.as_deref(), data, "on_create")?;
-        let now = self.now();
         let mut st = self.lock();
         let id = RecordId(st.next_id);
-        let record = Record {
+        let record = Record::new(
             id,
-            kind: kind.to_owned(),
-            estate_id: estate,
-            parent_id: parent.map(|p| p.id),
-            state,
-            data_json: Value::Object(data).to_string(),
-            created_at: now,
-            updated_at: now,
-            state_entered_at: now,
-            version: 1,
-        };
+            kind,
+            place.clone(),
+            parent.map(|p| p.id),
+            &state,
+            Value::Object(data).to_string(),
+            now,
+            now,
+            now,
+            now,
+            1,
+        );
         let mut batch = vec![record.clone()];
-        batch.extend(self.child_records(kind, id, estate, &outcome.children, st.next_id + 1, now)?);
+        batch.extend(self.child_records(kind, id, &place, &outcome.children, st.next_id + 1, now)?);
         for (i, r) in batch.iter().enumerate() {
             self.unique_conflict(&st, r, &batch[..i])?;
         }
         st.next_id += batch.len() as i64;
         for r in batch {
+            st.meta.insert(r.id, Meta { created_by: caller.account.clone(), assignee: None });
             st.records.insert(r.id, r);
         }
-        push_alerts(&mut st, &outcome.alerts, Some(id), estate, kind, now, AlertSource::Hook);
+        push_alerts(&mut st, &outcome.alerts, Some(id), &place, kind, now, AlertSource::Hook);
         Ok(record)
     }
 
-    /// Fires `transition` on record `id` as `actor`, as the host does for a transition request.
+    /// Fires `transition` on record `id` as `actor` (with the account and unit of the current
+    /// [`TestCaller`]), as the host does for a transition request.
     pub async fn transition(
         &self,
         id: RecordId,
         transition: &str,
         actor: Actor,
         input: Value,
+    ) -> Result<Record, HostError> {
+        self.transition_inner(id, transition, actor, input, None).await
+    }
+
+    /// Fires a transition that moves record `id` to `to` (see [`TestHost::transition`]).
+    pub async fn transition_to(
+        &self,
+        id: RecordId,
+        transition: &str,
+        actor: Actor,
+        input: Value,
+        to: Place,
+    ) -> Result<Record, HostError> {
+        self.transition_inner(id, transition, actor, input, Some(to)).await
+    }
+
+    async fn transition_inner(
+        &self,
+        id: RecordId,
+        transition: &str,
+        actor: Actor,
+        input: Value,
+        move_to: Option<Place>,
     ) -> Result<Record, HostError> {
         let record = self.record(id).ok_or_else(|| HostError::NotFound(format!("record {id}")))?;
         let def = self.kind_def(&record.kind)?;
@@ -568,25 +687,54 @@ impl TestHost {
                 t.from.join(", ")
             )));
         }
-        if !t.actors.contains(&actor) {
-            return Err(HostError::Forbidden(format!("{actor:?} may not fire `{transition}`")));
-        }
-        let Checked { data: input, references } =
-            check_object(&t.input, &input, Mode::TransitionInput, self.today()).map_err(HostError::Rejected)?;
-        self.resolve(record.estate_id, &references)?;
-        let ctx = self.context(Some(record.estate_id));
-        let call = TransitionCall {
-            record: record.clone(),
-            transition: transition.to_owned(),
-            input_json: Value::Object(input.clone()).to_string(),
+        let (caller, meta) = {
+            let st = self.lock();
+            (st.caller.clone(), st.meta.get(&id).cloned().unwrap_or_default())
         };
+        let stored: Map<String, Value> = serde_json::from_str(&record.data_json)
+            .map_err(|e| HostError::Contract(format!("stored data of record {id} is not an object: {e}")))?;
+        let system = matches!(actor, Actor::System);
+        let firer = Firer {
+            actor: &actor,
+            account: (!system).then_some(caller.account.as_str()),
+            agency_unit: if system { None } else { caller.agency_unit },
+        };
+        let subject = Subject { created_by: &meta.created_by, assignee: meta.assignee.as_deref(), data: &stored };
+        if let Err(refusal) = may_fire(t, &firer, &subject) {
+            return Err(HostError::Forbidden(format!("{actor} may not fire `{transition}`: {}", refusal.message().1)));
+        }
+        let place = match (&move_to, t.moves) {
+            (Some(to), true) => to.clone(),
+            (None, true) => {
+                return Err(HostError::Rejected(vec![FieldViolation::new(
+                    "place",
+                    "required",
+                    "此操作须指定迁往的位置".to_owned(),
+                    format!("`{transition}` moves the record: name the place it moves to"),
+                )]));
+            }
+            (Some(_), false) => {
+                return Err(HostError::Workflow(format!("`{transition}` does not move the record")));
+            }
+            (None, false) => record.place.clone(),
+        };
+        let fields = if system { t.input.clone() } else { visible_fields(&t.input, &Viewer::masked(&caller.audience)) };
+        let Checked { data: input, references } =
+            check_object(&fields, &input, Mode::TransitionInput, self.today()).map_err(HostError::Rejected)?;
+        self.resolve(&place, &references)?;
+        // A move's hook works where the record is going (its household rules, its counts there).
+        let ctx = self.context_at(Some(place.clone()));
+        let mut call =
+            TransitionCall::new(record.clone(), transition, Value::Object(input.clone()).to_string(), self.now());
+        if let Some(to) = &move_to {
+            call = call.with_move(to.clone());
+        }
         let outcome = self.plugin.on_transition(&ctx, call).await;
-        let outcome = self.refusal(outcome, record.estate_id, &record.kind, Some(id))?;
+        let outcome = self.refusal(outcome, &record.place, &record.kind, Some(id))?;
         if let Some(s) = &outcome.state {
             return Err(HostError::Contract(format!("on_transition set state `{s}`; only on_create may")));
         }
-        let mut merged: Map<String, Value> = serde_json::from_str(&record.data_json)
-            .map_err(|e| HostError::Contract(format!("stored data of record {id} is not an object: {e}")))?;
+        let mut merged = stored;
         merged.extend(input);
         let data = self.stored_data(def, outcome.data_json.as_deref(), merged, "on_transition")?;
         let now = self.now();
@@ -596,22 +744,29 @@ impl TestHost {
             return Err(HostError::Conflict(format!("record {id} changed while the hook ran")));
         }
         let mut updated = current;
-        if updated.state != t.to {
+        let to = t.target(&record.state).to_owned();
+        if updated.state != to {
             updated.state_entered_at = now;
         }
-        updated.state.clone_from(&t.to);
+        updated.state = to;
         updated.data_json = Value::Object(data).to_string();
         updated.updated_at = now;
+        updated.occurred_at = now;
         updated.version += 1;
-        let children = self.child_records(&record.kind, id, record.estate_id, &outcome.children, st.next_id, now)?;
+        updated.estate_id = place.estate();
+        updated.place = place.clone();
+        let children = self.child_records(&record.kind, id, &place, &outcome.children, st.next_id, now)?;
         self.unique_conflict(&st, &updated, &[])?;
         for (i, c) in children.iter().enumerate() {
             self.unique_conflict(&st, c, &children[..i])?;
         }
         st.next_id += children.len() as i64;
         st.records.insert(id, updated.clone());
-        st.records.extend(children.into_iter().map(|c| (c.id, c)));
-        push_alerts(&mut st, &outcome.alerts, Some(id), record.estate_id, &record.kind, now, AlertSource::Hook);
+        for c in children {
+            st.meta.insert(c.id, Meta { created_by: caller.account.clone(), assignee: None });
+            st.records.insert(c.id, c);
+        }
+        push_alerts(&mut st, &outcome.alerts, Some(id), &place, &record.kind, now, AlertSource::Hook);
         Ok(updated)
     }
 
@@ -623,7 +778,7 @@ impl TestHost {
         &self,
         parent_kind: &str,
         parent: RecordId,
-        estate: EstateId,
+        place: &Place,
         drafts: &[ChildDraft],
         first_id: i64,
         now: Timestamp,
@@ -643,18 +798,19 @@ impl TestHost {
             let data = check_object(&def.fields, &value, Mode::TransitionInput, now.shanghai_date())
                 .map(|c| c.data)
                 .map_err(|v| HostError::Contract(format!("child draft of kind `{}`: {}", child.kind, fmt_v(&v))))?;
-            out.push(Record {
-                id: RecordId(first_id + i as i64),
-                kind: child.kind.clone(),
-                estate_id: estate,
-                parent_id: Some(parent),
-                state: def.workflow.initial.clone(),
-                data_json: Value::Object(data).to_string(),
-                created_at: now,
-                updated_at: now,
-                state_entered_at: now,
-                version: 1,
-            });
+            out.push(Record::new(
+                RecordId(first_id + i as i64),
+                &child.kind,
+                place.clone(),
+                Some(parent),
+                &def.workflow.initial,
+                Value::Object(data).to_string(),
+                now,
+                now,
+                now,
+                now,
+                1,
+            ));
         }
         Ok(out)
     }
@@ -684,15 +840,20 @@ impl TestHost {
                 }
                 let result = match &rule.action {
                     DeadlineAction::Alert { severity, message } => {
-                        let alert = AlertDraft { key: rule.id.clone(), severity: *severity, message: message.clone() };
+                        let alert = AlertDraft::new(&rule.id, *severity, message.clone());
                         let source = AlertSource::Deadline { rule: rule.id.clone(), due };
                         let now = self.now();
-                        push_alerts(&mut self.lock(), &[alert], Some(id), record.estate_id, &record.kind, now, source);
+                        push_alerts(&mut self.lock(), &[alert], Some(id), &record.place, &record.kind, now, source);
                         Ok(())
                     }
                     DeadlineAction::Transition { transition } => {
                         self.transition(id, transition, Actor::System, Value::Object(Map::new())).await.map(|_| ())
                     }
+                    // An action of a newer contract than this kit knows.
+                    _ => Err(HostError::Contract(format!(
+                        "deadline rule `{}` has an action this kit does not know",
+                        rule.id
+                    ))),
                 };
                 fired.push(FiredDeadline { rule: rule.id.clone(), record_id: id, due, result });
             }
@@ -743,11 +904,8 @@ impl TestHost {
             .map(|e| e.households)
             .ok_or_else(|| HostError::NotFound(format!("estate {estate} is not in the registry")))?;
         let ctx = self.context(Some(estate));
-        let values = self
-            .plugin
-            .kpis(&ctx, KpiCall { estate_id: estate, from, to, households })
-            .await
-            .map_err(HostError::Plugin)?;
+        let values =
+            self.plugin.kpis(&ctx, KpiCall::new(estate, from, to, households)).await.map_err(HostError::Plugin)?;
         for v in &values {
             if !self.manifest.kpis.iter().any(|k| k.id == v.id) {
                 return Err(HostError::Contract(format!("KPI `{}` is not declared in the manifest", v.id)));
@@ -758,7 +916,7 @@ impl TestHost {
 
     /// Resolves the references of checked input: persons and houses must be registered, records
     /// must exist in the call's estate with the declared kind.
-    fn resolve(&self, estate: EstateId, refs: &[Reference]) -> Result<(), HostError> {
+    fn resolve(&self, place: &Place, refs: &[Reference]) -> Result<(), HostError> {
         let st = self.lock();
         let missing = |field: &str, what: &str| {
             FieldViolation::new(
@@ -778,7 +936,7 @@ impl TestHost {
                     problems.push(missing(field, "房屋"));
                 }
                 Reference::Record { field, kind, id } => {
-                    let ok = st.records.get(&RecordId(*id)).is_some_and(|r| &r.kind == kind && r.estate_id == estate);
+                    let ok = st.records.get(&RecordId(*id)).is_some_and(|r| &r.kind == kind && &r.place == place);
                     if !ok {
                         problems.push(missing(field, "记录"));
                     }
@@ -794,7 +952,7 @@ impl TestHost {
     fn refusal(
         &self,
         outcome: Result<Outcome, PluginError>,
-        estate: EstateId,
+        place: &Place,
         kind: &str,
         record: Option<RecordId>,
     ) -> Result<Outcome, HostError> {
@@ -803,7 +961,7 @@ impl TestHost {
             Err(e) => Err(HostError::Plugin(e)),
             Ok(o) if !o.refusal.is_empty() => {
                 let now = self.now();
-                push_alerts(&mut self.lock(), &o.alerts, record, estate, kind, now, AlertSource::Refusal);
+                push_alerts(&mut self.lock(), &o.alerts, record, place, kind, now, AlertSource::Refusal);
                 Err(HostError::Refused { violations: o.refusal, alerts: o.alerts })
             }
             Ok(o) => Ok(o),
@@ -853,16 +1011,16 @@ impl TestHost {
         Ok(())
     }
 
-    fn matches(&self, r: &Record, q: &RecordQuery, scope: Option<EstateId>) -> bool {
+    fn matches(&self, r: &Record, q: &RecordQuery, scope: Option<&Place>) -> bool {
         r.kind == q.kind
-            && scope.is_none_or(|e| e == r.estate_id)
-            && q.estate_id.is_none_or(|e| e == r.estate_id)
+            && scope.is_none_or(|p| p == &r.place)
+            && q.estate_id.is_none_or(|e| Some(e) == r.estate_id)
             && (q.states.is_empty() || q.states.contains(&r.state))
             && q.parent_id.is_none_or(|p| r.parent_id == Some(p))
             && q.key.as_ref().is_none_or(|(f, v)| key_value(&r.data_json, f).as_deref() == Some(v.as_str()))
     }
 
-    fn check_query(&self, q: &RecordQuery, scope: Option<EstateId>) -> Result<(), PluginError> {
+    fn check_query(&self, q: &RecordQuery, scope: Option<&Place>) -> Result<(), PluginError> {
         if q.kind.is_empty() {
             return Err(PluginError::Host("a record query must name a record kind".into()));
         }
@@ -870,9 +1028,9 @@ impl TestHost {
             return Err(PluginError::Host(format!("record kind `{}` is not declared by the plugin", q.kind)));
         };
         if let (Some(s), Some(asked)) = (scope, q.estate_id)
-            && s != asked
+            && s != &Place::Estate(asked)
         {
-            return Err(PluginError::Host(format!("estate {asked} lies outside the call's scope (estate {s})")));
+            return Err(PluginError::Host(format!("estate {asked} lies outside the call's scope ({s})")));
         }
         if let Some((field, _)) = &q.key
             && !def.keys.iter().any(|k| &k.field == field)
@@ -893,7 +1051,7 @@ fn is_terminal(def: &RecordKind, state: &str) -> bool {
 /// The indexed text of key `field` in a data object, as the host's record index stores it.
 fn key_value(data_json: &str, field: &str) -> Option<String> {
     let data: Map<String, Value> = serde_json::from_str(data_json).ok()?;
-    let key = KeyDef { field: field.to_owned(), unique: false };
+    let key = KeyDef::lookup(field);
     jiayuan_schema::index_entries(std::slice::from_ref(&key), &data).pop().map(|e| e.value)
 }
 
@@ -905,7 +1063,7 @@ fn push_alerts(
     st: &mut State,
     alerts: &[AlertDraft],
     record_id: Option<RecordId>,
-    estate_id: EstateId,
+    place: &Place,
     kind: &str,
     now: Timestamp,
     source: AlertSource,
@@ -915,13 +1073,13 @@ fn push_alerts(
             && st.alerts.iter().any(|x| {
                 x.record_id == record_id
                     && x.key == a.key
-                    && (record_id.is_some() || x.estate_id == estate_id)
+                    && (record_id.is_some() || &x.place == place)
                     && !matches!(x.source, AlertSource::Deadline { .. })
             });
         if !duplicate {
             st.alerts.push(RaisedAlert {
                 record_id,
-                estate_id,
+                place: place.clone(),
                 kind: kind.to_owned(),
                 key: a.key.clone(),
                 severity: a.severity,
@@ -975,12 +1133,12 @@ impl HostContext for TestContext<'_> {
 #[async_trait]
 impl RecordReader for TestContext<'_> {
     async fn get(&self, id: RecordId) -> Result<Option<Record>, PluginError> {
-        let scope = self.scope.estate_id;
-        Ok(self.host.record(id).filter(|r| scope.is_none_or(|e| e == r.estate_id)))
+        let scope = self.scope.place.as_ref();
+        Ok(self.host.record(id).filter(|r| scope.is_none_or(|p| p == &r.place)))
     }
 
     async fn query(&self, q: &RecordQuery) -> Result<Vec<Record>, PluginError> {
-        let scope = self.scope.estate_id;
+        let scope = self.scope.place.as_ref();
         self.host.check_query(q, scope)?;
         let limit = q.limit.clamp(1, self.host.query_cap.load(Ordering::SeqCst)) as usize;
         let st = self.host.lock();
@@ -994,7 +1152,7 @@ impl RecordReader for TestContext<'_> {
     }
 
     async fn count(&self, q: &RecordQuery) -> Result<u64, PluginError> {
-        let scope = self.scope.estate_id;
+        let scope = self.scope.place.as_ref();
         self.host.check_query(q, scope)?;
         let st = self.host.lock();
         Ok(st.records.values().filter(|r| self.host.matches(r, q, scope)).count() as u64)
@@ -1003,8 +1161,9 @@ impl RecordReader for TestContext<'_> {
 
 #[async_trait]
 impl RegistryReader for TestContext<'_> {
-    async fn person(&self, id: PersonId) -> Result<Option<Person>, PluginError> {
-        Ok(self.host.lock().persons.get(&id).cloned())
+    async fn person(&self, id: PersonId) -> Result<Option<PersonFacts>, PluginError> {
+        let reads = &self.host.manifest.registry_reads;
+        Ok(self.host.lock().persons.get(&id).map(|p| PersonFacts::of(p, reads)))
     }
 
     async fn house(&self, id: HouseId) -> Result<Option<House>, PluginError> {
@@ -1034,7 +1193,7 @@ mod tests {
     async fn creates_store_derived_data_and_apply_the_host_checks() {
         let host = host();
         let r = item(&host, 1, "x1", None).await;
-        assert_eq!((r.state.as_str(), r.version, r.estate_id), ("open", 1, EstateId(1)));
+        assert_eq!((r.state.as_str(), r.version, r.estate_id), ("open", 1, Some(EstateId(1))));
         assert_eq!(host.data(r.id), Some(json!({"code": "x1", "note": "seen"})));
         assert_eq!(host.logs()[0].fields, vec![("code".to_owned(), "x1".to_owned())]);
         let err = host.create(EstateId(1), "item", json!({"code": "x2", "note": "mine"})).await.expect_err("derived");
@@ -1072,7 +1231,7 @@ mod tests {
         let kids = item(&host, 1, "kids", None).await;
         let parts = host.records_of("part");
         assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.parent_id == Some(kids.id) && p.estate_id == EstateId(1)));
+        assert!(parts.iter().all(|p| p.parent_id == Some(kids.id) && p.estate_id == Some(EstateId(1))));
         assert_eq!(item(&host, 1, "after", None).await.id, RecordId(parts[1].id.0 + 1), "ids stay unique");
     }
 
@@ -1080,20 +1239,20 @@ mod tests {
     async fn transitions_follow_the_workflow_and_merge_their_input() {
         let host = host();
         let r = item(&host, 1, "t1", None).await;
-        let e = host.transition(r.id, "release", Actor::FirmStaff, json!({})).await.expect_err("wrong state");
+        let e = host.transition(r.id, "release", Actor::firm(), json!({})).await.expect_err("wrong state");
         assert!(matches!(e, HostError::Workflow(_)), "{e}");
-        let e = host.transition(r.id, "fly", Actor::FirmStaff, json!({})).await.expect_err("unknown");
+        let e = host.transition(r.id, "fly", Actor::firm(), json!({})).await.expect_err("unknown");
         assert!(matches!(e, HostError::Workflow(_)), "{e}");
-        let e = host.transition(r.id, "hold", Actor::FirmStaff, json!({})).await.expect_err("input required");
+        let e = host.transition(r.id, "hold", Actor::firm(), json!({})).await.expect_err("input required");
         assert!(e.has_violation("tag", "required"), "{e}");
         let e = host.transition(r.id, "hold", Actor::System, json!({"tag": "x"})).await.expect_err("actor");
         assert!(matches!(e, HostError::Forbidden(_)), "{e}");
-        let held = host.transition(r.id, "hold", Actor::FirmStaff, json!({"tag": "blue"})).await.expect("held");
+        let held = host.transition(r.id, "hold", Actor::firm(), json!({"tag": "blue"})).await.expect("held");
         assert_eq!((held.state.as_str(), held.version), ("held", 2));
         assert_eq!(host.data(r.id).and_then(|d| d.get("tag").cloned()), Some(json!("blue")));
         let r2 = item(&host, 1, "t2", None).await;
-        host.transition(r2.id, "finish", Actor::FirmStaff, json!({})).await.expect("done");
-        let e = host.transition(r2.id, "finish", Actor::FirmStaff, json!({})).await.expect_err("terminal");
+        host.transition(r2.id, "finish", Actor::firm(), json!({})).await.expect("done");
+        let e = host.transition(r2.id, "finish", Actor::firm(), json!({})).await.expect_err("terminal");
         assert!(matches!(e, HostError::Workflow(s) if s.contains("terminal")));
     }
 
@@ -1103,7 +1262,7 @@ mod tests {
         let first = item(&host, 1, "u1", None).await;
         let e = host.create(EstateId(2), "item", json!({"code": "u1"})).await.expect_err("duplicate");
         assert!(matches!(e, HostError::Conflict(_)), "{e}");
-        host.transition(first.id, "finish", Actor::FirmStaff, json!({})).await.expect("done");
+        host.transition(first.id, "finish", Actor::firm(), json!({})).await.expect("done");
         item(&host, 2, "u1", None).await;
     }
 
@@ -1115,10 +1274,10 @@ mod tests {
         let c = item(&host, 1, "q3", Some("blue")).await;
         let d = item(&host, 2, "q4", Some("red")).await;
         let kids = item(&host, 1, "kids", None).await;
-        host.transition(b.id, "finish", Actor::FirmStaff, json!({})).await.expect("done");
+        host.transition(b.id, "finish", Actor::firm(), json!({})).await.expect("done");
         let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
         let q = |f: &dyn Fn(&mut RecordQuery)| {
-            let mut q = RecordQuery { kind: "item".into(), limit: 100, ..RecordQuery::default() };
+            let mut q = RecordQuery::of("item").limit(100);
             f(&mut q);
             q
         };
@@ -1139,7 +1298,7 @@ mod tests {
         });
         assert_eq!(ids(recs.query(&paged).await.expect("q")), [b.id, c.id]);
         assert_eq!(recs.count(&paged).await.expect("count"), 5, "count ignores limit and after");
-        let parts = RecordQuery { kind: "part".into(), parent_id: Some(kids.id), limit: 10, ..RecordQuery::default() };
+        let parts = RecordQuery::of("part").children_of(kids.id).limit(10);
         assert_eq!(recs.count(&parts).await.expect("count"), 2);
         assert_eq!(recs.query(&q(&|q| q.limit = 0)).await.expect("q").len(), 1, "limit 0 is clamped to 1");
         host.set_query_cap(3);
@@ -1175,7 +1334,7 @@ mod tests {
         // Held on Friday 09:00; Saturday is a make-up workday, so the next working day is Saturday.
         let h = item(&host, 1, "d2", None).await;
         host.clock().set_today(date(2026, 3, 6));
-        host.transition(h.id, "hold", Actor::FirmStaff, json!({"tag": "x"})).await.expect("held");
+        host.transition(h.id, "hold", Actor::firm(), json!({"tag": "x"})).await.expect("held");
         host.clock().add_make_up_workday(date(2026, 3, 7));
         host.clock().set_now(at(date(2026, 3, 7), 8, 59));
         host.run_deadlines().await;

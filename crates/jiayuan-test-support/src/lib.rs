@@ -14,7 +14,7 @@
 //! ```
 //! use jiayuan_domain::{EstateId, House, HouseId, BuildingId, HouseUse};
 //! use jiayuan_plugin_api::{
-//!     async_trait, Actor, CreateCall, FieldDef, FieldType, HostContext, Label, Manifest, Outcome,
+//!     async_trait, Actor, Audience, CreateCall, FieldDef, FieldType, HostContext, Manifest, Outcome,
 //!     PluginError, RecordKind, ServicePlugin, StateDef, TransitionDef, Workflow,
 //! };
 //! use jiayuan_test_support::{TestHost, conformance::{assert_conformant, Story}, fixtures};
@@ -25,25 +25,14 @@
 //! #[async_trait]
 //! impl ServicePlugin for NoiseLog {
 //!     fn manifest(&self) -> Manifest {
-//!         Manifest {
-//!             id: "noise-log".into(),
-//!             name: Label::new("噪音登记", "Noise log"),
-//!             version: "0.1.0".into(),
-//!             record_kinds: vec![RecordKind {
-//!                 id: "complaint".into(),
-//!                 label: Label::new("噪音投诉", "Noise complaint"),
-//!                 fields: vec![FieldDef::new("decibels", "分贝", "Decibels", FieldType::Integer { min: 0, max: 200 })],
-//!                 parent: None,
-//!                 workflow: Workflow {
-//!                     initial: "open".into(),
-//!                     states: vec![StateDef::new("open", "待处理", "Open"), StateDef::new("closed", "已办结", "Closed").terminal()],
-//!                     transitions: vec![TransitionDef::new("close", "办结", "Close", &["open"], "closed", &[Actor::FirmStaff])],
-//!                 },
-//!                 keys: vec![],
-//!             }],
-//!             deadlines: vec![],
-//!             kpis: vec![],
-//!         }
+//!         let workflow = Workflow::new(
+//!             "open",
+//!             vec![StateDef::new("open", "待处理", "Open"), StateDef::new("closed", "已办结", "Closed").terminal()],
+//!             vec![TransitionDef::new("close", "办结", "Close", &["open"], "closed").by(&[Audience::Firm])],
+//!         );
+//!         let complaint = RecordKind::new("complaint", "噪音投诉", "Noise complaint", workflow)
+//!             .with_field(FieldDef::new("decibels", "分贝", "Decibels", FieldType::Integer { min: 0, max: 200 }));
+//!         Manifest::new("noise-log", "噪音登记", "Noise log", "0.1.0").with_kind(complaint)
 //!     }
 //!
 //!     async fn on_create(&self, _ctx: &dyn HostContext, call: CreateCall) -> Result<Outcome, PluginError> {
@@ -63,7 +52,7 @@
 //!     .create("c1", "complaint", EstateId(1), json!({ "decibels": 70 }))
 //!     .refuse_create("complaint", EstateId(1), json!({ "decibels": 0 }), "decibels", "zero")
 //!     .refuse_create("complaint", EstateId(1), json!({ "decibels": 900 }), "decibels", "out_of_range")
-//!     .transition("c1", "close", Actor::FirmStaff, json!({}))
+//!     .transition("c1", "close", Actor::firm(), json!({}))
 //!     .expect_state("c1", "closed")
 //!     .run(&host)
 //!     .await
@@ -80,6 +69,6 @@ mod probe;
 mod story;
 
 pub use host::{
-    AlertSource, DEFAULT_QUERY_CAP, FiredDeadline, HostError, LogLine, RaisedAlert, TestClock, TestContext, TestHost,
-    default_now,
+    AlertSource, DEFAULT_QUERY_CAP, FiredDeadline, HostError, LogLine, RaisedAlert, TestCaller, TestClock, TestContext,
+    TestHost, default_now,
 };

@@ -29,7 +29,7 @@ use crate::host::{HostError, LogLine, RaisedAlert, TestHost};
 ///     .advance_days(8)
 ///     .run_deadlines()
 ///     .expect_alert(Some("c1"), "complaint_overdue", Severity::Warning)
-///     .transition("c1", "close", Actor::FirmStaff, json!({}))
+///     .transition("c1", "close", Actor::firm(), json!({}))
 ///     .expect_state("c1", "closed");
 /// // In an async test: `story.run(&host).await.unwrap_or_else(|f| panic!("{f}"));`
 /// # let _ = story;
@@ -246,7 +246,8 @@ impl Story {
                 settle(result.map(|r| r.id), expect, label, report)
             }
             Step::Transition { label, transition, actor, input, expect } => {
-                let result = host.transition(id(label)?, transition, *actor, substitute(input, &report.records)).await;
+                let result =
+                    host.transition(id(label)?, transition, actor.clone(), substitute(input, &report.records)).await;
                 settle(result.map(|r| r.id), expect, &None, report)
             }
             Step::Today(d) => {
@@ -344,7 +345,7 @@ mod tests {
             .create_child("p", "part", "a", json!({"name": "左"}))
             .create("b", "item", EstateId(1), json!({"code": "s3", "link": "@a"}))
             .expect_field("b", "link", json!("@a"))
-            .transition("a", "hold", Actor::FirmStaff, json!({"tag": "blue"}))
+            .transition("a", "hold", Actor::firm(), json!({"tag": "blue"}))
             .expect_state("a", "held")
             .expect_field("a", "note", json!("seen"))
             .today(Date::from_ymd(2026, 3, 3).expect("date"))

@@ -14,7 +14,7 @@ use crate::breeds;
 use crate::config::PluginConfig;
 use crate::law::{CHIP_RULE, MULTI_DOG_RULE, OWNER_RULE};
 use crate::manifest::{kind, state, transition};
-use crate::support::{birth_date, typed, violation};
+use crate::support::{estate_of, typed, violation};
 
 /// The fields of a dog the rules read.
 #[derive(Debug, Deserialize)]
@@ -54,10 +54,10 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
             format!("{}属于深圳市禁养犬只品种（目录 {}），不予登记", breed.name_zh, list.version),
             format!("{} is a banned breed in Shenzhen (list {}): it cannot be registered", breed.name_en, list.version),
         );
-        let alert = AlertDraft {
-            key: format!("banned_breed:house:{}", dog.house_id),
-            severity: Severity::Critical,
-            message: Label::new(
+        let alert = AlertDraft::new(
+            &format!("banned_breed:house:{}", dog.house_id),
+            Severity::Critical,
+            Label::new(
                 &format!(
                     "发现禁养犬只（{}），登记已拒绝。请城管部门依法处置（没收并处罚款）。依据：{}",
                     breed.name_zh, list.legal_basis
@@ -67,7 +67,7 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
                     breed.name_en
                 ),
             ),
-        };
+        );
         return Ok(Outcome::refuse(vec![refusal]).with_alert(alert));
     }
 
@@ -82,10 +82,11 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
         ));
     }
     check_owner(ctx, dog.owner_id, today, &mut v).await?;
-    let house_ok = check_house(ctx, dog.house_id, call.estate_id, &mut v).await?;
+    let estate = estate_of(call.estate_id)?;
+    let house_ok = check_house(ctx, dog.house_id, estate, &mut v).await?;
     let consent = consent_given(dog.consent_certificate.as_deref(), dog.consent_issuer.as_deref(), &mut v);
     if house_ok {
-        check_household(ctx, &config, call.estate_id, dog.house_id, consent, &mut v).await?;
+        check_household(ctx, &config, estate, dog.house_id, consent, &mut v).await?;
     }
     if !v.is_empty() {
         return Err(PluginError::Invalid(v));
@@ -94,8 +95,18 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
     Ok(Outcome::accept())
 }
 
-/// Transitions of a dog: a found dog rejoins its household, whose rules apply again.
+/// The new house of a relocated dog.
+#[derive(Debug, Deserialize)]
+struct RelocateInput {
+    house_id: HouseId,
+}
+
+/// Transitions of a dog: a found dog rejoins its household, whose rules apply again; a dog that
+/// moves with its owner joins the household of its new house, in its new estate.
 pub(crate) async fn on_transition(ctx: &dyn HostContext, call: &TransitionCall) -> Result<Outcome, PluginError> {
+    if call.transition == transition::RELOCATE {
+        return relocate(ctx, call).await;
+    }
     if call.transition != transition::REPORT_FOUND {
         return Ok(Outcome::accept());
     }
@@ -106,7 +117,22 @@ pub(crate) async fn on_transition(ctx: &dyn HostContext, call: &TransitionCall) 
     let certificate = input.consent_certificate.or(dog.consent_certificate);
     let issuer = input.consent_issuer.or(dog.consent_issuer);
     let consent = consent_given(certificate.as_deref(), issuer.as_deref(), &mut v);
-    check_household(ctx, &config, call.record.estate_id, dog.house_id, consent, &mut v).await?;
+    check_household(ctx, &config, estate_of(call.record.estate_id)?, dog.house_id, consent, &mut v).await?;
+    if v.is_empty() { Ok(Outcome::accept()) } else { Err(PluginError::Invalid(v)) }
+}
+
+/// A relocation: the new house must be registered in the estate the dog moves to, and that
+/// household's rules apply (its consent certificate travels with the dog).
+async fn relocate(ctx: &dyn HostContext, call: &TransitionCall) -> Result<Outcome, PluginError> {
+    let dog: DogData = typed(&call.record.data_json, "dog")?;
+    let input: RelocateInput = typed(&call.input_json, "relocate input")?;
+    let estate = estate_of(call.move_to.as_ref().and_then(jiayuan_domain::Place::estate))?;
+    let config = PluginConfig::parse(ctx.config_json())?;
+    let mut v = Vec::new();
+    if check_house(ctx, input.house_id, estate, &mut v).await? {
+        let consent = consent_given(dog.consent_certificate.as_deref(), dog.consent_issuer.as_deref(), &mut v);
+        check_household(ctx, &config, estate, input.house_id, consent, &mut v).await?;
+    }
     if v.is_empty() { Ok(Outcome::accept()) } else { Err(PluginError::Invalid(v)) }
 }
 
@@ -146,13 +172,7 @@ async fn check_chip(
         ));
         return Ok(());
     }
-    let query = RecordQuery {
-        kind: kind::DOG.into(),
-        states: vec![state::KEPT.into(), state::LOST.into()],
-        key: Some(("chip_no".into(), chip.to_owned())),
-        limit: 1,
-        ..RecordQuery::default()
-    };
+    let query = RecordQuery::of(kind::DOG).in_states(&[state::KEPT, state::LOST]).with_key("chip_no", chip).limit(1);
     if ctx.records().count(&query).await? > 0 {
         v.push(violation(
             "chip_no",
@@ -175,7 +195,7 @@ async fn check_owner(
         v.push(violation("owner_id", "not_found", "犬主未在人口库登记".into(), "the owner is not registered".into()));
         return Ok(());
     };
-    match birth_date(&person) {
+    match person.birth_date {
         None => v.push(violation(
             "owner_id",
             "age_unknown",
@@ -260,13 +280,8 @@ async fn check_household(
     consent: bool,
     v: &mut Vec<FieldViolation>,
 ) -> Result<(), PluginError> {
-    let query = RecordQuery {
-        kind: kind::DOG.into(),
-        estate_id: Some(estate),
-        states: vec![state::KEPT.into()],
-        key: Some(("house_id".into(), house.to_string())),
-        ..RecordQuery::default()
-    };
+    let query =
+        RecordQuery::of(kind::DOG).in_estate(estate).in_states(&[state::KEPT]).with_key("house_id", &house.to_string());
     let dogs = ctx.records().count(&query).await? + 1;
     if dogs > u64::from(MULTI_DOG_RULE.max_without_consent) && !consent {
         v.push(violation(

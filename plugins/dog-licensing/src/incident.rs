@@ -54,8 +54,8 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
         v.push(violation(
             "dog",
             "not_found",
-            "涉事犬只不在本小区登记".into(),
-            "the dog is not registered in this estate".into(),
+            "涉事犬只不在可查范围内登记".into(),
+            "the dog is not registered where the caller works".into(),
         ));
     }
     if !v.is_empty() {
@@ -64,15 +64,15 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
     let mut outcome = Outcome::accept();
     match data.kind.as_str() {
         SUSPECTED_BANNED_BREED => {
-            ctx.log(LogLevel::Warn, "suspected banned breed reported", &[("estate", &call.estate_id.to_string())]);
-            outcome = outcome.with_alert(AlertDraft {
-                key: SUSPECTED_BANNED_BREED.into(),
-                severity: Severity::Critical,
-                message: Label::new(
+            ctx.log(LogLevel::Warn, "suspected banned breed reported", &[("place", &call.place.to_string())]);
+            outcome = outcome.with_alert(AlertDraft::new(
+                SUSPECTED_BANNED_BREED,
+                Severity::Critical,
+                Label::new(
                     "发现疑似禁养犬只，请立即上报城管部门核查处置（物业不得自行处罚）",
                     "A suspected banned breed was seen: report it to 城管 at once for checking and action (the firm never fines)",
                 ),
-            });
+            ));
         }
         BITE => {
             let observe_zh = config
@@ -82,14 +82,14 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
                 || "record the dog for observation".to_owned(),
                 |h| format!("have the dog taken to observation within {h} hours"),
             );
-            outcome = outcome.with_alert(AlertDraft {
-                key: BITE.into(),
-                severity: Severity::Warning,
-                message: Label::new(
+            outcome = outcome.with_alert(AlertDraft::new(
+                BITE,
+                Severity::Warning,
+                Label::new(
                     &format!("犬只伤人：请督促伤者立即就医并接种狂犬疫苗，{observe_zh}"),
                     &format!("Dog bite: urge the victim to see a doctor and get the rabies vaccine (狂犬疫苗) now; {observe_en}"),
                 ),
-            });
+            ));
         }
         _ => {}
     }

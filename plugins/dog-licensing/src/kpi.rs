@@ -29,21 +29,11 @@ struct IncidentView {
 }
 
 fn query(kind: &str, call: &KpiCall, states: &[&str]) -> RecordQuery {
-    RecordQuery {
-        kind: kind.into(),
-        estate_id: Some(call.estate_id),
-        states: states.iter().map(|s| (*s).to_owned()).collect(),
-        ..RecordQuery::default()
-    }
+    RecordQuery::of(kind).in_estate(call.estate_id).in_states(states)
 }
 
 fn value(id: &str, numerator: f64, denominator: f64, scale: f64) -> KpiValue {
-    KpiValue {
-        id: id.into(),
-        value: (denominator > 0.0).then(|| numerator * scale / denominator),
-        numerator,
-        denominator,
-    }
+    KpiValue::ratio(id, numerator, denominator, scale)
 }
 
 /// Computes the three KPIs for one estate and period.

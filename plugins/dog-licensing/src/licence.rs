@@ -11,7 +11,7 @@ use jiayuan_plugin_api::{
 };
 
 use crate::manifest::{kind, state, transition};
-use crate::support::{object, query_all, typed, violation};
+use crate::support::{estate_of, object, query_all, typed, violation};
 
 /// States in which a licence still stands for its dog (a second application is refused).
 const LIVE: [&str; 5] = [state::APPLYING, state::UNDER_REVIEW, state::VALID, state::EXPIRING_SOON, state::EXPIRED];
@@ -38,12 +38,7 @@ pub(crate) async fn on_create(ctx: &dyn HostContext, call: &CreateCall) -> Resul
     if dog.state != state::KEPT {
         return Err(PluginError::Invalid(vec![not_kept()]));
     }
-    let query = RecordQuery {
-        kind: kind::LICENCE.into(),
-        parent_id: Some(dog.id),
-        states: LIVE.iter().map(|s| (*s).to_owned()).collect(),
-        ..RecordQuery::default()
-    };
+    let query = RecordQuery::of(kind::LICENCE).children_of(dog.id).in_states(&LIVE);
     if ctx.records().count(&query).await? > 0 {
         return Err(PluginError::invalid(
             "parent",
@@ -79,11 +74,12 @@ pub(crate) async fn on_transition(ctx: &dyn HostContext, call: &TransitionCall) 
             ));
         }
     } else {
+        let estate_id = estate_of(call.record.estate_id)?;
         let estate = ctx
             .registry()
-            .estate(call.record.estate_id)
+            .estate(estate_id)
             .await?
-            .ok_or_else(|| PluginError::NotFound(format!("estate {}", call.record.estate_id)))?;
+            .ok_or_else(|| PluginError::NotFound(format!("estate {estate_id}")))?;
         data.insert("licence_no".into(), Value::String(licence_no(estate.community.as_str(), today, call.record.id)));
         data.insert("issued_on".into(), Value::String(today.to_string()));
     }
@@ -93,7 +89,7 @@ pub(crate) async fn on_transition(ctx: &dyn HostContext, call: &TransitionCall) 
         if renewing { "licence renewed" } else { "licence issued" },
         &[("record", &call.record.id.to_string()), ("valid_until", &valid_until.to_string())],
     );
-    Ok(Outcome::with_data(Value::Object(data).to_string()))
+    Ok(Outcome::accept().with_data(Value::Object(data).to_string()))
 }
 
 /// `440303-2026-000042`: the district of the estate, the year of issue and the record id.
@@ -132,12 +128,7 @@ async fn validity(
             "the dog has no microchip number: no licence can be issued".into(),
         ));
     }
-    let query = RecordQuery {
-        kind: kind::VACCINATION.into(),
-        parent_id: Some(dog_id),
-        states: vec![state::RECORDED.into()],
-        ..RecordQuery::default()
-    };
+    let query = RecordQuery::of(kind::VACCINATION).children_of(dog_id).in_states(&[state::RECORDED]);
     let mut latest: Option<(Date, RecordId, Date)> = None;
     for r in query_all(ctx, query).await? {
         let vac: VaccinationView = typed(&r.data_json, "vaccination")?;

@@ -3,8 +3,8 @@
 
 use jiayuan_plugin_api::manifest::Offset;
 use jiayuan_plugin_api::{
-    Actor, Anchor, ChoiceOption, DeadlineAction, DeadlineRule, FieldDef, FieldType, KeyDef, KpiDef, KpiUnit, Label,
-    Manifest, RecordKind, Sensitivity, Severity, StateDef, TransitionDef, Workflow,
+    Anchor, Audience, ChoiceOption, DeadlineAction, DeadlineRule, FieldDef, FieldType, Guard, KeyDef, KpiDef, KpiUnit,
+    Label, Manifest, PersonField, PlaceKind, RecordKind, Sensitivity, Severity, StateDef, TransitionDef, Workflow,
 };
 
 use crate::law::{CHIP_RULE, EXPIRY_RULE, INCIDENT_RULE, REVIEW_RULE};
@@ -80,6 +80,10 @@ pub mod transition {
     pub const EXPIRE: &str = "expire";
     /// Incident: reported → handled.
     pub const HANDLE: &str = "handle";
+    /// Incident: handled → closed, not by the one who reported it (巡办分离).
+    pub const CLOSE: &str = "close";
+    /// Dog: moves with its owner to another estate, keeping its history.
+    pub const RELOCATE: &str = "relocate";
 }
 
 /// Deadline rule ids.
@@ -140,38 +144,45 @@ fn text(max_chars: u32) -> FieldType {
     FieldType::Text { max_chars }
 }
 
-/// Who records what happens to a dog: the firm (staff and manager), the community, the agency.
-const STAFF: [Actor; 4] = [Actor::FirmStaff, Actor::FirmManager, Actor::CommunityWorker, Actor::AgencyOfficer];
+/// Who records what happens to a dog: the firm, the community, any agency.
+fn staff() -> [Audience; 3] {
+    [Audience::Firm, Audience::Community, Audience::any_agency()]
+}
+
+/// 公安机关 the police register dogs and approve, refuse and revoke licences (深圳市养犬管理条例).
+fn police() -> [Audience; 1] {
+    [Audience::agency("police")]
+}
+
+/// Who may see an injury: health information of a bite victim (PIPL art. 28).
+fn injury_audience() -> [Audience; 3] {
+    [Audience::District, Audience::agency("police"), Audience::agency("health")]
+}
 
 /// The manifest.
 pub fn manifest() -> Manifest {
-    Manifest {
-        id: PLUGIN_ID.into(),
-        name: Label::new("文明养犬管理", "Civilised dog management"),
-        version: env!("CARGO_PKG_VERSION").into(),
-        record_kinds: vec![dog(), vaccination(), licence(), incident()],
-        deadlines: deadlines(),
-        kpis: vec![
-            KpiDef {
-                id: kpi::LICENSED_RATIO.into(),
-                label: Label::new("犬只持证率", "Licensed dogs ratio"),
-                unit: KpiUnit::Ratio,
-                higher_is_better: true,
-            },
-            KpiDef {
-                id: kpi::CHIP_RATE.into(),
-                label: Label::new("电子标签植入率", "Microchip rate"),
-                unit: KpiUnit::Ratio,
-                higher_is_better: true,
-            },
-            KpiDef {
-                id: kpi::INCIDENTS_PER_100_HOUSEHOLDS.into(),
-                label: Label::new("每百户犬只事件数", "Dog incidents per 100 households"),
-                unit: KpiUnit::PerHundredHouseholds,
-                higher_is_better: false,
-            },
-        ],
+    let mut m = Manifest::new(PLUGIN_ID, "文明养犬管理", "Civilised dog management", env!("CARGO_PKG_VERSION"))
+        .with_kind(dog())
+        .with_kind(vaccination())
+        .with_kind(licence())
+        .with_kind(incident())
+        .with_kpi(KpiDef::new(kpi::LICENSED_RATIO, "犬只持证率", "Licensed dogs ratio", KpiUnit::Ratio))
+        .with_kpi(KpiDef::new(kpi::CHIP_RATE, "电子标签植入率", "Microchip rate", KpiUnit::Ratio))
+        .with_kpi(
+            KpiDef::new(
+                kpi::INCIDENTS_PER_100_HOUSEHOLDS,
+                "每百户犬只事件数",
+                "Dog incidents per 100 households",
+                KpiUnit::PerHundredHouseholds,
+            )
+            .lower_is_better(),
+        )
+        // A minor may not be a dog's owner: the hooks need the owner's birth date, nothing more.
+        .reads(&[PersonField::BirthDate]);
+    for rule in deadlines() {
+        m = m.with_deadline(rule);
     }
+    m
 }
 
 fn status_note() -> FieldDef {
@@ -190,10 +201,49 @@ fn consent_issuer() -> FieldDef {
 
 fn dog() -> RecordKind {
     use state::*;
-    RecordKind {
-        id: kind::DOG.into(),
-        label: Label::new("犬只", "Dog"),
-        fields: vec![
+    let staff = staff();
+    let workflow = Workflow::new(
+        KEPT,
+        vec![
+            StateDef::new(KEPT, "在养", "Kept"),
+            StateDef::new(LOST, "走失", "Lost"),
+            StateDef::new(DEAD, "死亡", "Dead").terminal(),
+            StateDef::new(TRANSFERRED, "已转让", "Transferred").terminal(),
+            StateDef::new(MOVED_OUT, "已迁出", "Moved out").terminal(),
+            StateDef::new(CONFISCATED, "已没收", "Confiscated").terminal(),
+        ],
+        vec![
+            TransitionDef::new("report_lost", "报告走失", "Report lost", &[KEPT], LOST)
+                .by(&staff)
+                .with_input(vec![status_note()]),
+            TransitionDef::new(transition::REPORT_FOUND, "已找回", "Report found", &[LOST], KEPT)
+                .by(&staff)
+                .with_input(vec![consent_certificate(), consent_issuer()]),
+            TransitionDef::new("report_dead", "报告死亡", "Report death", &[KEPT, LOST], DEAD)
+                .by(&staff)
+                .with_input(vec![status_note()]),
+            TransitionDef::new("transfer", "转让", "Transfer", &[KEPT], TRANSFERRED)
+                .by(&staff)
+                .with_input(vec![FieldDef::new("status_note", "状态说明", "Status note", text(200))]),
+            TransitionDef::new("move_out", "迁出", "Move out", &[KEPT, LOST], MOVED_OUT)
+                .by(&staff)
+                .with_input(vec![status_note()]),
+            // The owner moved to another estate within the caller's reach: the dog follows with
+            // its history (the request names the new place; the house must be given anew).
+            TransitionDef::in_place(transition::RELOCATE, "随犬主迁居", "Relocate with the owner", &[KEPT, LOST])
+                .by(&[Audience::Firm, Audience::Community, Audience::Street, Audience::District])
+                .moves_record()
+                .with_input(vec![
+                    FieldDef::new("house_id", "饲养房屋", "House", FieldType::HouseRef)
+                        .sensitivity(Sensitivity::Internal),
+                ]),
+            TransitionDef::new("confiscate", "没收", "Confiscate", &[KEPT, LOST], CONFISCATED)
+                .by(&police())
+                .with_input(vec![FieldDef::new("status_note", "状态说明", "Status note", text(200))]),
+        ],
+    );
+    RecordKind::new(kind::DOG, "犬只", "Dog", workflow)
+        .with_fields([
             FieldDef::new("name", "犬名", "Name", text(20)),
             FieldDef::new("breed", "品种", "Breed", text(40)),
             FieldDef::new("sex", "性别", "Sex", options(&[("male", "公", "Male"), ("female", "母", "Female")])),
@@ -210,74 +260,30 @@ fn dog() -> RecordKind {
             consent_certificate(),
             consent_issuer(),
             status_note(),
-        ],
-        parent: None,
-        workflow: Workflow {
-            initial: KEPT.into(),
-            states: vec![
-                StateDef::new(KEPT, "在养", "Kept"),
-                StateDef::new(LOST, "走失", "Lost"),
-                StateDef::new(DEAD, "死亡", "Dead").terminal(),
-                StateDef::new(TRANSFERRED, "已转让", "Transferred").terminal(),
-                StateDef::new(MOVED_OUT, "已迁出", "Moved out").terminal(),
-                StateDef::new(CONFISCATED, "已没收", "Confiscated").terminal(),
-            ],
-            transitions: vec![
-                TransitionDef::new("report_lost", "报告走失", "Report lost", &[KEPT], LOST, &STAFF)
-                    .with_input(vec![status_note()]),
-                TransitionDef::new(transition::REPORT_FOUND, "已找回", "Report found", &[LOST], KEPT, &STAFF)
-                    .with_input(vec![consent_certificate(), consent_issuer()]),
-                TransitionDef::new("report_dead", "报告死亡", "Report death", &[KEPT, LOST], DEAD, &STAFF)
-                    .with_input(vec![status_note()]),
-                TransitionDef::new("transfer", "转让", "Transfer", &[KEPT], TRANSFERRED, &STAFF)
-                    .with_input(vec![FieldDef::new("status_note", "状态说明", "Status note", text(200))]),
-                TransitionDef::new("move_out", "迁出", "Move out", &[KEPT, LOST], MOVED_OUT, &STAFF)
-                    .with_input(vec![status_note()]),
-                TransitionDef::new(
-                    "confiscate",
-                    "没收",
-                    "Confiscate",
-                    &[KEPT, LOST],
-                    CONFISCATED,
-                    &[Actor::AgencyOfficer],
-                )
-                .with_input(vec![FieldDef::new("status_note", "状态说明", "Status note", text(200))]),
-            ],
-        },
-        keys: vec![
-            KeyDef { field: "chip_no".into(), unique: true },
-            KeyDef { field: "house_id".into(), unique: false },
-            KeyDef { field: "owner_id".into(), unique: false },
-        ],
-    }
+        ])
+        .with_key(KeyDef::unique("chip_no"))
+        .with_key(KeyDef::lookup("house_id"))
+        .with_key(KeyDef::lookup("owner_id"))
 }
 
 fn vaccination() -> RecordKind {
     use state::*;
-    RecordKind {
-        id: kind::VACCINATION.into(),
-        label: Label::new("狂犬病免疫", "Rabies vaccination"),
-        fields: vec![
-            FieldDef::new("vaccinated_on", "接种日期", "Vaccinated on", FieldType::Date),
-            FieldDef::new("clinic", "接种单位", "Clinic", text(60)),
-            FieldDef::new("batch", "疫苗批号", "Vaccine batch", text(40)),
-            FieldDef::new("next_due", "下次接种日期", "Next due", FieldType::Date),
-            FieldDef::new("void_reason", "作废原因", "Reason for voiding", text(200)).optional(),
+    let workflow = Workflow::new(
+        RECORDED,
+        vec![StateDef::new(RECORDED, "已登记", "Recorded"), StateDef::new(VOIDED, "已作废", "Voided").terminal()],
+        vec![
+            TransitionDef::new("void", "作废", "Void", &[RECORDED], VOIDED)
+                .by(&staff())
+                .with_input(vec![FieldDef::new("void_reason", "作废原因", "Reason for voiding", text(200))]),
         ],
-        parent: Some(kind::DOG.into()),
-        workflow: Workflow {
-            initial: RECORDED.into(),
-            states: vec![
-                StateDef::new(RECORDED, "已登记", "Recorded"),
-                StateDef::new(VOIDED, "已作废", "Voided").terminal(),
-            ],
-            transitions: vec![
-                TransitionDef::new("void", "作废", "Void", &[RECORDED], VOIDED, &STAFF)
-                    .with_input(vec![FieldDef::new("void_reason", "作废原因", "Reason for voiding", text(200))]),
-            ],
-        },
-        keys: vec![],
-    }
+    );
+    RecordKind::new(kind::VACCINATION, "狂犬病免疫", "Rabies vaccination", workflow).child_of(kind::DOG).with_fields([
+        FieldDef::new("vaccinated_on", "接种日期", "Vaccinated on", FieldType::Date),
+        FieldDef::new("clinic", "接种单位", "Clinic", text(60)),
+        FieldDef::new("batch", "疫苗批号", "Vaccine batch", text(40)),
+        FieldDef::new("next_due", "下次接种日期", "Next due", FieldType::Date),
+        FieldDef::new("void_reason", "作废原因", "Reason for voiding", text(200)).optional(),
+    ])
 }
 
 fn reason(required: bool) -> FieldDef {
@@ -288,148 +294,107 @@ fn reason(required: bool) -> FieldDef {
 fn licence() -> RecordKind {
     use state::*;
     let live = [APPLYING, UNDER_REVIEW, VALID, EXPIRING_SOON, EXPIRED];
-    RecordKind {
-        id: kind::LICENCE.into(),
-        label: Label::new("犬证", "Dog licence"),
-        fields: vec![
+    let workflow = Workflow::new(
+        APPLYING,
+        vec![
+            StateDef::new(APPLYING, "申请中", "Applying"),
+            StateDef::new(UNDER_REVIEW, "审核中", "Under review"),
+            StateDef::new(VALID, "有效", "Valid"),
+            StateDef::new(EXPIRING_SOON, "即将到期", "Expiring soon"),
+            StateDef::new(EXPIRED, "已过期", "Expired"),
+            StateDef::new(REJECTED, "不予登记", "Rejected").terminal(),
+            StateDef::new(CANCELLED, "已注销", "Cancelled").terminal(),
+            StateDef::new(REVOKED, "已吊销", "Revoked").terminal(),
+        ],
+        vec![
+            TransitionDef::new("submit", "提交审核", "Submit for review", &[APPLYING], UNDER_REVIEW)
+                .by(&[Audience::Firm, Audience::Community]),
+            TransitionDef::new("return_for_correction", "退回补正", "Return for correction", &[UNDER_REVIEW], APPLYING)
+                .by(&police())
+                .with_input(vec![reason(true)]),
+            TransitionDef::new(transition::APPROVE, "核发犬证", "Approve", &[UNDER_REVIEW], VALID).by(&police()),
+            TransitionDef::new("reject", "不予登记", "Reject", &[UNDER_REVIEW], REJECTED)
+                .by(&police())
+                .with_input(vec![reason(true)]),
+            TransitionDef::new(transition::MARK_EXPIRING, "即将到期", "Mark expiring", &[VALID], EXPIRING_SOON)
+                .by_system(),
+            TransitionDef::new(transition::EXPIRE, "到期", "Expire", &[VALID, EXPIRING_SOON], EXPIRED).by_system(),
+            TransitionDef::new(transition::RENEW, "续期", "Renew", &[VALID, EXPIRING_SOON, EXPIRED], VALID)
+                .by(&staff()),
+            TransitionDef::new("cancel", "注销", "Cancel", &live, CANCELLED)
+                .by(&staff())
+                .with_input(vec![reason(true)]),
+            TransitionDef::new("revoke", "吊销", "Revoke", &[VALID, EXPIRING_SOON, EXPIRED], REVOKED)
+                .by(&police())
+                .with_input(vec![reason(true)]),
+        ],
+    );
+    RecordKind::new(kind::LICENCE, "犬证", "Dog licence", workflow)
+        .child_of(kind::DOG)
+        .with_fields([
             FieldDef::new("licence_no", "犬证编号", "Licence no.", text(30)).derived(),
             FieldDef::new("issued_on", "发证日期", "Issued on", FieldType::Date).derived(),
             FieldDef::new("valid_until", "有效期至", "Valid until", FieldType::Date).derived(),
             reason(false),
-        ],
-        parent: Some(kind::DOG.into()),
-        workflow: Workflow {
-            initial: APPLYING.into(),
-            states: vec![
-                StateDef::new(APPLYING, "申请中", "Applying"),
-                StateDef::new(UNDER_REVIEW, "审核中", "Under review"),
-                StateDef::new(VALID, "有效", "Valid"),
-                StateDef::new(EXPIRING_SOON, "即将到期", "Expiring soon"),
-                StateDef::new(EXPIRED, "已过期", "Expired"),
-                StateDef::new(REJECTED, "不予登记", "Rejected").terminal(),
-                StateDef::new(CANCELLED, "已注销", "Cancelled").terminal(),
-                StateDef::new(REVOKED, "已吊销", "Revoked").terminal(),
-            ],
-            transitions: vec![
-                TransitionDef::new(
-                    "submit",
-                    "提交审核",
-                    "Submit for review",
-                    &[APPLYING],
-                    UNDER_REVIEW,
-                    &[Actor::FirmStaff, Actor::FirmManager, Actor::CommunityWorker],
-                ),
-                TransitionDef::new(
-                    "return_for_correction",
-                    "退回补正",
-                    "Return for correction",
-                    &[UNDER_REVIEW],
-                    APPLYING,
-                    &[Actor::AgencyOfficer],
-                )
-                .with_input(vec![reason(true)]),
-                TransitionDef::new(
-                    transition::APPROVE,
-                    "核发犬证",
-                    "Approve",
-                    &[UNDER_REVIEW],
-                    VALID,
-                    &[Actor::AgencyOfficer],
-                ),
-                TransitionDef::new("reject", "不予登记", "Reject", &[UNDER_REVIEW], REJECTED, &[Actor::AgencyOfficer])
-                    .with_input(vec![reason(true)]),
-                TransitionDef::new(
-                    transition::MARK_EXPIRING,
-                    "即将到期",
-                    "Mark expiring",
-                    &[VALID],
-                    EXPIRING_SOON,
-                    &[Actor::System],
-                ),
-                TransitionDef::new(
-                    transition::EXPIRE,
-                    "到期",
-                    "Expire",
-                    &[VALID, EXPIRING_SOON],
-                    EXPIRED,
-                    &[Actor::System],
-                ),
-                TransitionDef::new(transition::RENEW, "续期", "Renew", &[VALID, EXPIRING_SOON, EXPIRED], VALID, &STAFF),
-                TransitionDef::new("cancel", "注销", "Cancel", &live, CANCELLED, &STAFF).with_input(vec![reason(true)]),
-                TransitionDef::new(
-                    "revoke",
-                    "吊销",
-                    "Revoke",
-                    &[VALID, EXPIRING_SOON, EXPIRED],
-                    REVOKED,
-                    &[Actor::AgencyOfficer],
-                )
-                .with_input(vec![reason(true)]),
-            ],
-        },
-        keys: vec![KeyDef { field: "licence_no".into(), unique: true }],
-    }
+        ])
+        .with_key(KeyDef::unique("licence_no"))
 }
 
 fn incident() -> RecordKind {
     use state::*;
-    RecordKind {
-        id: kind::INCIDENT.into(),
-        label: Label::new("犬只事件", "Dog incident"),
-        fields: vec![
+    let workflow = Workflow::new(
+        REPORTED,
+        vec![
+            StateDef::new(REPORTED, "已上报", "Reported"),
+            StateDef::new(HANDLED, "已处置", "Handled"),
+            StateDef::new(CLOSED, "已办结", "Closed").terminal(),
+        ],
+        vec![
+            TransitionDef::new(transition::HANDLE, "处置", "Handle", &[REPORTED], HANDLED)
+                .by(&[Audience::Firm, Audience::Community, Audience::agency("urban_management")])
+                .with_input(vec![
+                    FieldDef::new("action", "处置方式", "Action taken", options(&INCIDENT_ACTIONS)),
+                    FieldDef::new("handling_note", "处置说明", "Handling note", text(500)).optional(),
+                ]),
+            // 巡办分离: whoever reported the incident does not also close it.
+            TransitionDef::new(transition::CLOSE, "办结", "Close", &[HANDLED], CLOSED)
+                .by(&[Audience::Firm, Audience::Community, Audience::Street, Audience::any_agency()])
+                .guard(Guard::NotCreator),
+        ],
+    );
+    RecordKind::new(kind::INCIDENT, "犬只事件", "Dog incident", workflow)
+        // A stray dog on a street front happens outside any estate: incidents may sit at a grid cell.
+        .at(&[PlaceKind::Estate, PlaceKind::GridCell])
+        .with_fields([
             FieldDef::new("kind", "事件类型", "Kind", options(&INCIDENT_KINDS)),
             FieldDef::new("occurred_at", "发生时间", "Occurred at", FieldType::DateTime),
             FieldDef::new("location", "地点", "Location", text(100)),
             FieldDef::new("dog", "涉事犬只", "Dog", FieldType::RecordRef { kind: kind::DOG.into() }).optional(),
             FieldDef::new("description", "情况描述", "Description", text(500)).sensitivity(Sensitivity::Personal),
+            // 伤情 a bite victim's injuries are health data: the district, the police and community
+            // health see them; the firm that reported the bite does not.
+            FieldDef::new("injury", "伤情", "Injury", text(300))
+                .optional()
+                .sensitivity(Sensitivity::Sensitive)
+                .visible_to(&injury_audience())
+                .unmask_by(&[Audience::District, Audience::agency("police")]),
             FieldDef::new("action", "处置方式", "Action taken", options(&INCIDENT_ACTIONS)).optional(),
             FieldDef::new("handling_note", "处置说明", "Handling note", text(500)).optional(),
-        ],
-        parent: None,
-        workflow: Workflow {
-            initial: REPORTED.into(),
-            states: vec![
-                StateDef::new(REPORTED, "已上报", "Reported"),
-                StateDef::new(HANDLED, "已处置", "Handled"),
-                StateDef::new(CLOSED, "已办结", "Closed").terminal(),
-            ],
-            transitions: vec![
-                TransitionDef::new(
-                    transition::HANDLE,
-                    "处置",
-                    "Handle",
-                    &[REPORTED],
-                    HANDLED,
-                    &[Actor::FirmStaff, Actor::FirmManager],
-                )
-                .with_input(vec![
-                    FieldDef::new("action", "处置方式", "Action taken", options(&INCIDENT_ACTIONS)),
-                    FieldDef::new("handling_note", "处置说明", "Handling note", text(500)).optional(),
-                ]),
-                TransitionDef::new(
-                    "close",
-                    "办结",
-                    "Close",
-                    &[HANDLED],
-                    CLOSED,
-                    &[Actor::FirmManager, Actor::CommunityWorker, Actor::StreetOfficer, Actor::AgencyOfficer],
-                ),
-            ],
-        },
-        keys: vec![],
-    }
+        ])
 }
 
 fn deadlines() -> Vec<DeadlineRule> {
     use state::*;
-    let expiry = |id: &str, in_states: &[&str], days: i32, action: DeadlineAction| DeadlineRule {
-        id: id.into(),
-        kind: kind::LICENCE.into(),
-        in_states: in_states.iter().map(|s| (*s).to_owned()).collect(),
-        anchor: Anchor::Field("valid_until".into()),
-        offset: Offset::CalendarDays(-days),
-        action,
-        legal_basis: Some(EXPIRY_RULE.legal_basis.into()),
+    let expiry = |id: &str, in_states: &[&str], days: i32, action: DeadlineAction| {
+        DeadlineRule::new(
+            id,
+            kind::LICENCE,
+            in_states,
+            Anchor::Field("valid_until".into()),
+            Offset::CalendarDays(-days),
+            action,
+        )
+        .legal_basis(EXPIRY_RULE.legal_basis)
     };
     let reminder = |days: i32| DeadlineAction::Alert {
         severity: Severity::Reminder,
@@ -439,21 +404,21 @@ fn deadlines() -> Vec<DeadlineRule> {
         ),
     };
     vec![
-        DeadlineRule {
-            id: rule::REVIEW_OVERDUE.into(),
-            kind: kind::LICENCE.into(),
-            in_states: vec![UNDER_REVIEW.into()],
-            anchor: Anchor::StateEntered,
-            offset: Offset::WorkingDays(REVIEW_RULE.working_days),
-            action: DeadlineAction::Alert {
+        DeadlineRule::new(
+            rule::REVIEW_OVERDUE,
+            kind::LICENCE,
+            &[UNDER_REVIEW],
+            Anchor::StateEntered,
+            Offset::WorkingDays(REVIEW_RULE.working_days),
+            DeadlineAction::Alert {
                 severity: Severity::Warning,
                 message: Label::new(
                     &format!("养犬登记审核已超过{}个工作日", REVIEW_RULE.working_days),
                     &format!("The licence review has taken more than {} working days", REVIEW_RULE.working_days),
                 ),
             },
-            legal_basis: Some(REVIEW_RULE.legal_basis.into()),
-        },
+        )
+        .legal_basis(REVIEW_RULE.legal_basis),
         expiry(
             rule::EXPIRING_SOON,
             &[VALID],
@@ -478,13 +443,13 @@ fn deadlines() -> Vec<DeadlineRule> {
             0,
             DeadlineAction::Transition { transition: transition::EXPIRE.into() },
         ),
-        DeadlineRule {
-            id: rule::INCIDENT_UNHANDLED.into(),
-            kind: kind::INCIDENT.into(),
-            in_states: vec![REPORTED.into()],
-            anchor: Anchor::Created,
-            offset: Offset::Hours(INCIDENT_RULE.handle_within_hours),
-            action: DeadlineAction::Alert {
+        DeadlineRule::new(
+            rule::INCIDENT_UNHANDLED,
+            kind::INCIDENT,
+            &[REPORTED],
+            Anchor::Created,
+            Offset::Hours(INCIDENT_RULE.handle_within_hours),
+            DeadlineAction::Alert {
                 severity: Severity::Warning,
                 message: Label::new(
                     &format!("犬只事件上报已超过{}小时仍未处置", INCIDENT_RULE.handle_within_hours),
@@ -494,7 +459,7 @@ fn deadlines() -> Vec<DeadlineRule> {
                     ),
                 ),
             },
-            legal_basis: Some(INCIDENT_RULE.legal_basis.into()),
-        },
+        )
+        .legal_basis(INCIDENT_RULE.legal_basis),
     ]
 }

@@ -1,10 +1,9 @@
-//! Small helpers shared by the hooks: typed views of record data, paged queries, birth dates.
+//! Small helpers shared by the hooks: typed views of record data, paged queries.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use jiayuan_domain::DocKind;
-use jiayuan_domain::{Date, Person};
+use jiayuan_domain::EstateId;
 use jiayuan_plugin_api::{FieldViolation, HostContext, PluginError, Record, RecordQuery};
 
 /// Records asked for per page; the host caps pages (at 1000 today), so every read pages.
@@ -40,36 +39,8 @@ pub(crate) fn violation(field: &str, code: &str, zh: String, en: String) -> Fiel
     FieldViolation::new(field, code, zh, en)
 }
 
-/// A person's birth date: the registry's, or the one encoded in a resident identity number.
-pub(crate) fn birth_date(person: &Person) -> Option<Date> {
-    person.birth_date.or_else(|| {
-        let n = &person.doc.number;
-        if person.doc.kind != DocKind::ResidentId || n.len() != 18 || !n.is_ascii() {
-            return None;
-        }
-        format!("{}-{}-{}", &n[6..10], &n[10..12], &n[12..14]).parse().ok()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jiayuan_domain::{Hukou, IdentityDoc, PersonId};
-
-    #[test]
-    fn birth_date_falls_back_to_the_identity_number() {
-        let mut p = Person {
-            id: PersonId(1),
-            name: "王芳".into(),
-            doc: IdentityDoc { kind: DocKind::ResidentId, number: "11010519491231002X".into() },
-            sex: None,
-            birth_date: None,
-            hukou: Hukou::Shenzhen,
-            phone: None,
-            house_id: None,
-        };
-        assert_eq!(birth_date(&p).map(|d| d.to_string()), Some("1949-12-31".to_owned()));
-        p.doc.kind = DocKind::Passport;
-        assert_eq!(birth_date(&p), None);
-    }
+/// The estate a dog record sits at: dogs, vaccinations and licences sit at estates only (the
+/// manifest says so and the host enforces it), so a missing one is a contract bug.
+pub(crate) fn estate_of(estate: Option<EstateId>) -> Result<EstateId, PluginError> {
+    estate.ok_or_else(|| PluginError::Internal("a dog record must sit at an estate".into()))
 }

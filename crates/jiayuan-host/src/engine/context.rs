@@ -1,7 +1,8 @@
 //! The host's implementation of [`HostContext`] for one plugin call.
 //!
-//! Reads are confined to the calling plugin's own records and to the call's estate (when the
-//! scope names one). Every service maps store errors to plain [`PluginError::Host`] text, so no
+//! Reads are confined to the calling plugin's own records and to the call's place (when the
+//! scope names one); persons to those the caller reaches, with only the fields the manifest
+//! declares it reads. Every service maps store errors to plain [`PluginError::Host`] text, so no
 //! host type crosses into the plugin.
 
 use std::collections::HashMap;
@@ -11,11 +12,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use jiayuan_domain::calendar::WorkingCalendar;
-use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, Person, PersonId, RecordId, Timestamp};
+use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, Person, PersonId, Place, RecordId, Timestamp};
 use jiayuan_plugin_api::{
-    Clock, HostContext, LogLevel, PluginError, Record, RecordQuery, RecordReader, RegistryReader, Scope,
+    Clock, HostContext, LogLevel, PersonFacts, PersonField, PluginError, Record, RecordQuery, RecordReader,
+    RegistryReader, Scope,
 };
-use jiayuan_store::{RecordFilter, Store, StoreError, StoredRecord};
+use jiayuan_store::{PlaceSet, RecordFilter, Store, StoreError, StoredRecord};
 
 use crate::clock::HostClock;
 
@@ -43,6 +45,12 @@ impl CallContext {
         self
     }
 
+    /// The person fields the plugin's hooks may read (its manifest's `registry_reads`).
+    pub(crate) fn with_person_reads(mut self, reads: Vec<PersonField>) -> Self {
+        self.registry.reads = reads;
+        self
+    }
+
     pub(crate) fn new(
         plugin: &str,
         scope: Scope,
@@ -51,14 +59,15 @@ impl CallContext {
         calendar: Arc<WorkingCalendar>,
         config_json: Arc<str>,
     ) -> CallContext {
-        let estate = scope.estate_id;
+        let place = scope.place.clone();
         CallContext {
             scope,
             config_json,
-            records: Records { plugin: plugin.to_owned(), estate, store: store.clone() },
+            records: Records { plugin: plugin.to_owned(), place, store: store.clone() },
             registry: Registry {
                 store,
                 rule: None,
+                reads: Vec::new(),
                 persons: Mutex::new(HashMap::new()),
                 houses: Mutex::new(HashMap::new()),
                 estates: Mutex::new(HashMap::new()),
@@ -126,24 +135,25 @@ fn host_error(what: &str, e: StoreError) -> PluginError {
 
 /// Converts a stored record into the plugin's view.
 pub(crate) fn to_record(r: StoredRecord) -> Record {
-    Record {
-        id: r.id,
-        kind: r.kind,
-        estate_id: r.estate_id,
-        parent_id: r.parent_id,
-        state: r.state,
-        data_json: r.data_json,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        state_entered_at: r.state_entered_at,
-        version: r.version,
-    }
+    Record::new(
+        r.id,
+        &r.kind,
+        r.place,
+        r.parent_id,
+        &r.state,
+        r.data_json,
+        r.created_at,
+        r.updated_at,
+        r.state_entered_at,
+        r.occurred_at,
+        r.version,
+    )
 }
 
 #[derive(Debug)]
 struct Records {
     plugin: String,
-    estate: Option<EstateId>,
+    place: Option<Place>,
     store: Store,
 }
 
@@ -152,20 +162,22 @@ impl Records {
         if q.kind.is_empty() {
             return Err(PluginError::Host("a record query must name a record kind".into()));
         }
-        let estate_ids = match (self.estate, q.estate_id) {
-            (Some(scope), Some(asked)) if scope != asked => {
-                return Err(PluginError::Host(format!(
-                    "estate {asked} lies outside the call's scope (estate {scope})"
-                )));
+        let one = |p: &Place| PlaceSet {
+            estates: p.estate().into_iter().collect(),
+            grid_cells: p.grid_cell().map(str::to_owned).into_iter().collect(),
+        };
+        let places = match (&self.place, q.estate_id) {
+            (Some(scope), Some(asked)) if scope != &Place::Estate(asked) => {
+                return Err(PluginError::Host(format!("estate {asked} lies outside the call's scope ({scope})")));
             }
-            (Some(scope), _) => Some(vec![scope]),
-            (None, Some(asked)) => Some(vec![asked]),
+            (Some(scope), _) => Some(one(scope)),
+            (None, Some(asked)) => Some(one(&Place::Estate(asked))),
             (None, None) => None,
         };
         Ok(RecordFilter {
             plugin: self.plugin.clone(),
             kind: Some(q.kind.clone()),
-            estate_ids,
+            places,
             states: q.states.clone(),
             key: q.key.clone(),
             parent_id: q.parent_id,
@@ -180,7 +192,7 @@ impl Records {
 impl RecordReader for Records {
     async fn get(&self, id: RecordId) -> Result<Option<Record>, PluginError> {
         let r = self.store.record(&self.plugin, id).await.map_err(|e| host_error("reading a record", e))?;
-        Ok(r.filter(|r| self.estate.is_none_or(|e| e == r.estate_id)).map(to_record))
+        Ok(r.filter(|r| self.place.as_ref().is_none_or(|p| p == &r.place)).map(to_record))
     }
 
     async fn query(&self, q: &RecordQuery) -> Result<Vec<Record>, PluginError> {
@@ -202,6 +214,8 @@ struct Registry {
     store: Store,
     /// The registry's person-reach rule and the caller it applies to (`None`: every person).
     rule: Option<(crate::registry::Registry, crate::access::Caller)>,
+    /// The person fields the plugin may read.
+    reads: Vec<PersonField>,
     persons: Mutex<HashMap<PersonId, Option<Person>>>,
     houses: Mutex<HashMap<HouseId, Option<House>>>,
     estates: Mutex<HashMap<EstateId, Option<Estate>>>,
@@ -252,8 +266,9 @@ impl Registry {
 
 #[async_trait]
 impl RegistryReader for Registry {
-    async fn person(&self, id: PersonId) -> Result<Option<Person>, PluginError> {
-        self.person_cached(id).await.map_err(|e| host_error("reading a person", e))
+    async fn person(&self, id: PersonId) -> Result<Option<PersonFacts>, PluginError> {
+        let person = self.person_cached(id).await.map_err(|e| host_error("reading a person", e))?;
+        Ok(person.map(|p| PersonFacts::of(&p, &self.reads)))
     }
 
     async fn house(&self, id: HouseId) -> Result<Option<House>, PluginError> {

@@ -8,6 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use jiayuan_domain::Sensitivity;
 use jiayuan_ledger::{CellKind, Column, Sheet, Value};
 use jiayuan_plugin_api::{FieldType, RecordKind};
+use jiayuan_schema::projection::Viewer;
 
 use super::{Export, ExportFormat, ExportPurpose, ImportError, Sink, scope_text};
 use crate::access::{self, Action, Caller, Target};
@@ -28,19 +29,25 @@ pub enum RecordExportError {
 /// The columns every record sheet starts with.
 const FIXED: [(&str, &str, &str); 5] = [
     ("id", "记录编号", "Record id"),
-    ("estate_id", "小区编号", "Estate id"),
+    ("place", "位置", "Place"),
     ("state", "状态", "State"),
     ("created_at", "创建时间", "Created"),
     ("updated_at", "更新时间", "Updated"),
 ];
 
-/// The sheet of one record kind, built once per (plugin, kind) and kept for the life of the
-/// process (a handful of kinds per loaded plugin: the writer takes `'static` sheets).
-fn sheet_for(plugin: &str, kind: &RecordKind) -> &'static Sheet {
-    static SHEETS: OnceLock<Mutex<HashMap<(String, String), &'static Sheet>>> = OnceLock::new();
+/// (plugin, kind, audience).
+type SheetKey = (String, String, String);
+
+/// The sheet of one record kind as one audience sees it — only the fields it may see, values
+/// already projected by the engine (so the sheet masks nothing again) — built once per (plugin,
+/// kind, audience) and kept for the life of the process (a handful per loaded plugin: the writer
+/// takes `'static` sheets).
+fn sheet_for(plugin: &str, kind: &RecordKind, viewer: &Viewer<'_>) -> &'static Sheet {
+    static SHEETS: OnceLock<Mutex<HashMap<SheetKey, &'static Sheet>>> = OnceLock::new();
     let sheets = SHEETS.get_or_init(Default::default);
     let mut sheets = sheets.lock().unwrap_or_else(|p| p.into_inner());
-    let key = (plugin.to_owned(), kind.id.clone());
+    let audience = viewer.audience.map_or_else(|| "system".to_owned(), ToString::to_string);
+    let key = (plugin.to_owned(), kind.id.clone(), audience);
     if let Some(sheet) = sheets.get(&key) {
         return sheet;
     }
@@ -58,7 +65,7 @@ fn sheet_for(plugin: &str, kind: &RecordKind) -> &'static Sheet {
             note_en: "",
         })
         .collect();
-    for f in &kind.fields {
+    for f in kind.fields.iter().filter(|f| viewer.sees(f)) {
         let cell = match &f.ty {
             FieldType::Integer { min, max } => CellKind::Integer { min: *min, max: *max },
             FieldType::Decimal { min, max } => CellKind::Decimal { min: *min, max: *max },
@@ -85,7 +92,8 @@ fn sheet_for(plugin: &str, kind: &RecordKind) -> &'static Sheet {
             en: leak(&f.label.en),
             required: false,
             kind: cell,
-            sensitivity: f.sensitivity,
+            // Masked already, by the one projection.
+            sensitivity: Sensitivity::Public,
             note_zh: "",
             note_en: "",
         });
@@ -133,10 +141,12 @@ pub async fn export_records(
         .map_err(|d| ImportError::Registry(RegistryError::Denied(d)))?;
     let handle = engine.plugins().handle(plugin).ok_or_else(|| EngineError::UnknownPlugin(plugin.to_owned()))?;
     let manifest = handle.manifest();
+    let viewer = crate::engine::viewer_of(caller);
     let record_kind = manifest
         .kind(kind)
+        .filter(|k| viewer.sees_kind(k))
         .ok_or_else(|| EngineError::UnknownKind { plugin: plugin.to_owned(), kind: kind.to_owned() })?;
-    let sheet = sheet_for(plugin, record_kind);
+    let sheet = sheet_for(plugin, record_kind, &viewer);
     let registry = engine.registry();
     let provenance = jiayuan_ledger::Provenance {
         exporter: caller.name.clone(),
@@ -158,12 +168,12 @@ pub async fn export_records(
         for r in &page.records {
             let mut values = vec![
                 Some(Value::Text(r.id.to_string())),
-                Some(Value::Text(r.estate_id.to_string())),
+                Some(Value::Text(r.place.to_string())),
                 Some(Value::Text(r.state.clone())),
                 Some(Value::Text(r.created_at.clone())),
                 Some(Value::Text(r.updated_at.clone())),
             ];
-            for (f, column) in record_kind.fields.iter().zip(&sheet.columns[FIXED.len()..]) {
+            for (f, column) in record_kind.fields.iter().filter(|f| viewer.sees(f)).zip(&sheet.columns[FIXED.len()..]) {
                 values.push(r.data.get(&f.name).and_then(|v| cell(column.kind, v)));
             }
             sink.push(&values).map_err(ImportError::from)?;

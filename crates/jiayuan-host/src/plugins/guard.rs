@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, Person, PersonId, RecordId, Timestamp};
+use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, PersonId, RecordId, Timestamp};
 use jiayuan_plugin_api::export::panic_message;
 use jiayuan_plugin_api::{
     Clock, HostContext, LogLevel, PluginError, Record, RecordQuery, RecordReader, RegistryReader, Scope,
@@ -234,7 +234,7 @@ struct GuardedRegistry<'a> {
 
 #[async_trait]
 impl RegistryReader for GuardedRegistry<'_> {
-    async fn person(&self, id: PersonId) -> Result<Option<Person>, PluginError> {
+    async fn person(&self, id: PersonId) -> Result<Option<jiayuan_plugin_api::PersonFacts>, PluginError> {
         let inner = self.inner;
         guarded(&self.panics, "registry.person", || inner.registry().person(id)).await
     }

@@ -218,7 +218,7 @@ mod tests {
         assert_eq!(fixture.on_create(&host, probe("ok")).await, Ok(Outcome::accept()));
         assert_eq!(fixture.on_transition(&host, close()).await, Ok(Outcome::accept()));
         let kpis = fixture.kpis(&host, kpi_call()).await.expect("kpis answer");
-        assert_eq!(kpis, vec![KpiValue { id: "probes".into(), value: Some(1.0), numerator: 1.0, denominator: 1.0 }]);
+        assert_eq!(kpis, vec![KpiValue::count("probes", 1.0)]);
     }
 
     #[tokio::test]

@@ -424,8 +424,8 @@ mod tests {
         API_CRATE_VERSION_NUL, CreateFn, PanicGuard, RUSTC_VERSION_NUL, TARGET_NUL, guarded_create,
     };
     use jiayuan_plugin_api::{
-        API_CRATE_VERSION, API_VERSION, CreateCall, DECL_ABI_VERSION, DECL_MAGIC, HostContext, Label, Manifest,
-        Outcome, RUSTC_VERSION, RecordKind, ServicePlugin, TARGET, Workflow,
+        API_CRATE_VERSION, API_VERSION, CreateCall, DECL_ABI_VERSION, DECL_MAGIC, HostContext, Manifest, Outcome,
+        RUSTC_VERSION, RecordKind, ServicePlugin, TARGET, Workflow,
     };
 
     use super::*;
@@ -440,30 +440,16 @@ mod tests {
     #[async_trait]
     impl ServicePlugin for Tiny {
         fn manifest(&self) -> Manifest {
-            let kinds = if self.consistent {
-                vec![]
+            let m = Manifest::new(self.id, "小插件", "Tiny", "1.0.0");
+            if self.consistent {
+                m
             } else {
-                vec![RecordKind {
-                    id: "Bad Kind".into(),
-                    label: Label::new("坏", "Bad"),
-                    fields: vec![],
-                    parent: None,
-                    workflow: Workflow { initial: "nowhere".into(), states: vec![], transitions: vec![] },
-                    keys: vec![],
-                }]
-            };
-            Manifest {
-                id: self.id.into(),
-                name: Label::new("小插件", "Tiny"),
-                version: "1.0.0".into(),
-                record_kinds: kinds,
-                deadlines: vec![],
-                kpis: vec![],
+                m.with_kind(RecordKind::new("Bad Kind", "坏", "Bad", Workflow::new("nowhere", vec![], vec![])))
             }
         }
 
         async fn on_create(&self, _ctx: &dyn HostContext, _call: CreateCall) -> Result<Outcome, PluginError> {
-            Ok(Outcome::with_data(r#"{"tiny":true}"#.into()))
+            Ok(Outcome::accept().with_data(r#"{"tiny":true}"#.into()))
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, Person, PersonId, RecordId, Timestamp, Weekday};
+use jiayuan_domain::{Date, Estate, EstateId, House, HouseId, PersonId, RecordId, Timestamp, Weekday};
 use jiayuan_plugin_api::{
     Clock, CreateCall, HostContext, KpiCall, LogLevel, PluginError, Record, RecordQuery, RecordReader, RegistryReader,
     Scope, TransitionCall,
@@ -48,7 +48,7 @@ impl TestHost {
     /// A host with this plugin configuration whose services all work.
     pub(crate) fn new(config: &str) -> TestHost {
         TestHost {
-            scope: Scope { estate_id: Some(EstateId(1)), firm_id: None, request_id: "test-request".into() },
+            scope: Scope::new(Some(jiayuan_domain::Place::Estate(EstateId(1))), None, None, "test-request".into()),
             config: config.to_owned(),
             panics: None,
             logged: Mutex::new(Vec::new()),
@@ -125,7 +125,7 @@ impl RecordReader for TestHost {
 
 #[async_trait]
 impl RegistryReader for TestHost {
-    async fn person(&self, _id: PersonId) -> Result<Option<Person>, PluginError> {
+    async fn person(&self, _id: PersonId) -> Result<Option<jiayuan_plugin_api::PersonFacts>, PluginError> {
         Ok(None)
     }
 
@@ -178,37 +178,35 @@ pub(crate) fn settings(dir: &std::path::Path, allow: &[&str]) -> PluginSettings 
 
 /// A create call for the fixture's `probe` kind in `mode`.
 pub(crate) fn probe(mode: &str) -> CreateCall {
-    CreateCall {
-        kind: "probe".into(),
-        estate_id: EstateId(1),
-        parent: None,
-        data_json: format!(r#"{{"mode":"{mode}"}}"#),
-    }
+    CreateCall::new(
+        "probe",
+        jiayuan_domain::Place::Estate(EstateId(1)),
+        format!(r#"{{"mode":"{mode}"}}"#),
+        TestHost::NOW,
+    )
 }
 
 /// A transition call on a fixture probe.
 pub(crate) fn close() -> TransitionCall {
-    TransitionCall {
-        record: Record {
-            id: RecordId(1),
-            kind: "probe".into(),
-            estate_id: EstateId(1),
-            parent_id: None,
-            state: "open".into(),
-            data_json: r#"{"mode":"ok"}"#.into(),
-            created_at: TestHost::NOW,
-            updated_at: TestHost::NOW,
-            state_entered_at: TestHost::NOW,
-            version: 1,
-        },
-        transition: "close".into(),
-        input_json: "{}".into(),
-    }
+    let record = Record::new(
+        RecordId(1),
+        "probe",
+        jiayuan_domain::Place::Estate(EstateId(1)),
+        None,
+        "open",
+        r#"{"mode":"ok"}"#.into(),
+        TestHost::NOW,
+        TestHost::NOW,
+        TestHost::NOW,
+        TestHost::NOW,
+        1,
+    );
+    TransitionCall::new(record, "close", "{}".into(), TestHost::NOW)
 }
 
 /// A KPI call.
 pub(crate) fn kpi_call() -> KpiCall {
     let from = Date::from_ymd(2026, 1, 1).expect("valid date");
     let to = Date::from_ymd(2026, 12, 31).expect("valid date");
-    KpiCall { estate_id: EstateId(1), from, to, households: 100 }
+    KpiCall::new(EstateId(1), from, to, 100)
 }

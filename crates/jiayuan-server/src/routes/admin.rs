@@ -27,6 +27,9 @@ impl From<AccountsError> for ApiError {
             AccountsError::Invalid(_) | AccountsError::UnknownItem(_) => {
                 ApiError::bad_request("account", "invalid_account", "账号信息有误".into(), en)
             }
+            AccountsError::AgencyUnit(_) => {
+                ApiError::bad_request("agency_unit", "bad_agency_unit", "职能部门单位有误".into(), en)
+            }
             AccountsError::Auth(crate::auth::AuthError::WeakPassword(_)) => {
                 ApiError::bad_request("password", "weak_password", "密码长度应为 10–256 个字符".into(), en)
             }
@@ -86,6 +89,9 @@ pub(crate) struct NewAccountBody {
     #[serde(default)]
     #[schema(format = Password)]
     password: Option<String>,
+    /// The agency unit of an agency officer (`GET /api/registry/agency-units`).
+    #[serde(default)]
+    agency_unit: Option<i64>,
 }
 
 /// 创建账号 / Create an account
@@ -120,6 +126,7 @@ pub(crate) async fn create_account(
         scope,
         items: body.items,
         password: body.password,
+        agency_unit: body.agency_unit.map(jiayuan_domain::AgencyUnitId),
     };
     let now = s.engine.clock().now();
     let account =
@@ -148,6 +155,9 @@ pub(crate) struct AccountChangeBody {
     /// officers). Not together with `items`.
     #[serde(default)]
     all_items: Option<bool>,
+    /// A new agency unit for an agency officer; `0` removes it.
+    #[serde(default)]
+    agency_unit: Option<i64>,
 }
 
 /// 修改账号 / Change an account
@@ -195,6 +205,7 @@ pub(crate) async fn update_account(
         role: body.role,
         scope: body.scope.as_deref().map(AccountScope::parse).transpose().map_err(AccountsError::from)?,
         items,
+        agency_unit: body.agency_unit.map(|u| (u > 0).then_some(jiayuan_domain::AgencyUnitId(u))),
     };
     let known: Vec<String> = s.engine.plugins().handles().map(|h| h.id().to_owned()).collect();
     let now = s.engine.clock().now();

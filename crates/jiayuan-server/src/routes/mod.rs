@@ -1,15 +1,15 @@
-//! Route handlers, and [`table`]: every route with the access it needs.
+//! Route handlers, and [`table`]: every route with the access it needs. Handlers live by
+//! resource: `records` (record work), `registry` and `registry_admin` (the registry), `ledger`
+//! (imports and exports), `admin` (accounts and audit), `session` (sign-in); health, plugins and
+//! enablement are here.
 //!
-//! Every record `data` object (get, list, create, transition, history events) leaves through
-//! [`privacy::mask_view`] / [`privacy::mask_data_of`]: fields the manifest marks personal or
-//! sensitive are masked. The one clear read is `…/unmask`, which needs the unmask permission and a
-//! typed reason, and appends an audit event before it answers.
-//!
-//! Every handler carries its `#[utoipa::path]` annotation; [`crate::openapi`] collects them.
+//! Every record answer is made by the host's one projection (see `records`). Every handler
+//! carries its `#[utoipa::path]` annotation; [`crate::openapi`] collects them.
 
 pub(crate) mod admin;
 mod cursor;
 pub(crate) mod ledger;
+pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod registry_admin;
 pub(crate) mod session;
@@ -24,20 +24,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use jiayuan_domain::{Date, Division, DivisionCode, Estate, EstateId, FirmId, RecordId, Timestamp};
+use jiayuan_domain::{Date, Division, DivisionCode, Estate, EstateId, FirmId};
 use jiayuan_host::access::Action;
 use jiayuan_host::enablement::Decision;
-use jiayuan_host::engine::{CreateRequest, ListRequest, TransitionRequest};
 use jiayuan_host::plugins::PluginReportEntry;
 use jiayuan_host::registry::{PersonOutcome, RegistryError};
-use jiayuan_plugin_api::KpiValue;
 use jiayuan_store::{Change, EnablementOverride, EnablementScope};
 
 use crate::error::ApiError;
 use crate::extract::{CallerExt, Json, Path, Query};
 use crate::openapi::{
-    BadRequest, Conflict, DocKindName, Forbidden, HukouName, Internal, Invalid, NotFound, Record, RecordPage, SexName,
-    Unauthenticated, Unavailable,
+    BadRequest, Conflict, DocKindName, Forbidden, HukouName, Internal, Invalid, NotFound, SexName, Unauthenticated,
 };
 use crate::privacy;
 use crate::{Access, AppState, RouteInfo};
@@ -50,6 +47,7 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
     use crate::idempotency::idempotent as idem;
     use Access::{Action as Do, Authenticated, Public};
     use Action::*;
+    use records as rec;
     use registry_admin as ra;
     let r = |method: Method, path: &'static str, access: Access, handler: MethodRouter<Arc<AppState>>| {
         (RouteInfo { method, path, access }, handler)
@@ -63,20 +61,22 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/auth/me", Authenticated, get(session::me)),
         r(Method::GET, "/api/plugins", Do(ReadStatus), get(plugins)),
         r(Method::GET, "/api/plugins/{id}/manifest", Do(ReadStatus), get(manifest)),
-        r(Method::POST, "/api/items/{plugin}/records", Do(WriteRecords), idem(post(create))),
-        r(Method::GET, "/api/items/{plugin}/records", Do(ReadRecords), get(list)),
-        r(Method::GET, "/api/items/{plugin}/records/{id}", Do(ReadRecords), get(get_record)),
-        r(Method::GET, "/api/items/{plugin}/records/{id}/history", Do(ReadRecords), get(history)),
-        r(Method::POST, "/api/items/{plugin}/records/{id}/unmask", Do(Unmask), post(unmask)),
+        r(Method::POST, "/api/items/{plugin}/records", Do(WriteRecords), idem(post(rec::create))),
+        r(Method::GET, "/api/items/{plugin}/records", Do(ReadRecords), get(rec::list)),
+        r(Method::GET, "/api/items/{plugin}/records/{id}", Do(ReadRecords), get(rec::get_record)),
+        r(Method::GET, "/api/items/{plugin}/records/{id}/history", Do(ReadRecords), get(rec::history)),
+        r(Method::POST, "/api/items/{plugin}/records/{id}/unmask", Do(Unmask), post(rec::unmask)),
         r(
             Method::POST,
             "/api/items/{plugin}/records/{id}/transitions/{transition}",
             Do(WriteRecords),
-            post(transition),
+            post(rec::transition),
         ),
+        r(Method::PUT, "/api/items/{plugin}/records/{id}/assignee", Do(WriteRecords), put(rec::assign)),
         r(Method::GET, "/api/items/{plugin}/exports/{kind}", Do(Export), get(ledger::export_records)),
-        r(Method::GET, "/api/items/{plugin}/kpis", Do(ReadRecords), get(kpis)),
-        r(Method::GET, "/api/alerts", Do(ReadRecords), get(alerts)),
+        r(Method::GET, "/api/items/{plugin}/kpis", Do(ReadRecords), get(rec::kpis)),
+        r(Method::GET, "/api/alerts", Do(ReadRecords), get(rec::alerts)),
+        r(Method::GET, "/api/inbox", Do(ReadRecords), get(rec::inbox)),
         r(Method::GET, "/api/registry/divisions", Do(ReadRegistry), get(divisions)),
         r(Method::GET, "/api/registry/grid-cells", Do(ReadRegistry), get(registry::grid_cells)),
         r(Method::GET, "/api/registry/estates", Do(ReadRegistry), get(estates)),
@@ -106,6 +106,9 @@ pub(crate) fn table() -> Vec<(RouteInfo, MethodRouter<Arc<AppState>>)> {
         r(Method::GET, "/api/registry/persons/{id}/occupancies", Do(ReadRegistry), get(ra::person_occupancies)),
         r(Method::GET, "/api/registry/persons", Do(ReadRegistry), get(registry::find_persons)),
         r(Method::GET, "/api/registry/persons/{id}", Do(ReadRegistry), get(registry::person)),
+        r(Method::GET, "/api/registry/persons/{id}/records", Do(AnswerDataRequests), get(rec::person_records)),
+        r(Method::GET, "/api/registry/agency-units", Do(ReadRegistry), get(ra::agency_units)),
+        r(Method::POST, "/api/registry/agency-units", Do(ManageDivisions), idem(post(ra::put_agency_unit))),
         r(Method::POST, "/api/registry/persons/{id}/unmask", Do(Unmask), post(registry::unmask_person)),
         r(Method::GET, "/api/enablement/overrides", Do(ReadEnablement), get(enablement_overrides)),
         r(Method::PUT, "/api/enablement/{item}", Do(ManageEnablement), put(set_enablement)),
@@ -271,550 +274,6 @@ pub(crate) async fn manifest(State(s): State<Arc<AppState>>, Path(id): Path<Stri
         )
     })?;
     Ok(axum::Json(handle.manifest().clone()))
-}
-
-/// A new record.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateBody {
-    /// Record kind of the item's manifest.
-    #[schema(example = "dog")]
-    kind: String,
-    /// The estate it belongs to.
-    estate_id: i64,
-    /// The parent record, for kinds that have one.
-    #[serde(default)]
-    parent_id: Option<i64>,
-    /// The record's fields, typed by the manifest (`GET /api/plugins/{id}/manifest`).
-    #[schema(value_type = Object)]
-    data: Value,
-}
-
-/// 登记记录 / Create a record
-///
-/// `POST /api/items/{plugin}/records`. The answer's `data` is masked (personal and sensitive
-/// fields of the manifest), as in every record read.
-#[utoipa::path(
-    post,
-    path = "/api/items/{plugin}/records",
-    tag = "records",
-    operation_id = "create_record",
-    params(("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing")),
-    request_body = CreateBody,
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 201, description = "已登记（data 已脱敏） / Created (data masked)", body = Record),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 422, response = Invalid),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub(crate) async fn create(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path(plugin): Path<String>,
-    Json(body): Json<CreateBody>,
-) -> Res<impl IntoResponse> {
-    let req = CreateRequest {
-        plugin,
-        kind: body.kind,
-        estate_id: EstateId(body.estate_id),
-        parent_id: body.parent_id.map(RecordId),
-        data: body.data,
-    };
-    let mut view = s.engine.create(&caller, req).await?;
-    privacy::mask_view(&s.engine, &mut view);
-    Ok((StatusCode::CREATED, axum::Json(view)))
-}
-
-/// Filters and paging of a record listing.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
-    /// Only records of this kind.
-    kind: Option<String>,
-    /// Only records of this estate.
-    estate_id: Option<i64>,
-    /// Only records in these workflow states (comma-separated).
-    #[param(example = "registered,renewed")]
-    state: Option<String>,
-    /// `field:value` of an indexed key.
-    #[param(example = "tag_no:LH-0001")]
-    key: Option<String>,
-    /// Only children of this record.
-    parent_id: Option<i64>,
-    /// Order: `id` (default), `-id`, `updated_at` or `-updated_at` (ties broken by id).
-    #[param(example = "-updated_at")]
-    sort: Option<String>,
-    /// The `next_cursor` of the previous page (opaque; only valid with the same `sort`).
-    cursor: Option<String>,
-    /// Page size, 1–200.
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<u32>,
-}
-
-/// 查询记录 / List records
-///
-/// `GET /api/items/{plugin}/records`. Each record's `data` is masked; there is no unmasked
-/// listing (one record at a time, through the audited `…/unmask`).
-#[utoipa::path(
-    get,
-    path = "/api/items/{plugin}/records",
-    tag = "records",
-    operation_id = "list_records",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        ListQuery,
-    ),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "一页记录（data 已脱敏） / A page of records (data masked)", body = RecordPage),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-    )
-)]
-pub(crate) async fn list(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path(plugin): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> Res<impl IntoResponse> {
-    let key = match q.key {
-        None => None,
-        Some(k) => Some(k.split_once(':').map(|(f, v)| (f.to_owned(), v.to_owned())).ok_or_else(|| {
-            ApiError::bad_request(
-                "key",
-                "bad_key",
-                "key 参数格式应为 字段:值".into(),
-                "`key` must look like field:value".into(),
-            )
-        })?),
-    };
-    if q.limit.is_some_and(|l| l == 0 || l > 200) {
-        return Err(ApiError::bad_request(
-            "limit",
-            "out_of_range",
-            "limit 应在 1–200 之间".into(),
-            "`limit` must be 1..=200".into(),
-        ));
-    }
-    let order = cursor::parse_sort(q.sort.as_deref())?;
-    let after = q.cursor.as_deref().map(|c| cursor::decode(c, order)).transpose()?;
-    let req = ListRequest {
-        kind: q.kind,
-        estate_id: q.estate_id.map(EstateId),
-        states: q.state.map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default(),
-        key,
-        parent_id: q.parent_id.map(RecordId),
-        order,
-        after,
-        limit: q.limit,
-    };
-    let mut page = s.engine.list(&caller, &plugin, req).await?;
-    for view in &mut page.records {
-        privacy::mask_view(&s.engine, view);
-    }
-    let next_cursor = page.next.map(|p| cursor::encode(order, p));
-    Ok(axum::Json(PageBody { records: page.records, next_cursor }))
-}
-
-/// A page of records as the API answers it (the schema is [`crate::openapi::RecordPage`]).
-#[derive(Serialize)]
-pub(crate) struct PageBody {
-    /// The records, data masked.
-    pub(crate) records: Vec<jiayuan_host::engine::RecordView>,
-    /// The cursor of the next page, if any.
-    pub(crate) next_cursor: Option<String>,
-}
-
-/// 查看记录 / Get a record
-///
-/// `GET /api/items/{plugin}/records/{id}`. The `data` is masked; the clear read is the audited
-/// `POST …/unmask` (unmask permission and a typed reason).
-#[utoipa::path(
-    get,
-    path = "/api/items/{plugin}/records/{id}",
-    tag = "records",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        ("id" = i64, Path, description = "记录 id / Record id"),
-    ),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "记录（data 已脱敏） / The record (data masked)", body = Record),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-    )
-)]
-pub(crate) async fn get_record(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path((plugin, id)): Path<(String, i64)>,
-) -> Res<impl IntoResponse> {
-    let mut view = s.engine.get(&caller, &plugin, RecordId(id)).await?;
-    privacy::mask_view(&s.engine, &mut view);
-    Ok(axum::Json(view))
-}
-
-/// 查看记录明文（留痕） / Get a record in clear (audited)
-///
-/// `POST /api/items/{plugin}/records/{id}/unmask`: the record with its data in clear, for a
-/// typed reason. Needs the unmask permission and the record in the caller's scope; the audit
-/// event (`record.unmask`: reason, note, field names, never values) commits before the answer.
-#[utoipa::path(
-    post,
-    path = "/api/items/{plugin}/records/{id}/unmask",
-    tag = "records",
-    operation_id = "unmask_record",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        ("id" = i64, Path, description = "记录 id / Record id"),
-    ),
-    request_body = crate::privacy::UnmaskRequest,
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "记录明文 / The record in clear", body = Record),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-    )
-)]
-pub(crate) async fn unmask(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path((plugin, id)): Path<(String, i64)>,
-    Json(body): Json<privacy::UnmaskRequest>,
-) -> Res<impl IntoResponse> {
-    body.check()?;
-    let view = s.engine.get(&caller, &plugin, RecordId(id)).await?;
-    let fields = s
-        .engine
-        .plugins()
-        .handle(&plugin)
-        .and_then(|h| h.manifest().kind(&view.kind).map(|k| privacy::masked_fields(k, &view.data)))
-        .unwrap_or_default();
-    let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let audit = body.audit_event(
-        &caller.name,
-        "record.unmask",
-        format!("{plugin}/record/{id}"),
-        Some(view.estate_id),
-        &names,
-        s.engine.clock().now(),
-    );
-    s.engine.store().append_audit(audit).await.map_err(|e| ApiError::internal(&e))?;
-    Ok(axum::Json(view))
-}
-
-/// One event of a record's history.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct EventView {
-    /// Position in the record's history, from 1.
-    seq: i64,
-    /// When (RFC 3339, +08:00).
-    at: String,
-    /// Who (account login, or `system:…`).
-    actor: String,
-    /// What: `create` or a transition id.
-    action: String,
-    /// The state before (`null` for the creation).
-    from_state: Option<String>,
-    /// The state after.
-    to_state: String,
-    /// The record data after the change (masked).
-    #[schema(value_type = Object)]
-    data: Value,
-}
-
-/// A record's history.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct EventList {
-    /// The events, oldest first.
-    events: Vec<EventView>,
-}
-
-/// 记录历史 / A record's history
-///
-/// `GET /api/items/{plugin}/records/{id}/history`. Each event's `data` (the record data after the
-/// change) is masked like the record itself.
-#[utoipa::path(
-    get,
-    path = "/api/items/{plugin}/records/{id}/history",
-    tag = "records",
-    operation_id = "record_history",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        ("id" = i64, Path, description = "记录 id / Record id"),
-    ),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "事件（data 已脱敏） / The events (data masked)", body = EventList),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-    )
-)]
-pub(crate) async fn history(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path((plugin, id)): Path<(String, i64)>,
-) -> Res<impl IntoResponse> {
-    // The record's kind drives the masking of its events (and the read checks the caller's reach).
-    let record = s.engine.get(&caller, &plugin, RecordId(id)).await?;
-    let events = s.engine.history(&caller, &plugin, RecordId(id)).await?;
-    let events: Vec<EventView> = events
-        .into_iter()
-        .map(|e| EventView {
-            seq: e.seq,
-            at: e.at.to_rfc3339_shanghai(),
-            actor: e.actor,
-            action: e.action,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            data: {
-                let mut data = serde_json::from_str(&e.data_json).unwrap_or(Value::Null);
-                privacy::mask_data_of(&s.engine, &plugin, &record.kind, &mut data);
-                data
-            },
-        })
-        .collect();
-    Ok(axum::Json(EventList { events }))
-}
-
-/// What a transition takes (the body may be left empty).
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TransitionBody {
-    /// The transition's input fields, typed by the manifest.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    input: Option<Value>,
-    /// The record version the caller saw; a different current version is 409.
-    #[serde(default)]
-    expected_version: Option<i64>,
-}
-
-/// 办理流转 / Apply a workflow transition
-///
-/// `POST /api/items/{plugin}/records/{id}/transitions/{transition}`. The answer's `data` is masked.
-#[utoipa::path(
-    post,
-    path = "/api/items/{plugin}/records/{id}/transitions/{transition}",
-    tag = "records",
-    operation_id = "transition_record",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        ("id" = i64, Path, description = "记录 id / Record id"),
-        ("transition" = String, Path, description = "流转 id / Transition id of the manifest", example = "renew"),
-    ),
-    request_body(content = Option<TransitionBody>, description = "可为空 / May be empty"),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "流转后的记录（data 已脱敏） / The record after the transition (data masked)", body = Record),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 422, response = Invalid),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub(crate) async fn transition(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path((plugin, id, transition)): Path<(String, i64, String)>,
-    body: axum::body::Bytes,
-) -> Res<impl IntoResponse> {
-    // The body is optional: a transition without input may be posted empty.
-    let body: TransitionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TransitionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "body",
-                "malformed_json",
-                "请求体不是有效的 JSON 或结构不正确".into(),
-                privacy::redact_echoed(&e.to_string()),
-            )
-        })?
-    };
-    let req = TransitionRequest {
-        plugin,
-        id: RecordId(id),
-        transition,
-        input: body.input.unwrap_or_else(|| json!({})),
-        expected_version: body.expected_version,
-    };
-    let mut view = s.engine.transition(&caller, req).await?;
-    privacy::mask_view(&s.engine, &mut view);
-    Ok(axum::Json(view))
-}
-
-/// Which alerts.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct AlertQuery {
-    /// Only alerts of this service item.
-    plugin: Option<String>,
-    /// At most this many (default 100).
-    limit: Option<u32>,
-}
-
-/// An open alert.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct AlertView {
-    /// Id.
-    id: i64,
-    /// Service item.
-    plugin: String,
-    /// The record it is about.
-    record_id: Option<i64>,
-    /// The estate it is about.
-    estate_id: Option<i64>,
-    /// The deadline rule (or hook) that raised it.
-    rule: String,
-    /// `info`, `warning` or `critical`.
-    #[schema(example = "warning")]
-    severity: String,
-    /// 中文说明.
-    message_zh: String,
-    /// In English.
-    message_en: String,
-    /// When the deadline falls due (RFC 3339, +08:00).
-    due_at: Option<String>,
-    /// When it was raised (RFC 3339, +08:00).
-    raised_at: String,
-}
-
-/// Open alerts.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct AlertList {
-    /// The alerts in the caller's scope.
-    alerts: Vec<AlertView>,
-}
-
-/// 待办告警 / Open alerts
-///
-/// `GET /api/alerts`: open alerts in the caller's scope.
-#[utoipa::path(
-    get,
-    path = "/api/alerts",
-    tag = "records",
-    params(AlertQuery),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "告警 / The alerts", body = AlertList),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-    )
-)]
-pub(crate) async fn alerts(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Query(q): Query<AlertQuery>,
-) -> Res<impl IntoResponse> {
-    let alerts = s.engine.alerts(&caller, q.plugin.as_deref(), q.limit.unwrap_or(100)).await?;
-    let alerts: Vec<AlertView> = alerts
-        .into_iter()
-        .map(|a| AlertView {
-            id: a.id.0,
-            plugin: a.plugin,
-            record_id: a.record_id.map(|r| r.0),
-            estate_id: a.estate_id.map(|e| e.0),
-            rule: a.rule,
-            severity: a.severity,
-            message_zh: a.message_zh,
-            message_en: a.message_en,
-            due_at: a.due_at.map(Timestamp::to_rfc3339_shanghai),
-            raised_at: a.raised_at.to_rfc3339_shanghai(),
-        })
-        .collect();
-    Ok(axum::Json(AlertList { alerts }))
-}
-
-/// Which estate and period.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct KpiQuery {
-    /// The estate.
-    estate_id: i64,
-    /// First day (YYYY-MM-DD, Asia/Shanghai).
-    #[param(value_type = String, format = Date, example = "2026-11-01")]
-    from: Date,
-    /// Last day (YYYY-MM-DD), not before `from`.
-    #[param(value_type = String, format = Date, example = "2026-11-30")]
-    to: Date,
-}
-
-/// An item's KPI values.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct KpiList {
-    /// Each KPI of the manifest with its value for the estate and period.
-    #[schema(value_type = Vec<Object>)]
-    kpis: Vec<KpiValue>,
-}
-
-/// 服务事项指标 / A service item's KPIs
-///
-/// `GET /api/items/{plugin}/kpis?estate_id=&from=&to=`.
-#[utoipa::path(
-    get,
-    path = "/api/items/{plugin}/kpis",
-    tag = "records",
-    params(
-        ("plugin" = String, Path, description = "服务事项 id / Service item (plugin) id", example = "dog-licensing"),
-        KpiQuery,
-    ),
-    security(("bearer" = []), ("session_cookie" = [])),
-    responses(
-        (status = 200, description = "指标 / The KPI values", body = KpiList),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthenticated),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable),
-    )
-)]
-pub(crate) async fn kpis(
-    State(s): State<Arc<AppState>>,
-    CallerExt(caller): CallerExt,
-    Path(plugin): Path<String>,
-    Query(q): Query<KpiQuery>,
-) -> Res<impl IntoResponse> {
-    if q.to < q.from {
-        return Err(ApiError::bad_request(
-            "to",
-            "before_from",
-            "结束日期早于开始日期".into(),
-            "`to` is before `from`".into(),
-        ));
-    }
-    let values = s.engine.kpis(&caller, &plugin, EstateId(q.estate_id), q.from, q.to).await?;
-    Ok(axum::Json(KpiList { kpis: values }))
 }
 
 /// The administrative divisions.

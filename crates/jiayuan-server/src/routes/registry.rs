@@ -19,7 +19,7 @@ use jiayuan_domain::{
     ServiceAssignment, Sex, mask,
 };
 use jiayuan_host::access::{Action, Caller, Target, authorize};
-use jiayuan_host::enablement::EstatePlace;
+use jiayuan_host::enablement::PlaceInfo;
 
 use super::Res;
 use crate::AppState;
@@ -35,7 +35,7 @@ pub(crate) async fn in_scope(
     caller: &Caller,
     action: Action,
     estate: EstateId,
-) -> Res<Option<(EstatePlace, String)>> {
+) -> Res<Option<(PlaceInfo, String)>> {
     let (place, name) = match s.engine.place(estate).await {
         Ok(found) => found,
         Err(jiayuan_host::engine::EngineError::NotFound { .. }) => return Ok(None),
@@ -184,7 +184,7 @@ pub(crate) struct PersonView {
     /// Kind of identity document.
     #[schema(value_type = DocKindName)]
     pub(crate) doc_kind: DocKind,
-    /// Document number (masked: `440***********1234`).
+    /// Document number (masked: `**************1234`).
     pub(crate) doc_number: String,
     /// Sex.
     #[schema(value_type = Option<SexName>)]
@@ -195,7 +195,7 @@ pub(crate) struct PersonView {
     /// Household registration.
     #[schema(value_type = HukouName)]
     pub(crate) hukou: Hukou,
-    /// Mobile number (masked: `138****5678`).
+    /// Mobile number (masked: `*******5678`).
     pub(crate) phone: Option<String>,
     /// The house they live in.
     #[schema(value_type = Option<i64>)]

@@ -1249,3 +1249,129 @@ pub(crate) async fn house_leases(
     }
     Ok(axum::Json(LeaseList { leases }))
 }
+
+/// One agency unit.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AgencyUnitView {
+    /// Id (for `agency_unit` of an agency officer's account, and agency-unit fields of records).
+    id: i64,
+    /// Its agency kind (`police`, `judicial`, …): officers of the unit are the audience
+    /// `agency:<kind>`.
+    #[schema(example = "police")]
+    kind: String,
+    /// Name.
+    #[schema(example = "黄贝派出所")]
+    name: String,
+    /// The division it answers for.
+    #[schema(example = "440303001000")]
+    jurisdiction: String,
+}
+
+impl AgencyUnitView {
+    fn of(u: jiayuan_domain::AgencyUnit) -> AgencyUnitView {
+        AgencyUnitView { id: u.id.0, kind: u.kind, name: u.name, jurisdiction: u.jurisdiction.to_string() }
+    }
+}
+
+/// One agency kind.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AgencyKindView {
+    /// Code.
+    code: String,
+    /// 中文名称.
+    name_zh: String,
+    /// English name.
+    name_en: String,
+}
+
+/// The agency kinds and units.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AgencyUnitList {
+    /// The kinds the registry knows.
+    kinds: Vec<AgencyKindView>,
+    /// The units, by id.
+    units: Vec<AgencyUnitView>,
+}
+
+/// 职能部门单位 / Agency units
+///
+/// `GET /api/registry/agency-units`: the agency kinds and units of the registry.
+#[utoipa::path(
+    get,
+    path = "/api/registry/agency-units",
+    tag = "registry",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "类别与单位 / Kinds and units", body = AgencyUnitList),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    )
+)]
+pub(crate) async fn agency_units(State(s): State<Arc<AppState>>) -> Res<impl IntoResponse> {
+    let registry = s.engine.registry();
+    let kinds = registry.agency_kinds().await.map_err(registry_error)?;
+    let units = registry.agency_units().await.map_err(registry_error)?;
+    Ok(axum::Json(AgencyUnitList {
+        kinds: kinds
+            .into_iter()
+            .map(|k| AgencyKindView { code: k.code, name_zh: k.name_zh, name_en: k.name_en })
+            .collect(),
+        units: units.into_iter().map(AgencyUnitView::of).collect(),
+    }))
+}
+
+/// A new agency unit.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AgencyUnitBody {
+    /// Its agency kind's code.
+    #[schema(example = "police")]
+    kind: String,
+    /// Name, unique within the kind.
+    #[schema(example = "黄贝派出所")]
+    name: String,
+    /// The division (street or district) it answers for.
+    #[schema(example = "440303001000")]
+    jurisdiction: String,
+}
+
+/// 新增职能部门单位 / Create an agency unit
+///
+/// `POST /api/registry/agency-units`: district-wide data, kept by the district office; audited.
+#[utoipa::path(
+    post,
+    path = "/api/registry/agency-units",
+    tag = "registry",
+    request_body = AgencyUnitBody,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 201, description = "已创建 / Created", body = AgencyUnitView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+    )
+)]
+pub(crate) async fn put_agency_unit(
+    State(s): State<Arc<AppState>>,
+    CallerExt(caller): CallerExt,
+    Json(body): Json<AgencyUnitBody>,
+) -> Res<impl IntoResponse> {
+    let jurisdiction = DivisionCode::parse(&body.jurisdiction).map_err(|_| {
+        ApiError::invalid(vec![FieldViolation::new(
+            "jurisdiction",
+            "division_code",
+            "区划代码应为 12 位数字".to_owned(),
+            "`jurisdiction` must be a 12-digit division code".to_owned(),
+        )])
+    })?;
+    let unit = s
+        .engine
+        .registry()
+        .create_agency_unit(&caller, &body.kind, &body.name, &jurisdiction)
+        .await
+        .map_err(registry_error)?;
+    Ok((StatusCode::CREATED, axum::Json(AgencyUnitView::of(unit))))
+}

@@ -55,6 +55,9 @@ pub(crate) struct AccountView {
     items: Option<Vec<String>>,
     /// A disabled account cannot log in and its sessions and tokens are not honoured.
     disabled: bool,
+    /// The agency unit of an agency officer.
+    #[schema(value_type = Option<i64>)]
+    agency_unit: Option<jiayuan_domain::AgencyUnitId>,
 }
 
 impl AccountView {
@@ -69,6 +72,7 @@ impl AccountView {
             scope: a.scope.to_string(),
             items: a.items.clone(),
             disabled: a.disabled,
+            agency_unit: a.agency_unit,
         }
     }
 }

@@ -31,6 +31,7 @@ fn admin() -> NewAccount {
         scope: AccountScope::District,
         items: None,
         password_hash: Some(ADMIN_HASH.into()),
+        agency_unit: None,
     }
 }
 
@@ -42,6 +43,7 @@ fn staff() -> NewAccount {
         scope: AccountScope::Firm(FirmId(7)),
         items: Some(vec!["dog-licensing".into()]),
         password_hash: None,
+        agency_unit: None,
     }
 }
 
@@ -95,6 +97,7 @@ async fn story(store: Store) {
         disabled: false,
         created_at: at(0),
         updated_at: at(0),
+        agency_unit: None,
     };
     let expected_staff = Account {
         id: staff_id,
@@ -106,6 +109,7 @@ async fn story(store: Store) {
         disabled: false,
         created_at: at(1),
         updated_at: at(1),
+        agency_unit: None,
     };
     assert_eq!(store.account(admin_id).await.expect("account"), Some(expected_admin.clone()));
     assert_eq!(store.account_by_login("firm7.staff").await.expect("by login"), Some(expected_staff.clone()));
@@ -425,12 +429,15 @@ async fn append_audit_and_account_changes_share_the_chain_with_group_commit() {
                         creates: vec![NewRecord {
                             plugin: "dog-licensing".into(),
                             kind: "licence".into(),
-                            estate_id: estate,
+                            place: jiayuan_domain::Place::Estate(estate),
                             parent: None,
                             state: "draft".into(),
                             data_json: "{}".into(),
                             keys: vec![IndexKey { field: "no".into(), value: i.to_string(), unique: true }],
+                            refs: Vec::new(),
                             at: at(i),
+                            occurred_at: at(i),
+                            backdated_reason: None,
                             actor: "user:1".into(),
                         }],
                         audit: vec![NewAudit {

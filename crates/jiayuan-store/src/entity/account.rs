@@ -16,6 +16,7 @@ pub(crate) struct Model {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub agency_unit_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub(crate) struct Model {
     pub plugin: String,
     pub record_id: Option<i64>,
     pub estate_id: Option<i64>,
+    pub grid_cell: Option<String>,
     pub rule: String,
     pub dedupe_key: String,
     pub severity: String,

@@ -3,6 +3,8 @@
 //! must match it (the store tests exercise every table on both backends).
 
 pub(crate) mod account;
+pub(crate) mod agency_kind;
+pub(crate) mod agency_unit;
 pub(crate) mod alert;
 pub(crate) mod api_token;
 pub(crate) mod assignment;
@@ -24,5 +26,6 @@ pub(crate) mod person;
 pub(crate) mod record;
 pub(crate) mod record_event;
 pub(crate) mod record_key;
+pub(crate) mod record_ref;
 pub(crate) mod session;
 pub(crate) mod store_meta;

@@ -2,14 +2,18 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+/// `Deserialize` reads the JSON array of a SQLite page row (`crate::records`): the fields in
+/// this order.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "records")]
 pub(crate) struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub plugin: String,
     pub kind: String,
-    pub estate_id: i64,
+    /// The place: exactly one of `estate_id` and `grid_cell` is set.
+    pub estate_id: Option<i64>,
+    pub grid_cell: Option<String>,
     pub parent_id: Option<i64>,
     pub state: String,
     /// The state before the last change (`NULL` until the first update). Written by the same
@@ -21,6 +25,9 @@ pub(crate) struct Model {
     pub updated_at: i64,
     pub state_entered_at: i64,
     pub version: i64,
+    pub created_by: String,
+    pub assignee: Option<String>,
+    pub occurred_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

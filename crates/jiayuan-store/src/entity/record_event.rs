@@ -15,6 +15,10 @@ pub(crate) struct Model {
     pub from_state: Option<String>,
     pub to_state: String,
     pub data_json: String,
+    pub occurred_at: i64,
+    pub backdated_reason: Option<String>,
+    /// The record's place after the event (serde JSON of `Place`).
+    pub place_json: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

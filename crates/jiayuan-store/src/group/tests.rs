@@ -8,10 +8,10 @@ use std::task::{Context, Poll, Waker};
 use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
 use tokio::task::JoinSet;
 
-use jiayuan_domain::{EstateId, RecordId, Timestamp};
+use jiayuan_domain::{EstateId, Place, RecordId, Timestamp};
 
 use super::{MAX_GROUP_BATCHES, MAX_GROUP_ROWS};
-use crate::entity::{alert, audit_event, record, record_event, record_key};
+use crate::entity::{alert, audit_event, record, record_event, record_key, record_ref};
 use crate::tests::{TEST_DB, store_with_estate};
 use crate::*;
 
@@ -23,12 +23,15 @@ fn create(plugin: &str, kind: &str, estate: EstateId, keys: Vec<IndexKey>, at: i
     NewRecord {
         plugin: plugin.into(),
         kind: kind.into(),
-        estate_id: estate,
+        place: Place::Estate(estate),
         parent: None,
         state: "open".into(),
         data_json: format!(r#"{{"at":{at}}}"#),
         keys,
+        refs: Vec::new(),
         at: Timestamp(at),
+        occurred_at: Timestamp(at),
+        backdated_reason: None,
         actor: "user:1".into(),
     }
 }
@@ -42,7 +45,12 @@ fn update(plugin: &str, id: RecordId, expected: i64, state: &str, keys: Vec<Inde
         new_state: state.into(),
         data_json: format!(r#"{{"at":{at},"state":"{state}"}}"#),
         keys,
+        refs: Vec::new(),
+        move_to: None,
+        assignee: None,
         at: Timestamp(at),
+        occurred_at: Timestamp(at),
+        backdated_reason: None,
         actor: "user:2".into(),
     }
 }
@@ -52,6 +60,7 @@ fn alert(plugin: &str, record: Option<AlertTarget>, dedupe: &str, at: i64) -> Ne
         plugin: plugin.into(),
         record,
         estate_id: None,
+        grid_cell: None,
         rule: "overdue".into(),
         dedupe_key: dedupe.into(),
         severity: "warning".into(),
@@ -78,7 +87,7 @@ fn audited(mut batch: WriteBatch) -> WriteBatch {
     for (i, c) in batch.creates.iter().enumerate() {
         batch.audit.push(NewAudit {
             target: AuditTarget::InBatch(i),
-            estate_id: Some(c.estate_id),
+            estate_id: c.place.estate(),
             ..audit_row("", "record.create", c.at.0)
         });
     }
@@ -109,9 +118,11 @@ async fn table_counts(store: &Store) -> (u64, u64, u64, u64) {
 }
 
 /// Every row of the record engine's tables, in key order.
-async fn dump(
-    store: &Store,
-) -> (Vec<record::Model>, Vec<record_key::Model>, Vec<record_event::Model>, Vec<alert::Model>) {
+type Dump =
+    (Vec<record::Model>, Vec<record_key::Model>, Vec<record_event::Model>, Vec<alert::Model>, Vec<record_ref::Model>);
+
+/// Every row of the record engine's tables, in key order.
+async fn dump(store: &Store) -> Dump {
     let db = &store.reader;
     (
         record::Entity::find().order_by_asc(record::Column::Id).all(db).await.expect("records"),
@@ -124,7 +135,39 @@ async fn dump(
             .expect("keys"),
         record_event::Entity::find().order_by_asc(record_event::Column::Seq).all(db).await.expect("events"),
         alert::Entity::find().order_by_asc(alert::Column::Id).all(db).await.expect("alerts"),
+        record_ref::Entity::find()
+            .order_by_asc(record_ref::Column::RecordId)
+            .order_by_asc(record_ref::Column::Version)
+            .order_by_asc(record_ref::Column::RefKind)
+            .order_by_asc(record_ref::Column::RefId)
+            .order_by_asc(record_ref::Column::Field)
+            .all(db)
+            .await
+            .expect("refs"),
     )
+}
+
+/// A reference of `kind` to `id` through `field`.
+fn refers(kind: RefKind, id: &str, field: &str) -> RecordRef {
+    RecordRef { kind, id: id.into(), field: field.into() }
+}
+
+/// The grid cell the parity test puts records at.
+const CELL: &str = "440303004001001";
+
+async fn add_cell(store: &Store) {
+    store
+        .insert_grid_cell(&jiayuan_domain::GridCell {
+            code: CELL.into(),
+            kind: jiayuan_domain::GridKind::Basic,
+            community: jiayuan_domain::DivisionCode::parse("440303004001").expect("community code"),
+            name: "翠竹一网格".into(),
+            estate_id: None,
+            valid_from: jiayuan_domain::Date::from_ymd(2024, 1, 1).expect("date"),
+            valid_to: None,
+        })
+        .await
+        .expect("grid cell");
 }
 
 /// Polls `fut` once (so a write is queued) and reports whether it is still waiting.
@@ -380,6 +423,41 @@ async fn concurrent_batches_share_commits() {
     assert_eq!((after.commits - before.commits, after.replayed - before.replayed), (2, 3));
     let bulk = RecordFilter { plugin: "bulk".into(), ..RecordFilter::default() };
     assert_eq!(store.count_records(&bulk).await.expect("count"), 3 * big as u64);
+
+    // Concurrent batches of several creates with references: grouped, one trip each, and every
+    // reference indexed at version 1 of its own record.
+    const REF_WRITES: usize = 20;
+    let mut set = JoinSet::new();
+    for w in 0..REF_WRITES {
+        let store = store.clone();
+        let batch = creates(
+            (0..3)
+                .map(|i| NewRecord {
+                    refs: vec![
+                        refers(RefKind::Person, "shared", "owner"),
+                        refers(RefKind::House, &format!("{w}-{i}"), "address"),
+                    ],
+                    ..create("refs", "case", estate, vec![], 3)
+                })
+                .collect(),
+        );
+        set.spawn(async move { store.write(batch).await });
+    }
+    let before = counts(&store);
+    let mut ids = Vec::new();
+    while let Some(done) = set.join_next().await {
+        ids.extend(done.expect("writer ran").expect("every write succeeds").created);
+    }
+    let after = counts(&store);
+    assert_eq!(after.one_trip - before.one_trip, REF_WRITES as u64);
+    assert!(after.commits - before.commits < REF_WRITES as u64, "{} commits", after.commits - before.commits);
+    ids.sort();
+    let shared = store.records_referring(RefKind::Person, "shared").await.expect("referring");
+    assert_eq!(shared.iter().map(|r| r.record_id).collect::<Vec<_>>(), ids);
+    assert!(shared.iter().all(|r| r.first_version == 1 && r.last_version == 1 && r.current && r.field == "owner"));
+    let house = store.records_referring(RefKind::House, "7-2").await.expect("referring");
+    assert_eq!(house.len(), 1);
+    assert_eq!((house[0].plugin.as_str(), house[0].kind.as_str()), ("refs", "case"));
 }
 
 /// The one-round-trip form must write exactly the rows the statement-by-statement form writes
@@ -391,10 +469,38 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
     let (plain, estate_b) = store_with_estate(&dir_b, 5_000).await;
     assert_eq!(estate, estate_b);
     let plain = plain.without_group_commit();
+    add_cell(&grouped).await;
+    add_cell(&plain).await;
     let r = RecordId;
 
     let mut licence = create("dog", "licence", estate, vec![key("no", "L-1", true), key("owner", "p1", false)], 10);
     licence.keys.push(key("owner", "p1", true)); // repeated keys merge, unique wins
+    // References, one repeated (written once); back-dated with a reason.
+    licence.refs = vec![
+        refers(RefKind::Person, "1", "owner"),
+        refers(RefKind::House, "5", "address"),
+        refers(RefKind::Person, "1", "owner"),
+    ];
+    licence.occurred_at = Timestamp(3);
+    licence.backdated_reason = Some("paper form".into());
+    // A transition that moves the record to the grid cell, assigns it and changes its references.
+    let mut approve = update("dog", r(1), 1, "approved", vec![key("no", "L-1X", true), key("owner", "p2", false)], 20);
+    approve.move_to = Some(Place::GridCell(CELL.into()));
+    approve.assignee = Some(Some("alice".into()));
+    approve.refs = vec![refers(RefKind::Person, "2", "owner"), refers(RefKind::GridCell, CELL, "place")];
+    approve.occurred_at = Timestamp(15);
+    // An edit that clears the assignee and moves back to the estate.
+    let mut edit = update("dog", r(1), 2, "approved", vec![key("no", "L-1X", true)], 30);
+    edit.assignee = Some(None);
+    edit.move_to = Some(Place::Estate(estate));
+    edit.refs = vec![refers(RefKind::Person, "2", "owner")];
+    let mut at_cell = create("dog", "shop", estate, vec![key("no", "S-1", true)], 70);
+    at_cell.place = Place::GridCell(CELL.into());
+    at_cell.refs = vec![refers(RefKind::Firm, "9", "operator")];
+    let mut at_unknown_cell = create("dog", "shop", estate, vec![], 50);
+    at_unknown_cell.place = Place::GridCell("440303004001999".into());
+    let mut move_unknown = update("dog", r(3), 1, "approved", vec![], 50);
+    move_unknown.move_to = Some(Place::GridCell("440303004001999".into()));
     let mut vaccination = create("dog", "vaccination", estate, vec![key("no", "L-1", true)], 10);
     vaccination.parent = Some(ParentRef::InBatch(0));
     let mut child = create("dog", "vaccination", estate, vec![key("batch", "B7", false)], 40);
@@ -411,21 +517,14 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
         // A transition, replacing keys; one alert new and one already raised.
         WriteBatch {
             creates: vec![],
-            updates: vec![update(
-                "dog",
-                r(1),
-                1,
-                "approved",
-                vec![key("no", "L-1X", true), key("owner", "p2", false)],
-                20,
-            )],
+            updates: vec![approve],
             alerts: vec![alert("dog", Some(AlertTarget::Existing(r(1))), "a1", 20), alert("dog", None, "a3", 20)],
             audit: vec![],
         },
         // An edit that keeps the state (state_entered_at stays), and a create, together.
         WriteBatch {
             creates: vec![create("dog", "licence", estate, vec![key("no", "L-1", true)], 30)],
-            updates: vec![update("dog", r(1), 2, "approved", vec![key("no", "L-1X", true)], 30)],
+            updates: vec![edit],
             alerts: vec![alert("dog", Some(AlertTarget::InBatch(0)), "a4", 30), alert("dog", None, "a4", 30)],
             audit: vec![],
         },
@@ -453,6 +552,9 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
         creates(vec![create("dog", "licence", EstateId(estate.0 + 7), vec![], 50)]),
         WriteBatch { creates: vec![foreign_child], ..WriteBatch::default() },
         WriteBatch { alerts: vec![alert("cat", Some(AlertTarget::Existing(r(1))), "c1", 50)], ..WriteBatch::default() },
+        // Refused: an unknown grid cell, at a create and at a move.
+        creates(vec![at_unknown_cell]),
+        WriteBatch { updates: vec![move_unknown], ..WriteBatch::default() },
         // Fine again: ids go on without a gap after the refused creates.
         WriteBatch {
             creates: vec![create("dog", "licence", estate, vec![key("no", "L-9", true)], 60)],
@@ -462,6 +564,15 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
             ],
             alerts: vec![alert("dog", Some(AlertTarget::Existing(r(3))), "a5", 60)],
             audit: vec![],
+        },
+        // A record at the grid cell, with an alert there.
+        WriteBatch {
+            creates: vec![at_cell],
+            alerts: vec![NewAlert {
+                grid_cell: Some(CELL.into()),
+                ..alert("dog", Some(AlertTarget::InBatch(0)), "a6", 70)
+            }],
+            ..WriteBatch::default()
         },
     ];
     // Every batch audits its changes (creates by in-batch reference); one batch is audit only.
@@ -475,7 +586,7 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "batch {i}");
         ok += usize::from(a.is_ok());
     }
-    assert_eq!(ok, 6);
+    assert_eq!(ok, 7);
     assert_eq!(dump(&grouped).await, dump(&plain).await);
     // The same audit chain, unbroken: refused batches left no row and no gap.
     let chain = |store: Store| async move {
@@ -496,14 +607,54 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
             (8, "record.create", "dog/record/5"),
             (9, "record.transition:to-revoked", "dog/record/1"),
             (10, "record.transition:to-approved", "dog/record/3"),
+            (11, "record.create", "dog/record/6"),
         ]
     );
     for store in [&grouped, &plain] {
         let report = store.verify_audit().await.expect("verify");
-        assert_eq!((report.events, report.fault), (10, None));
+        assert_eq!((report.events, report.fault), (11, None));
     }
-    let (records, _, events, _) = dump(&grouped).await;
-    assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    let (records, _, events, _, refs) = dump(&grouped).await;
+    assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        records.iter().map(|r| (r.id, r.estate_id, r.grid_cell.as_deref(), r.assignee.as_deref())).collect::<Vec<_>>(),
+        vec![
+            (1, Some(estate.0), None, None),
+            (2, Some(estate.0), None, None),
+            (3, Some(estate.0), None, None),
+            (4, Some(estate.0), None, None),
+            (5, Some(estate.0), None, None),
+            (6, None, Some(CELL), None),
+        ]
+    );
+    let places: Vec<(i64, Option<&str>, i64, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.record_id == 1 || e.record_id == 6)
+        .map(|e| (e.record_id, e.place_json.as_deref(), e.occurred_at, e.backdated_reason.as_deref()))
+        .collect();
+    let in_estate = format!(r#"{{"estate":{}}}"#, estate.0);
+    let in_cell = format!(r#"{{"grid_cell":"{CELL}"}}"#);
+    assert_eq!(
+        places,
+        vec![
+            (1, Some(in_estate.as_str()), 3, Some("paper form")),
+            (1, Some(in_cell.as_str()), 15, None),
+            (1, Some(in_estate.as_str()), 30, None),
+            (1, Some(in_estate.as_str()), 60, None),
+            (6, Some(in_cell.as_str()), 70, None),
+        ]
+    );
+    assert_eq!(
+        refs.iter().map(|r| (r.record_id, r.version, r.ref_kind.as_str(), r.ref_id.as_str())).collect::<Vec<_>>(),
+        vec![
+            (1, 1, "house", "5"),
+            (1, 1, "person", "1"),
+            (1, 2, "grid_cell", CELL),
+            (1, 2, "person", "2"),
+            (1, 3, "person", "2"),
+            (6, 1, "firm", "9"),
+        ]
+    );
     assert_eq!(
         events.iter().map(|e| (e.record_id, e.action.as_str())).collect::<Vec<_>>(),
         vec![
@@ -515,13 +666,14 @@ async fn one_round_trip_writes_what_statement_by_statement_writes() {
             (4, "create"),
             (5, "create"),
             (1, "to-revoked"),
-            (3, "to-approved")
+            (3, "to-approved"),
+            (6, "create")
         ]
     );
     // The five accepted batches went in one round trip; the refused ones were replayed for their
     // error, except the two refused by the reference check that comes first.
     let end = counts(&grouped);
-    assert_eq!((end.one_trip - start.one_trip, end.replayed - start.replayed), (6, 7));
+    assert_eq!((end.one_trip - start.one_trip, end.replayed - start.replayed), (7, 9));
 }
 
 #[tokio::test]

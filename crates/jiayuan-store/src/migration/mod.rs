@@ -14,6 +14,7 @@ mod m20261128_000004_create_audit;
 mod m20261128_000005_create_accounts;
 mod m20261128_000006_index_record_pages;
 mod m20261201_000007_registry_administration;
+mod m20261201_000008_contract_second_edition;
 
 /// The store's migrations, in order.
 pub(crate) struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_create_accounts::Migration),
             Box::new(m20261128_000006_index_record_pages::Migration),
             Box::new(m20261201_000007_registry_administration::Migration),
+            Box::new(m20261201_000008_contract_second_edition::Migration),
         ]
     }
 }

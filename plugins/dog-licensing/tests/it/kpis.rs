@@ -37,7 +37,7 @@ async fn kpis_on_a_known_data_set() {
         approved_licence(&host, id).await.expect("licence");
     }
     host.create_child(c, "licence", json!({})).await.expect("application");
-    host.transition(e, "report_dead", Actor::FirmStaff, json!({})).await.expect("E died");
+    host.transition(e, "report_dead", Actor::firm(), json!({})).await.expect("E died");
     // F: a licensed dog of another estate.
     host.clock().advance_days(1);
     let f = registered(&host, HUBEI, 6, H3).await;

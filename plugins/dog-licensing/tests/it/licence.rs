@@ -25,7 +25,7 @@ async fn approval_derives_validity_from_the_latest_vaccination() {
     vaccinate(&host, dog, "2025-12-01", "2027-12-01").await;
     vaccinate(&host, dog, "2026-02-25", "2027-02-25").await;
     let mistaken = vaccinate(&host, dog, "2026-02-28", "2029-02-28").await;
-    host.transition(mistaken, "void", Actor::FirmStaff, json!({"void_reason": "录入错误"})).await.expect("void");
+    host.transition(mistaken, "void", Actor::firm(), json!({"void_reason": "录入错误"})).await.expect("void");
     let licence = approved_licence(&host, dog).await.expect("approved");
     let record = host.record(licence).expect("stored");
     assert_eq!(record.state, "valid");
@@ -45,10 +45,10 @@ async fn approval_needs_a_vaccination_due_after_today() {
     assert_eq!(host.record(licence).map(|r| r.state).as_deref(), Some("under_review"));
     assert_eq!(field(&host, licence, "valid_until"), None);
     vaccinate(&host, dog, "2025-03-01", "2026-03-02").await;
-    let err = host.transition(licence, "approve", Actor::AgencyOfficer, json!({})).await.expect_err("due today");
+    let err = host.transition(licence, "approve", Actor::agency("police"), json!({})).await.expect_err("due today");
     assert!(err.has_violation("vaccination", "vaccination_expired"), "{err}");
     vaccinate(&host, dog, "2026-03-01", "2027-03-01").await;
-    host.transition(licence, "approve", Actor::AgencyOfficer, json!({})).await.expect("now vaccinated");
+    host.transition(licence, "approve", Actor::agency("police"), json!({})).await.expect("now vaccinated");
     assert_eq!(field(&host, licence, "valid_until").as_deref(), Some("2027-03-01"));
 }
 
@@ -61,12 +61,12 @@ async fn approval_needs_a_chip_and_only_the_agency_approves() {
     host.clock().set_today(today());
     vaccinate(&host, dog, "2026-02-01", "2027-02-01").await;
     let licence = host.create_child(dog, "licence", json!({})).await.expect("application").id;
-    host.transition(licence, "submit", Actor::FirmStaff, json!({})).await.expect("submitted");
-    match host.transition(licence, "approve", Actor::FirmStaff, json!({})).await {
+    host.transition(licence, "submit", Actor::firm(), json!({})).await.expect("submitted");
+    match host.transition(licence, "approve", Actor::firm(), json!({})).await {
         Err(HostError::Forbidden(_)) => {}
         other => panic!("a firm cannot approve a licence: {other:?}"),
     }
-    let err = host.transition(licence, "approve", Actor::AgencyOfficer, json!({})).await.expect_err("no chip");
+    let err = host.transition(licence, "approve", Actor::agency("police"), json!({})).await.expect_err("no chip");
     assert!(err.has_violation("chip_no", "chip_required"), "{err}");
 }
 
@@ -77,11 +77,11 @@ async fn one_live_licence_per_kept_dog() {
     let first = host.create_child(dog, "licence", json!({})).await.expect("first").id;
     let err = host.create_child(dog, "licence", json!({})).await.expect_err("second");
     assert!(err.has_violation("parent", "licence_exists"), "{err}");
-    host.transition(first, "cancel", Actor::FirmStaff, json!({"reason": "犬主撤回申请"})).await.expect("cancelled");
+    host.transition(first, "cancel", Actor::firm(), json!({"reason": "犬主撤回申请"})).await.expect("cancelled");
     host.create_child(dog, "licence", json!({})).await.expect("a new application after cancelling");
-    host.transition(dog, "report_lost", Actor::FirmStaff, json!({})).await.expect("lost");
+    host.transition(dog, "report_lost", Actor::firm(), json!({})).await.expect("lost");
     let other = registered(&host, CUIZHU, 2, H2).await;
-    host.transition(other, "report_lost", Actor::FirmStaff, json!({})).await.expect("lost");
+    host.transition(other, "report_lost", Actor::firm(), json!({})).await.expect("lost");
     let err = host.create_child(other, "licence", json!({})).await.expect_err("lost dog");
     assert!(err.has_violation("parent", "dog_not_kept"), "{err}");
 }
@@ -96,7 +96,7 @@ async fn vaccinations_are_checked() {
     let err =
         host.create_child(dog, "vaccination", vaccination("2026-03-03", "2027-03-03")).await.expect_err("tomorrow");
     assert!(err.has_violation("vaccinated_on", "in_future"), "{err}");
-    host.transition(dog, "report_dead", Actor::FirmStaff, json!({})).await.expect("dead");
+    host.transition(dog, "report_dead", Actor::firm(), json!({})).await.expect("dead");
     match host.create_child(dog, "vaccination", vaccination("2026-03-01", "2027-03-01")).await {
         Err(e) => assert!(e.has_violation("parent", "dog_not_live"), "{e}"),
         Ok(r) => panic!("vaccination of a dead dog accepted: {r:?}"),
@@ -108,7 +108,7 @@ async fn a_review_longer_than_seven_working_days_raises_a_warning() {
     let host = host();
     let dog = registered(&host, CUIZHU, 1, H1).await;
     let licence = host.create_child(dog, "licence", json!({})).await.expect("application").id;
-    host.transition(licence, "submit", Actor::FirmStaff, json!({})).await.expect("submitted Monday 09:00");
+    host.transition(licence, "submit", Actor::firm(), json!({})).await.expect("submitted Monday 09:00");
     host.clock().add_holiday(date(2026, 3, 4));
     // 7 working days from Monday 2 March, with Wednesday 4 March a holiday: Thursday 12 March.
     host.clock().set_now(at(date(2026, 3, 12), 8, 59));
@@ -158,17 +158,17 @@ async fn renewal_takes_a_newer_vaccination() {
     let dog = registered(&host, CUIZHU, 1, H1).await;
     vaccinate(&host, dog, "2026-02-25", "2027-02-25").await;
     let licence = approved_licence(&host, dog).await.expect("approved");
-    let err = host.transition(licence, "renew", Actor::FirmStaff, json!({})).await.expect_err("nothing new");
+    let err = host.transition(licence, "renew", Actor::firm(), json!({})).await.expect_err("nothing new");
     assert!(err.has_violation("vaccination", "no_new_vaccination"), "{err}");
 
     host.clock().set_today(date(2027, 3, 1));
     host.run_deadlines().await;
     assert_eq!(host.record(licence).map(|r| r.state).as_deref(), Some("expired"));
-    let err = host.transition(licence, "renew", Actor::FirmStaff, json!({})).await.expect_err("immunity ran out");
+    let err = host.transition(licence, "renew", Actor::firm(), json!({})).await.expect_err("immunity ran out");
     assert!(err.has_violation("vaccination", "vaccination_expired"), "{err}");
 
     vaccinate(&host, dog, "2027-03-01", "2028-03-01").await;
-    let renewed = host.transition(licence, "renew", Actor::FirmStaff, json!({})).await.expect("renewed");
+    let renewed = host.transition(licence, "renew", Actor::firm(), json!({})).await.expect("renewed");
     assert_eq!(renewed.state, "valid");
     assert_eq!(field(&host, licence, "valid_until").as_deref(), Some("2028-03-01"));
     assert_eq!(field(&host, licence, "issued_on").as_deref(), Some("2026-03-02"), "the first issue date stays");
@@ -186,8 +186,8 @@ async fn the_licence_story_runs_as_written() {
         .create_child("rabies", "vaccination", "dog", vaccination("2026-02-25", "2027-02-25"))
         .create_child("licence", "licence", "dog", json!({}))
         .refuse_child("licence", "dog", json!({}), "parent", "licence_exists")
-        .transition("licence", "submit", Actor::CommunityWorker, json!({}))
-        .transition("licence", "approve", Actor::AgencyOfficer, json!({}))
+        .transition("licence", "submit", Actor::community(), json!({}))
+        .transition("licence", "approve", Actor::agency("police"), json!({}))
         .expect_field("licence", "valid_until", json!("2027-02-25"))
         .today(date(2027, 1, 26))
         .run_deadlines()
@@ -197,7 +197,7 @@ async fn the_licence_story_runs_as_written() {
         .run_deadlines()
         .expect_state("licence", "expired")
         .create_child("rabies2", "vaccination", "dog", vaccination("2027-02-25", "2028-02-25"))
-        .transition("licence", "renew", Actor::FirmStaff, json!({}))
+        .transition("licence", "renew", Actor::firm(), json!({}))
         .expect_state("licence", "valid")
         .expect_field("licence", "valid_until", json!("2028-02-25"))
         .run(&host)

@@ -2,11 +2,12 @@
 //! household rules.
 
 use crate::common::*;
+use jiayuan_domain::Place;
 use jiayuan_plugin_api::{Actor, LogLevel, PluginError, Severity};
 use jiayuan_plugin_dog_licensing::DogLicensing;
 use jiayuan_test_support::conformance::{assert_conformant, check_manifest};
 use jiayuan_test_support::fixtures::{date, microchip_no};
-use jiayuan_test_support::{AlertSource, HostError};
+use jiayuan_test_support::{AlertSource, HostError, TestHost};
 use serde_json::json;
 
 #[test]
@@ -164,18 +165,16 @@ async fn a_second_dog_needs_a_consent_certificate() {
 async fn dogs_no_longer_kept_do_not_count_but_a_found_dog_does() {
     let host = host();
     let first = registered(&host, CUIZHU, 1, H1).await;
-    host.transition(first, "report_lost", Actor::FirmStaff, json!({})).await.expect("lost");
+    host.transition(first, "report_lost", Actor::firm(), json!({})).await.expect("lost");
     let second = registered(&host, CUIZHU, 2, H1).await;
     // The lost dog comes back: now two dogs are kept, and a consent certificate is needed.
-    let err = host.transition(first, "report_found", Actor::FirmStaff, json!({})).await.expect_err("no consent");
+    let err = host.transition(first, "report_found", Actor::firm(), json!({})).await.expect_err("no consent");
     assert!(err.has_violation("consent_certificate", "consent_required"), "{err}");
     let consent = json!({"consent_certificate": "翠竹业〔2026〕2号", "consent_issuer": "owners_committee"});
-    host.transition(first, "report_found", Actor::FirmStaff, consent).await.expect("found with consent");
+    host.transition(first, "report_found", Actor::firm(), consent).await.expect("found with consent");
     assert_eq!(field(&host, first, "consent_issuer").as_deref(), Some("owners_committee"));
-    host.transition(second, "report_dead", Actor::FirmStaff, json!({"status_note": "病故"})).await.expect("dead");
-    host.transition(first, "transfer", Actor::FirmStaff, json!({"status_note": "转让给亲属"}))
-        .await
-        .expect("transferred");
+    host.transition(second, "report_dead", Actor::firm(), json!({"status_note": "病故"})).await.expect("dead");
+    host.transition(first, "transfer", Actor::firm(), json!({"status_note": "转让给亲属"})).await.expect("transferred");
     registered(&host, CUIZHU, 3, H1).await;
 }
 
@@ -217,4 +216,30 @@ async fn an_unusable_config_fails_the_call_with_a_config_error() {
         Err(HostError::Plugin(PluginError::Config(msg))) => assert!(msg.contains("household_limit"), "{msg}"),
         other => panic!("expected a config error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_dog_moves_with_its_owner_to_another_estate_keeping_its_history() {
+    let host = host();
+    let id = registered(&host, CUIZHU, 41, H1).await;
+    let wrong_house =
+        host.transition_to(id, "relocate", Actor::firm(), json!({"house_id": H1.0}), Place::Estate(HUBEI)).await;
+    match wrong_house {
+        Err(HostError::Refused { violations, .. }) => {
+            assert!(violations.iter().any(|v| v.field == "house_id" && v.code == "wrong_estate"), "{violations:?}")
+        }
+        other => panic!("the new house must be in the new estate: {other:?}"),
+    }
+    let moved = host
+        .transition_to(id, "relocate", Actor::firm(), json!({"house_id": H3.0}), Place::Estate(HUBEI))
+        .await
+        .expect("relocated");
+    assert_eq!((moved.estate_id, moved.state.as_str(), moved.id), (Some(HUBEI), "kept", id));
+    assert_eq!(field_i64(&host, id, "house_id"), Some(H3.0));
+    let unnamed = host.transition(id, "relocate", Actor::firm(), json!({"house_id": H3.0})).await;
+    assert!(matches!(unnamed, Err(HostError::Rejected(ref v)) if v[0].field == "place"), "{unnamed:?}");
+}
+
+fn field_i64(host: &TestHost, id: jiayuan_domain::RecordId, name: &str) -> Option<i64> {
+    host.data(id).and_then(|d| d.get(name).and_then(serde_json::Value::as_i64))
 }

@@ -101,8 +101,8 @@ pub async fn registered(host: &TestHost, estate: EstateId, seed: u64, house: Hou
 /// A licence of `dog` taken through application, review and approval.
 pub async fn approved_licence(host: &TestHost, dog: RecordId) -> Result<RecordId, HostError> {
     let licence = host.create_child(dog, "licence", json!({})).await?.id;
-    host.transition(licence, "submit", Actor::FirmStaff, json!({})).await?;
-    host.transition(licence, "approve", Actor::AgencyOfficer, json!({})).await?;
+    host.transition(licence, "submit", Actor::firm(), json!({})).await?;
+    host.transition(licence, "approve", Actor::agency("police"), json!({})).await?;
     Ok(licence)
 }
 
