@@ -15,6 +15,9 @@ mod idempotency;
 mod installer;
 /// Misbehaving plugins behind the engine: panics, hangs, quarantine.
 mod misbehaviour;
+/// Need-to-know by audience through the router, guards, records at grid cells, two times, the
+/// reference index.
+mod need_to_know;
 /// Canary identity numbers and phones never reach logs or response bodies; data comes back masked.
 mod privacy;
 /// Record exports per plugin kind: scoped like the listing, masked, audited with their purpose.

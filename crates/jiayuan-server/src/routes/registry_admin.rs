@@ -311,7 +311,8 @@ pub(crate) async fn put_grid_cell(
         valid_to: body.valid_to,
     };
     let c = w.put_grid_cell(&g).await.map_err(registry_error)?;
-    commit(&s, w, false).await?;
+    // Grid cells are places records sit at: reaches and places must see the change.
+    commit(&s, w, c.is_change()).await?;
     Ok(answer_text(&c))
 }
 
