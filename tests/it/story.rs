@@ -311,3 +311,51 @@ async fn dog_licensing_story_on_sqlite() {
 async fn dog_licensing_story_on_postgres() {
     story(Backend::Postgres).await;
 }
+
+/// A dog whose owner moves to another estate moves with its history and its children
+/// (vaccinations, licence); the new house must be in the new estate.
+async fn relocation(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let app = App::start(db).await;
+    let here = app.households(0)[0];
+    let there = app.households(3)[0];
+    let (dog_id, licence) = licensed_dog(&app, &here, 9_101, "2027-11-01").await;
+    let relocate = format!("{DOGS}/{dog_id}/transitions/relocate");
+    let to = json!({"estate_id": there.estate.0});
+    let wrong = json!({"input": {"house_id": here.house.0}, "move_to": to});
+    let (status, res) = app.call("POST", &relocate, None, Some(&wrong)).await;
+    assert_eq!((status.as_u16(), violations(&res)), (422, vec!["house_id:not_found".to_owned()]), "{res}");
+    let (status, res) = app.call("POST", &relocate, None, Some(&json!({"input": {}}))).await;
+    assert_eq!((status.as_u16(), violations(&res)), (422, vec!["move_to:required".to_owned()]), "{res}");
+    let right = json!({"input": {"house_id": there.house.0}, "move_to": to});
+    let (status, moved) = app.call("POST", &relocate, None, Some(&right)).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(
+        (&moved["estate_id"], &moved["state"], &moved["data"]["house_id"]),
+        (&json!(there.estate.0), &json!("kept"), &json!(there.house.0))
+    );
+    let (_, licence_now) = app.call("GET", &format!("{DOGS}/{licence}"), None, None).await;
+    assert_eq!(
+        (&licence_now["estate_id"], &licence_now["state"]),
+        (&json!(there.estate.0), &json!("valid")),
+        "{licence_now}"
+    );
+    let (_, history) = app.call("GET", &format!("{DOGS}/{licence}/history"), None, None).await;
+    let last = history["events"].as_array().and_then(|e| e.last()).cloned().unwrap_or_default();
+    assert_eq!((&last["action"], &last["place"]), (&json!("move_with_parent"), &json!({"estate": there.estate.0})));
+    let (_, history) = app.call("GET", &format!("{DOGS}/{dog_id}/history"), None, None).await;
+    assert_eq!(history["events"].as_array().map(Vec::len), Some(2), "its history comes along: {history}");
+    // A kept dog is counted where it lives now.
+    let (_, page) = app.call("GET", &format!("{DOGS}?kind=dog&estate_id={}", there.estate.0), None, None).await;
+    assert!(page["records"].as_array().is_some_and(|r| r.iter().any(|d| d["id"] == dog_id)), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dog_relocates_with_its_children_on_sqlite() {
+    relocation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dog_relocates_with_its_children_on_postgres() {
+    relocation(Backend::Postgres).await;
+}
