@@ -41,13 +41,7 @@ fn plugin_dir() -> Option<PathBuf> {
 }
 
 fn plugin_settings(dir: PathBuf) -> PluginSettings {
-    PluginSettings {
-        dir,
-        allow: vec!["dog-licensing".into(), "fixture".into()],
-        call_timeout: Duration::from_secs(5),
-        quarantine_after_panics: 3,
-        quarantine_window: Duration::from_secs(600),
-    }
+    PluginSettings::new(dir, vec!["dog-licensing".into(), "fixture".into()])
 }
 
 fn plugin_call(c: &mut Criterion, rt: &Runtime) {
