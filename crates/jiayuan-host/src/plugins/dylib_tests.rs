@@ -137,6 +137,7 @@ fn install_in(plugin_dir: &Path, id: &str, library: &Path) -> PathBuf {
         target: TARGET.to_owned(),
         library: file_name,
         sha256: sha256_hex(&fs::read(&target).expect("library readable")),
+        manifest_path: None,
     };
     let path = plugin_dir.join(SIDECAR_FILE);
     fs::write(&path, sidecar.to_toml()).expect("sidecar written");
@@ -394,6 +395,24 @@ fn libraries_without_a_sidecar_and_missing_allowed_plugins_are_reported() {
     assert_eq!(row("elevator-safety").status, PluginStatus::Missing);
     assert!(!row("elevator-safety").is_healthy(), "an allowed plugin that is missing degrades health");
     assert!(row("elevator-safety").to_string().contains("on plugins.allow but not in the plugin directory"));
+}
+
+#[test]
+fn the_refusal_of_an_out_of_tree_plugin_names_the_command_that_rebuilds_it() {
+    let layout = Layout::new();
+    layout.install("fixture", "fixture", &builds().good);
+    layout.edit("fixture", |s| {
+        s.rustc = "rustc 1.80.0 (elsewhere)".into();
+        s.manifest_path = Some("/src/fixture/Cargo.toml".into());
+    });
+    let mut registry = layout.registry(&["fixture"]);
+    registry.load_dir().expect("readable");
+    let report = registry.report();
+    let PluginStatus::Failed { error } = &report[0].status else { panic!("{report:?}") };
+    let expected =
+        format!("`cargo xtask plugins build --manifest-path /src/fixture/Cargo.toml --out {}`", layout.dir.display());
+    assert!(error.contains(&expected), "{error}");
+    assert!(!error.contains("`cargo xtask plugins build`"), "{error}");
 }
 
 #[tokio::test]

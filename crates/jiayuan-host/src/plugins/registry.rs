@@ -292,7 +292,9 @@ impl PluginRegistry {
             .and_then(Path::file_name)
             .map_or_else(|| sidecar.display().to_string(), |n| n.to_string_lossy().into_owned());
         let result = self.load_checked(sidecar, &mut id, started);
-        self.record(id, Some(sidecar.to_owned()), &result);
+        // A plugin built out of tree is rebuilt with another command than the workspace's.
+        let hint = Sidecar::read(sidecar).ok().map(|s| s.rebuild_command(&self.settings.dir));
+        self.record_with_hint(id, Some(sidecar.to_owned()), &result, hint.as_deref());
         result
     }
 
@@ -353,6 +355,18 @@ impl PluginRegistry {
     }
 
     fn record(&mut self, id: String, sidecar: Option<PathBuf>, result: &Result<PluginHandle, LoadError>) {
+        self.record_with_hint(id, sidecar, result, None);
+    }
+
+    /// [`Self::record`]; a refusal's "rebuild with `cargo xtask plugins build`" names `hint`
+    /// instead when there is one.
+    fn record_with_hint(
+        &mut self,
+        id: String,
+        sidecar: Option<PathBuf>,
+        result: &Result<PluginHandle, LoadError>,
+        hint: Option<&str>,
+    ) {
         match result {
             Ok(handle) => {
                 let info = handle.info();
@@ -366,8 +380,12 @@ impl PluginRegistry {
                 self.rows.push(Row::Loaded { handle: handle.clone(), sidecar });
             }
             Err(error) => {
+                let mut error = error.to_string();
+                if let Some(hint) = hint {
+                    error = error.replace("`cargo xtask plugins build`", &format!("`{hint}`"));
+                }
                 tracing::error!(plugin = %id, %error, "plugin refused; the host runs without it");
-                self.rows.push(Row::Failed { id, sidecar, error: error.to_string() });
+                self.rows.push(Row::Failed { id, sidecar, error });
             }
         }
     }

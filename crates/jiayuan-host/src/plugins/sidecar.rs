@@ -20,7 +20,7 @@ pub const SIDECAR_FILE: &str = "plugin.toml";
 ///
 /// Keys (all required, no others allowed; keep this list identical in `xtask/src/plugins.rs`):
 /// `id`, `version`, `api_version` (integer), `api_crate_version`, `rustc`, `target`, `library`,
-/// `sha256`.
+/// `sha256`; and, optional, `manifest_path` (written for plugins built out of tree).
 ///
 /// ```toml
 /// id = "dog-licensing"
@@ -51,9 +51,24 @@ pub struct Sidecar {
     pub library: String,
     /// Lower-case hex SHA-256 of the library file.
     pub sha256: String,
+    /// For a plugin built outside this workspace (`cargo xtask plugins build --manifest-path`):
+    /// its `Cargo.toml`, so refusal hints name the command that rebuilds it. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_path: Option<String>,
 }
 
 impl Sidecar {
+    /// The command that rebuilds this plugin into `out`: with `--manifest-path` for a plugin
+    /// built out of tree.
+    pub fn rebuild_command(&self, out: &Path) -> String {
+        match &self.manifest_path {
+            Some(manifest) => {
+                format!("cargo xtask plugins build --manifest-path {manifest} --out {}", out.display())
+            }
+            None => "cargo xtask plugins build".to_owned(),
+        }
+    }
+
     /// Parses sidecar text.
     pub fn parse(text: &str) -> Result<Sidecar, toml::de::Error> {
         toml::from_str(text)

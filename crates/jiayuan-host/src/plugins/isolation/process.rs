@@ -88,6 +88,8 @@ struct State {
     deaths: VecDeque<Instant>,
     restarts: u64,
     quarantine: Option<String>,
+    /// The runner was dropped: no restart.
+    stopped: bool,
 }
 
 struct Shared {
@@ -110,10 +112,23 @@ impl Shared {
     }
 }
 
-/// A process-isolated plugin's child process, restarted when it dies.
-#[derive(Clone)]
+/// A process-isolated plugin's child process, restarted when it dies. Dropping it stops the
+/// child for good.
 pub(crate) struct Runner {
     shared: Arc<Shared>,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let mut state = self.shared.state();
+        state.stopped = true;
+        if let Some(live) = state.live.as_mut() {
+            live.killed_for = Some("its host dropped the plugin".into());
+            if let Some(fd) = &live.pidfd {
+                let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Runner {
@@ -358,6 +373,9 @@ fn supervise(shared: &Arc<Shared>, mut child: Child) {
         let backoff = {
             let mut state = shared.state();
             let live = state.live.take();
+            if state.stopped {
+                return;
+            }
             let cause = match live.as_ref().and_then(|l| l.killed_for.clone()) {
                 Some(why) => format!("killed by the host: {why}"),
                 None => status.clone(),
@@ -384,6 +402,9 @@ fn supervise(shared: &Arc<Shared>, mut child: Child) {
             Duration::from_millis(100 * 2u64.pow(exponent)).min(Duration::from_secs(5))
         };
         shared.bump();
+        if shared.state().stopped {
+            return;
+        }
         if shared.state().quarantine.is_some() {
             tracing::error!(plugin, "the plugin runner died too often; not restarting it");
             return;
