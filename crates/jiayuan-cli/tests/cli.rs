@@ -1472,3 +1472,61 @@ fn a_process_isolated_plugin_that_crashes_or_hangs_is_restarted_and_never_holds_
     assert!(output.contains("SIGSEGV") && output.contains("SIGABRT"), "the deaths are logged by cause\n{output}");
     assert!(output.contains("killed by the host: on_create ran past"), "the hang's kill is logged\n{output}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Out-of-tree plugins.
+
+/// A plugin crate outside the workspace (a copy of the fixture's sources with path dependencies
+/// on the API, as a third party writes it) builds with `--manifest-path`, loads, and a refusal
+/// names the command that rebuilds it.
+#[test]
+fn an_out_of_tree_plugin_builds_with_its_manifest_path_and_its_refusals_name_that_command() {
+    let sandbox = Sandbox::new();
+    let root = workspace_root().canonicalize().expect("the workspace root resolves");
+    let krate = sandbox.path().join("outside").join("fixture");
+    fs::create_dir_all(krate.join("src")).expect("a crate directory");
+    fs::copy(root.join("plugins/fixture/src/lib.rs"), krate.join("src/lib.rs")).expect("sources copied");
+    // The workspace's lock file: the same dependency versions, so the build reuses compiled ones.
+    fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).expect("lock file copied");
+    let api = root.join("crates/jiayuan-plugin-api");
+    fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"jiayuan-plugin-fixture\"\nversion = \"{}\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
+             [dependencies]\njiayuan-plugin-api = {{ path = \"{}\" }}\nasync-trait = \"0.1\"\nserde_json = \"1\"\n\
+             rustix = {{ version = \"1\", features = [\"process\"] }}\n\n\
+             [features]\nbad-api-version = []\nbad-rustc = []\n\n[workspace]\n",
+            env!("CARGO_PKG_VERSION"),
+            api.display()
+        ),
+    )
+    .expect("a manifest");
+    let plugins = sandbox.path().join("plugins");
+    fs::create_dir(&plugins).expect("a plugin directory");
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = krate.join("Cargo.toml");
+    let built = run(Command::new(&cargo)
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", base.join("cli-test-builds"))
+        .args(["xtask", "plugins", "build", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&plugins));
+    built.assert_success();
+    assert!(built.stdout.contains("checking the dependencies of 1 plugin(s): fixture"), "{}", built.describe());
+    let written = fs::canonicalize(&manifest).expect("the manifest resolves");
+    assert_eq!(sidecar_value(&plugins.join("fixture"), "manifest_path"), written.display().to_string());
+
+    let allow = [("JIAYUAN_PLUGINS__DIR", plugins.as_os_str()), ("JIAYUAN_PLUGINS__ALLOW", "fixture".as_ref())];
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).envs(allow));
+    list.assert_success();
+    assert!(list.stdout.contains("loaded       fixture"), "{}", list.describe());
+
+    set_sidecar_value(&plugins.join("fixture"), "rustc", "rustc 1.80.0 (elsewhere)");
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).envs(allow));
+    let hint = format!("`cargo xtask plugins build --manifest-path {} --out ", written.display());
+    assert!(list.stdout.contains(&hint), "the hint fits an out-of-tree plugin\n{}", list.describe());
+}

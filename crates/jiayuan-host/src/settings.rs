@@ -577,15 +577,15 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
     }
     for (id, sha) in &raw.plugins.pin {
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(&format!("plugins.pin.{id}"), "must be a sha256 digest: 64 hexadecimal digits"));
+            return Err(invalid(format!("plugins.pin.{id}"), "must be a sha256 digest: 64 hexadecimal digits"));
         }
         if !raw.plugins.allow.contains(id) {
-            return Err(invalid(&format!("plugins.pin.{id}"), "names a plugin that is not in plugins.allow"));
+            return Err(invalid(format!("plugins.pin.{id}"), "names a plugin that is not in plugins.allow"));
         }
     }
     for id in raw.plugins.isolation.keys() {
         if !raw.plugins.allow.contains(id) {
-            return Err(invalid(&format!("plugins.isolation.{id}"), "names a plugin that is not in plugins.allow"));
+            return Err(invalid(format!("plugins.isolation.{id}"), "names a plugin that is not in plugins.allow"));
         }
     }
     if raw.plugins.call_timeout_ms == 0 {

@@ -546,9 +546,12 @@ mod tests {
         assert!(matches!(err, CallError::Plugin(PluginError::Invalid(_))), "{err:?}");
     }
 
+    /// The (plugin, reason) of every quarantine alert raised.
+    type Alerts = Arc<Mutex<Vec<(String, String)>>>;
+
     /// The fixture with a short call timeout (not a speed limit: the hooks these tests time out
     /// never finish, or block far longer) on `threads` threads, and a recording alert.
-    fn impatient(threads: usize) -> (PluginRegistry, PluginHandle, Arc<Mutex<Vec<(String, String)>>>) {
+    fn impatient(threads: usize) -> (PluginRegistry, PluginHandle, Alerts) {
         let mut s = settings(std::path::Path::new("/nonexistent"), &[]);
         s.call_timeout = Duration::from_secs(1);
         s.threads = threads;

@@ -21,7 +21,7 @@
 //!   host panic never unwinds into the plugin); under the timeout, after which the call is
 //!   abandoned. Too many panics within the window, all threads stuck, or a child dying too often
 //!   quarantine the plugin until the host restarts.
-
+//!
 //! Libraries are never closed (see `loader.rs`): reloading a plugin means restarting the host.
 
 mod error;

@@ -214,6 +214,7 @@ mod tests {
             target: TARGET.into(),
             library: library.into(),
             sha256: sha256.into(),
+            manifest_path: None,
         }
     }
 
@@ -231,7 +232,19 @@ mod tests {
                 target: "x86_64-unknown-linux-gnu".into(),
                 library: "libjiayuan_plugin_dog_licensing.so".into(),
                 sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+                manifest_path: None,
             }
+        );
+    }
+
+    #[test]
+    fn an_out_of_tree_sidecar_names_the_command_that_rebuilds_it() {
+        let golden = Sidecar::parse(GOLDEN).expect("golden sidecar parses");
+        assert_eq!(golden.rebuild_command(Path::new("/srv/plugins")), "cargo xtask plugins build");
+        let outside = Sidecar::parse(&format!("{GOLDEN}manifest_path = \"/src/x/Cargo.toml\"\n")).expect("parses");
+        assert_eq!(
+            outside.rebuild_command(Path::new("/srv/plugins")),
+            "cargo xtask plugins build --manifest-path /src/x/Cargo.toml --out /srv/plugins"
         );
     }
 
