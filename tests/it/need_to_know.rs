@@ -109,7 +109,7 @@ async fn story(backend: Backend) {
         let (status, history) = app.call("GET", &format!("{PROBES}/{id}/history"), Some(who), None).await;
         assert_eq!(status, 200, "{who}: {history}");
         let changed = history["events"][0]["changed"].to_string();
-        assert_eq!(changed.contains("secret"), false, "{who}: a masked field is no visible change: {history}");
+        assert!(!changed.contains("secret"), "{who}: a masked field is no visible change: {history}");
         bodies.push(history.to_string());
         let (status, inbox) = app.call("GET", "/api/inbox", Some(who), None).await;
         assert_eq!(status, 200, "{who}: {inbox}");

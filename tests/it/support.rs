@@ -94,7 +94,9 @@ pub(crate) fn test_settings(url: &str) -> Settings {
     s.database.url = url.to_owned();
     s.database.field_keys = Some(jiayuan_store::FieldKeys::insecure_test_keys());
     s.plugins.allow.push("fixture".into());
-    s.plugins.call_timeout = std::time::Duration::from_millis(300);
+    // Long enough for a debug build to print a panic's backtrace on the plugin's thread; the
+    // hang tests wait this long.
+    s.plugins.call_timeout = std::time::Duration::from_secs(2);
     s.enablement.district.push("fixture".into());
     s.scheduler.enabled = false;
     s
@@ -142,8 +144,15 @@ pub(crate) struct Household {
 
 impl App {
     pub(crate) async fn start(db: TestDb) -> App {
+        App::start_with(db, |_| {}).await
+    }
+
+    /// [`App::start`] with the test settings changed by `adjust` first.
+    pub(crate) async fn start_with(db: TestDb, adjust: impl FnOnce(&mut Settings)) -> App {
         let clock = Arc::new(ManualClock::new(start_time()));
-        let engine = start_engine(&db.url, clock.clone()).await;
+        let mut settings = test_settings(&db.url);
+        adjust(&mut settings);
+        let engine = start_engine_with(settings, clock.clone()).await;
         let seeded = jiayuan_cli::demo::seed(&engine, false).await.expect("demo registry seeds");
         let config = fast_auth();
         let first = seeded.first_estate.expect("the demo seeds estates");
@@ -221,8 +230,13 @@ impl App {
 
 /// Starts one more host instance on the same database (two hosts sharing PostgreSQL).
 pub(crate) async fn start_engine(url: &str, clock: Arc<ManualClock>) -> Arc<Engine> {
+    start_engine_with(test_settings(url), clock).await
+}
+
+/// A host instance with these settings.
+pub(crate) async fn start_engine_with(settings: Settings, clock: Arc<ManualClock>) -> Arc<Engine> {
     let host = runtime::start(
-        test_settings(url),
+        settings,
         Options {
             clock,
             static_plugins: vec![&jiayuan_plugin_dog_licensing::DECLARATION, &jiayuan_plugin_fixture::DECLARATION],

@@ -55,12 +55,28 @@ pub(crate) fn run(suite: Option<Suite>) -> Result<()> {
     let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
     let target = target_dir(&root);
     let plugin_dir = target.join("bench-plugins");
-    if platform {
-        plugins::run(PluginsCommand::Build { release: true, out: Some(plugin_dir.clone()), include_fixtures: true })?;
-    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root).env("JIAYUAN_BENCH_PLUGINS", &plugin_dir).arg("bench");
+    // Bench profile: the same compiler settings as the benchmark binaries.
+    let runner = target.join("release").join("jiayuan");
+    if platform {
+        plugins::run(PluginsCommand::Build {
+            release: true,
+            out: Some(plugin_dir.clone()),
+            include_fixtures: true,
+            manifest_path: None,
+        })?;
+        // The runner of process-isolated plugins is the `jiayuan` binary itself.
+        let status = Command::new(&cargo)
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "jiayuan-cli", "--bin", "jiayuan"])
+            .status()
+            .context("building the jiayuan binary")?;
+        if !status.success() {
+            bail!("building the jiayuan binary failed ({status})");
+        }
+    }
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root).env("JIAYUAN_BENCH_PLUGINS", &plugin_dir).env("JIAYUAN_BENCH_RUNNER", &runner).arg("bench");
     if platform {
         cmd.args(["-p", "jiayuan-host", "--bench", "platform"]);
     }
@@ -132,6 +148,8 @@ fn print_platform(mean: &dyn Fn(&str, &str) -> Result<f64>) -> Result<()> {
     let bare_concurrent = mean("create", "bare_insert_concurrent")?;
     let engine_concurrent = mean("create", "engine_dog_concurrent")?;
     let load = mean("load", "all_plugins")?;
+    let process_call = mean("plugin_call", "process")?;
+    let engine_process = mean("create", "engine_dog_process")?;
 
     let call_ratio = dynamic / stat;
     let create_ratio = bare / engine;
@@ -163,6 +181,20 @@ fn print_platform(mean: &dyn Fn(&str, &str) -> Result<f64>) -> Result<()> {
         load_ms,
         load_ms / 50.0,
         verdict(load_ms < 50.0)
+    );
+    let process_ratio = engine / engine_process;
+    println!(
+        "(g) dog records via the engine, plugin in a child vs in process {:>5.0}/s vs {:>6.0}/s   {:>6.3}×   ≥ 0.7×   {}",
+        1e9 / engine_process,
+        1e9 / engine,
+        process_ratio,
+        verdict(process_ratio >= 0.7)
+    );
+    println!(
+        "(h) bare hook call, plugin in a child vs on its threads   {:>8.0} ns vs {:>6.0} ns   {:>6.1}×   (cost shown)",
+        process_call,
+        dynamic,
+        process_call / dynamic
     );
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::plugins::{self, PluginsCommand};
 
 /// Builds the plugins into `target/plugins` and runs the demo with `args` passed through.
 pub(crate) fn run(args: Vec<String>) -> Result<()> {
-    plugins::run(PluginsCommand::Build { release: false, out: None, include_fixtures: false })?;
+    plugins::run(PluginsCommand::Build { release: false, out: None, include_fixtures: false, manifest_path: None })?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["run", "--quiet", "-p", "jiayuan-cli", "--bin", "jiayuan", "--", "demo"])

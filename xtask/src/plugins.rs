@@ -38,6 +38,10 @@ pub(crate) enum PluginsCommand {
         /// Also build test fixtures (jiayuan-plugin-fixture). Never ship them.
         #[arg(long)]
         include_fixtures: bool,
+        /// Build one plugin crate outside this workspace (its Cargo.toml) instead of the
+        /// workspace's, with the same deny-list and this workspace's toolchain and plugin API.
+        #[arg(long, value_name = "PATH", conflicts_with = "include_fixtures")]
+        manifest_path: Option<PathBuf>,
     },
     /// Only check every plugin's dependencies against the deny-list.
     Check {
@@ -57,8 +61,15 @@ pub(crate) fn run(cmd: PluginsCommand) -> Result<()> {
             println!("dependencies of {} plugin(s) are clean: {}", plugins.len(), ids(&plugins));
             Ok(())
         }
-        PluginsCommand::Build { release, out, include_fixtures } => {
+        PluginsCommand::Build { release, out, include_fixtures, manifest_path: None } => {
             let plugins = ws.plugins(include_fixtures)?;
+            check(&ws, &plugins)?;
+            let out = out.unwrap_or_else(|| ws.root.join("target").join("plugins"));
+            build(&ws, &plugins, release, &out)
+        }
+        PluginsCommand::Build { release, out, manifest_path: Some(manifest), .. } => {
+            let plugin = out_of_tree(&ws, &manifest)?;
+            let plugins = [plugin];
             check(&ws, &plugins)?;
             let out = out.unwrap_or_else(|| ws.root.join("target").join("plugins"));
             build(&ws, &plugins, release, &out)
@@ -75,9 +86,12 @@ struct Workspace {
     crates: Vec<PluginCrate>,
 }
 
-/// A plugin crate: a workspace member under `plugins/` whose library is a cdylib.
+/// A plugin crate: a workspace member under `plugins/` whose library is a cdylib, or one crate
+/// outside the workspace (`--manifest-path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PluginCrate {
+    /// `Some(Cargo.toml)` for a crate outside this workspace: cargo runs on its manifest.
+    outside: Option<PathBuf>,
     /// Package name, `jiayuan-plugin-dog-licensing`.
     package: String,
     /// Plugin id, `dog-licensing`.
@@ -159,6 +173,7 @@ fn parse_metadata(meta: &serde_json::Value, root: &Path) -> Result<(String, Vec<
             format!("plugin crate `{name}` must be named `{CRATE_PREFIX}<id>`, the id being its plugin id")
         })?;
         crates.push(PluginCrate {
+            outside: None,
             package: name.to_owned(),
             id: id.to_owned(),
             version: version.to_owned(),
@@ -168,6 +183,45 @@ fn parse_metadata(meta: &serde_json::Value, root: &Path) -> Result<(String, Vec<
     }
     crates.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((api_crate_version, crates))
+}
+
+/// The plugin crate of an out-of-tree `Cargo.toml`, from its own `cargo metadata`.
+fn out_of_tree(ws: &Workspace, manifest: &Path) -> Result<PluginCrate> {
+    let manifest = fs::canonicalize(manifest).with_context(|| format!("cannot find {}", manifest.display()))?;
+    let out = Command::new(&ws.cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .arg(&manifest)
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run `cargo metadata`")?;
+    ensure!(out.status.success(), "`cargo metadata --manifest-path {}` failed: {}", manifest.display(), out.status);
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).context("`cargo metadata` printed no JSON")?;
+    let package = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
+        .with_context(|| format!("{} is not a package manifest (a virtual workspace?)", manifest.display()))?;
+    let name = package["name"].as_str().context("a package without a name")?;
+    let id = name.strip_prefix(CRATE_PREFIX).with_context(|| {
+        format!("plugin crate `{name}` must be named `{CRATE_PREFIX}<id>`, the id being its plugin id")
+    })?;
+    let lib = package["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["crate_types"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
+        .with_context(|| {
+            format!("`{name}` has no cdylib library: set `crate-type = [\"cdylib\", \"rlib\"]` in [lib]")
+        })?;
+    Ok(PluginCrate {
+        outside: Some(manifest.clone()),
+        package: name.to_owned(),
+        id: id.to_owned(),
+        version: package["version"].as_str().context("a package without a version")?.to_owned(),
+        lib_name: lib["name"].as_str().context("a target without a name")?.to_owned(),
+        dir: manifest.parent().context("a manifest path without a directory")?.to_owned(),
+    })
 }
 
 fn ids(plugins: &[PluginCrate]) -> String {
@@ -264,9 +318,13 @@ fn check(ws: &Workspace, plugins: &[PluginCrate]) -> Result<()> {
     println!("checking the dependencies of {} plugin(s): {}", plugins.len(), ids(plugins));
     let mut problems = Vec::new();
     for p in plugins {
-        let out = ws
-            .cargo()
-            .args(["tree", "-p", &p.package, "-e", "normal", "--prefix", "depth", "-f", "{p}|{f}"])
+        let mut tree = ws.cargo();
+        match &p.outside {
+            Some(manifest) => tree.arg("tree").arg("--manifest-path").arg(manifest),
+            None => tree.args(["tree", "-p", &p.package]),
+        };
+        let out = tree
+            .args(["-e", "normal", "--prefix", "depth", "-f", "{p}|{f}"])
             .stderr(Stdio::inherit())
             .output()
             .context("cannot run `cargo tree`")?;
@@ -292,7 +350,8 @@ fn check(ws: &Workspace, plugins: &[PluginCrate]) -> Result<()> {
 
 /// What a sidecar holds. Keys, in this order (keep this list identical to the doc comment of
 /// `jiayuan_host::plugins::Sidecar`): `id`, `version`, `api_version` (integer),
-/// `api_crate_version`, `rustc`, `target`, `library`, `sha256`.
+/// `api_crate_version`, `rustc`, `target`, `library`, `sha256`, and for an out-of-tree plugin
+/// `manifest_path`.
 #[derive(Debug)]
 struct SidecarValues<'a> {
     id: &'a str,
@@ -303,6 +362,8 @@ struct SidecarValues<'a> {
     target: &'a str,
     library: &'a str,
     sha256: &'a str,
+    /// For a plugin built out of tree: its `Cargo.toml`, so the host's hints name the command.
+    manifest_path: Option<&'a Path>,
 }
 
 /// The text of a `plugin.toml` sidecar.
@@ -322,6 +383,9 @@ fn render_sidecar(v: &SidecarValues<'_>) -> String {
         ("sha256", text(v.sha256)),
     ] {
         let _ = writeln!(out, "{key} = {value}");
+    }
+    if let Some(manifest) = v.manifest_path {
+        let _ = writeln!(out, "manifest_path = {}", text(&manifest.display().to_string()));
     }
     out
 }
@@ -355,7 +419,10 @@ fn cargo_build(ws: &Workspace, plugins: &[PluginCrate], release: bool) -> Result
     let mut cmd = ws.cargo();
     cmd.arg("build");
     for p in plugins {
-        cmd.args(["-p", &p.package]);
+        match &p.outside {
+            Some(manifest) => cmd.arg("--manifest-path").arg(manifest),
+            None => cmd.args(["-p", &p.package]),
+        };
     }
     cmd.args(["--lib", "--message-format=json-render-diagnostics"]);
     if release {
@@ -436,6 +503,7 @@ fn build(ws: &Workspace, plugins: &[PluginCrate], release: bool, out: &Path) -> 
             target: &target,
             library: &file_name,
             sha256: &sha256,
+            manifest_path: p.outside.as_deref(),
         });
         let sidecar_path = dir.join("plugin.toml");
         fs::write(&sidecar_path, sidecar).with_context(|| format!("cannot write {}", sidecar_path.display()))?;
@@ -475,8 +543,26 @@ mod tests {
             target: "x86_64-unknown-linux-gnu",
             library: "libjiayuan_plugin_dog_licensing.so",
             sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            manifest_path: None,
         });
         assert_eq!(rendered, golden);
+    }
+
+    #[test]
+    fn an_out_of_tree_sidecar_names_its_manifest() {
+        let rendered = render_sidecar(&SidecarValues {
+            id: "elevator-safety",
+            version: "0.1.0",
+            api_version: 2,
+            api_crate_version: "0.1.0",
+            rustc: "rustc",
+            target: "t",
+            library: "libjiayuan_plugin_elevator_safety.so",
+            sha256: "00",
+            manifest_path: Some(Path::new("/src/elevator-safety/Cargo.toml")),
+        });
+        let table: toml::Table = rendered.parse().expect("valid TOML");
+        assert_eq!(table["manifest_path"].as_str(), Some("/src/elevator-safety/Cargo.toml"));
     }
 
     #[test]
@@ -490,6 +576,7 @@ mod tests {
             target: "t",
             library: "libx.so",
             sha256: "00",
+            manifest_path: None,
         });
         let table: toml::Table = rendered.parse().expect("valid TOML");
         assert_eq!(table["rustc"].as_str(), Some("rustc \"quoted\" \\ version"));

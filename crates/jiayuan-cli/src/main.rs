@@ -28,6 +28,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs one process-isolated plugin for a parent host, over stdin and stdout (started by the
+    /// host itself; not for people).
+    #[command(name = "plugin-runner", hide = true)]
+    PluginRunner(RunnerCli),
     /// Run the HTTP API and the deadline scheduler (migrates the database first).
     Serve,
     /// Apply database migrations and exit.
@@ -142,8 +146,46 @@ fn init_logging(settings: &Settings, json: bool) {
     }
 }
 
+/// The hidden `plugin-runner` subcommand's arguments (see `jiayuan_host::plugins::RunnerArgs`).
+#[derive(Debug, clap::Args)]
+struct RunnerCli {
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long)]
+    sidecar: PathBuf,
+    #[arg(long)]
+    id: String,
+    #[arg(long)]
+    pin: Option<String>,
+    #[arg(long)]
+    threads: usize,
+    #[arg(long)]
+    start_timeout_ms: u64,
+}
+
+/// Runs a plugin for the parent host: no configuration, no logging set up, no environment (the
+/// parent cleared it); the frames go over stdin and stdout.
+fn plugin_runner(args: &RunnerCli) -> anyhow::Result<ExitCode> {
+    let args = jiayuan_host::plugins::RunnerArgs {
+        dir: args.dir.clone(),
+        sidecar: args.sidecar.clone(),
+        id: args.id.clone(),
+        pin: args.pin.clone(),
+        threads: args.threads,
+        start_timeout: std::time::Duration::from_millis(args.start_timeout_ms),
+    };
+    let (input, output) = jiayuan_host::plugins::runner_stdio().context("setting up the runner's pipes")?;
+    jiayuan_host::plugins::run_plugin_runner(&args, input, output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::PluginRunner(args) = &cli.command {
+        return plugin_runner(args);
+    }
     let mut settings = load_settings(&cli)?;
+    // Process-isolated plugins run in a child of this very binary.
+    settings.plugins.runner = std::env::current_exe().ok();
     if matches!(cli.command, Command::Demo(_)) && settings.log.filter == "info" {
         // Seeding registers dozens of dogs; keep the plugin's per-record lines out of the way.
         settings.log.filter = "info,jiayuan::plugin=warn".into();
@@ -185,7 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|_| ExitCode::SUCCESS),
             Command::Demo(args) => jiayuan_cli::demo::run(settings, args).await.map(|_| ExitCode::SUCCESS),
-            Command::Config(_) => Ok(ExitCode::SUCCESS),
+            Command::Config(_) | Command::PluginRunner(_) => Ok(ExitCode::SUCCESS),
             Command::Import(args) => {
                 let clean = jiayuan_cli::ledger::import(settings, args, &cli_actor(|k| std::env::var(k))).await?;
                 Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -235,7 +277,8 @@ async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<Exit
         return Ok(ExitCode::FAILURE);
     }
     let report = registry.report();
-    if report.is_empty() {
+    let found = report.iter().any(|e| !matches!(e.status, jiayuan_host::plugins::PluginStatus::Missing));
+    if !found {
         println!("no plugins found in {} — build them with `cargo xtask plugins build`", dir.display());
     }
     for entry in &report {
@@ -243,7 +286,7 @@ async fn plugins(settings: Settings, cmd: PluginsCommand) -> anyhow::Result<Exit
     }
     let failed = report.iter().filter(|p| !p.is_healthy()).count();
     Ok(match cmd {
-        PluginsCommand::Verify if report.is_empty() => {
+        PluginsCommand::Verify if !found => {
             eprintln!("error: no plugin to verify in {}", dir.display());
             ExitCode::FAILURE
         }

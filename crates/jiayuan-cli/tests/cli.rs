@@ -161,6 +161,40 @@ fn build_plugins() -> Result<PathBuf, String> {
     Ok(out)
 }
 
+static FIXTURE_PLUGINS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// The plugins built with `--include-fixtures` (dog licensing and the misbehaving fixture), in a
+/// directory of their own so the other tests never see the fixture.
+fn built_plugins_with_fixture() -> &'static Path {
+    let built = FIXTURE_PLUGINS.get_or_init(|| {
+        let root = workspace_root();
+        let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+        let target_dir = base.join("cli-test-builds");
+        let out = target_dir.join("plugins-with-fixture");
+        let _ = fs::remove_dir_all(&out);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(&cargo)
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["xtask", "plugins", "build", "--include-fixtures", "--out"])
+            .arg(&out)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", cargo.to_string_lossy()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`cargo xtask plugins build --include-fixtures` failed: {}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(out)
+    });
+    match built {
+        Ok(dir) => dir,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A value of `<plugin_dir>/plugin.toml` (the sidecar holds one `key = value` per line).
 fn sidecar_value(plugin_dir: &Path, key: &str) -> String {
     let path = plugin_dir.join("plugin.toml");
@@ -1261,4 +1295,238 @@ fn an_installer_imports_ledgers_with_reports_by_row_and_exports_them_masked() {
     assert!(unknown.code != Some(0) && unknown.output().contains("no account `nobody`"), "{}", unknown.describe());
     let audit = ledger(&sandbox, &["audit", "verify"]);
     audit.assert_success();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plugin isolation, through the real binary.
+
+/// A demo host (registry, accounts) serving dog licensing and the fixture, with `vars`; returns
+/// the server, its address and an admin session cookie.
+fn isolation_demo(sandbox: &Sandbox, vars: &[(&str, &str)]) -> (Server, String, String) {
+    let plugins = sandbox.path().join("plugins");
+    copy_dir(built_plugins_with_fixture(), &plugins);
+    let db = sandbox.path().join("demo.sqlite");
+    let mut cmd = sandbox.jiayuan(&["demo", "--database", db.to_str().expect("a UTF-8 path")]);
+    cmd.env("JIAYUAN_SERVER__LISTEN", "127.0.0.1:0")
+        .env("JIAYUAN_PLUGINS__DIR", &plugins)
+        .env("JIAYUAN_PLUGINS__ALLOW", "dog-licensing,fixture")
+        .env("JIAYUAN_ENABLEMENT__DISTRICT", "dog-licensing,fixture")
+        .env("JIAYUAN_AUTH__ARGON2_MEMORY_KIB", "256")
+        .env("JIAYUAN_AUTH__ARGON2_ITERATIONS", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut server = Server::start(&mut cmd);
+    let addr = server.address_after("Jiayuan demo listening on http://");
+    let ok = login(&addr, "admin", "jiayuan-demo-2026");
+    assert_eq!(ok.status, 200, "{}\n{}", ok.body, server.captured());
+    let cookie = ok.header("set-cookie").and_then(|c| c.split(';').next()).expect("a session cookie").to_owned();
+    (server, addr, cookie)
+}
+
+/// `METHOD path` as the admin session; the status and the JSON body.
+fn admin(addr: &str, cookie: &str, method: &str, path: &str, json: Option<&Value>) -> (u16, Value) {
+    let body = json.map(Value::to_string);
+    let answer = http(addr, method, path, &[("cookie", cookie)], body.as_deref());
+    (answer.status, serde_json::from_str(&answer.body).unwrap_or(Value::Null))
+}
+
+fn first_estate(addr: &str, cookie: &str) -> i64 {
+    let (status, estates) = admin(addr, cookie, "GET", "/api/registry/estates", None);
+    assert_eq!(status, 200, "{estates}");
+    estates["estates"][0]["id"].as_i64().unwrap_or_else(|| panic!("an estate: {estates}"))
+}
+
+fn fixture_row(addr: &str, cookie: &str) -> Value {
+    let (_, plugins) = admin(addr, cookie, "GET", "/api/plugins", None);
+    plugins["plugins"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["id"] == "fixture"))
+        .cloned()
+        .unwrap_or_else(|| panic!("the fixture is listed: {plugins}"))
+}
+
+fn probe(estate: i64, mode: &str) -> Value {
+    serde_json::json!({"kind": "probe", "estate_id": estate, "data": {"mode": mode}})
+}
+
+/// Polls `check` (a hang guard of `READY_WITHIN`, not a speed check).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + READY_WITHIN;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what} did not happen within {READY_WITHIN:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn blocking_hooks_quarantine_their_plugin_and_sigterm_still_stops_the_host() {
+    let sandbox = Sandbox::new();
+    let (mut server, addr, cookie) = isolation_demo(
+        &sandbox,
+        &[("JIAYUAN_PLUGINS__CALL_TIMEOUT_MS", "2000"), ("JIAYUAN_PLUGIN_CONFIG__FIXTURE__BLOCK_MS", "120000")],
+    );
+    let estate = first_estate(&addr, &cookie);
+    // Four calls whose hooks block their threads (two busy loops, two sleeps), in flight at once.
+    let blocked: Vec<_> = ["spin", "sleep", "spin", "sleep"]
+        .into_iter()
+        .map(|mode| {
+            let (addr, cookie) = (addr.clone(), cookie.clone());
+            std::thread::spawn(move || {
+                admin(&addr, &cookie, "POST", "/api/items/fixture/records", Some(&probe(estate, mode)))
+            })
+        })
+        .collect();
+    let (status, health) = http_get(&addr, "/api/health");
+    assert_eq!(status, 200, "health answers while the hooks block: {health}");
+    let (status, dogs) = admin(&addr, &cookie, "GET", "/api/items/dog-licensing/records?kind=dog", None);
+    assert_eq!(status, 200, "dog licensing serves while the hooks block: {dogs}");
+    for call in blocked {
+        let (status, body) = call.join().expect("the caller thread ends");
+        assert_eq!(status, 503, "{body}");
+        assert!(body["error"]["message_en"].as_str().is_some_and(|m| m.contains("`fixture`")), "{body}");
+    }
+    let fixture = fixture_row(&addr, &cookie);
+    assert_eq!(fixture["status"]["status"], "quarantined", "{fixture}");
+    assert_eq!(fixture["calls"]["stuck"], 2, "{fixture}");
+    let (_, health) = http_get(&addr, "/api/health");
+    assert!(health.contains("\"degraded\""), "{health}");
+
+    // SIGTERM: the host stops cleanly although two plugin threads are still stuck.
+    let killed = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + READY_WITHIN;
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("the server can be waited for") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "SIGTERM did not stop the host\n{}", server.captured());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    server.stop();
+    assert!(status.success(), "a clean exit: {status}\n{}", server.captured());
+    assert!(server.stderr.iter().any(|l| l.contains("shutting down")), "{}", server.captured());
+}
+
+#[test]
+fn a_process_isolated_plugin_that_crashes_or_hangs_is_restarted_and_never_holds_the_data_key() {
+    let sandbox = Sandbox::new();
+    let key = "9f".repeat(32);
+    let (mut server, addr, cookie) = isolation_demo(
+        &sandbox,
+        &[
+            ("JIAYUAN_PLUGINS__ISOLATION__FIXTURE", "process"),
+            ("JIAYUAN_PLUGINS__CALL_TIMEOUT_MS", "3000"),
+            ("JIAYUAN_PLUGINS__QUARANTINE_AFTER_PANICS", "4"),
+            ("JIAYUAN_SECURITY__DATA_KEY", &key),
+        ],
+    );
+    let estate = first_estate(&addr, &cookie);
+    let fixture = fixture_row(&addr, &cookie);
+    assert_eq!(fixture["calls"]["isolation"], "process", "{fixture}");
+    let pid = fixture["calls"]["pid"].as_u64().unwrap_or_else(|| panic!("a child pid: {fixture}"));
+
+    // The child's environment holds no secret (the parent's does: the test is not vacuous).
+    let environ = |pid: u64| fs::read(format!("/proc/{pid}/environ")).expect("an environ");
+    let has_key = |env: &[u8]| env.windows(key.len()).any(|w| w == key.as_bytes());
+    assert!(has_key(&environ(u64::from(server.child.id()))), "the host got the key from its environment");
+    let child_env = environ(pid);
+    assert!(!has_key(&child_env), "the data key reached the plugin runner");
+    assert!(child_env.is_empty(), "the runner's environment is empty: {}", String::from_utf8_lossy(&child_env));
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).expect("a cmdline");
+    assert!(String::from_utf8_lossy(&cmdline).contains("plugin-runner"), "the child is jiayuan's runner");
+
+    let create = |mode: &str| admin(&addr, &cookie, "POST", "/api/items/fixture/records", Some(&probe(estate, mode)));
+    let (status, body) = create("ok");
+    assert_eq!(status, 201, "{body}");
+    // Each death: the caller hears 503 naming the item, dog licensing keeps serving, the next
+    // call reaches a restarted child.
+    let mut restarts = 0;
+    for mode in ["segfault", "abort", "hang"] {
+        let (status, body) = create(mode);
+        assert_eq!(status, 503, "{mode}: {body}");
+        assert!(body["error"]["message_en"].as_str().is_some_and(|m| m.contains("`fixture`")), "{mode}: {body}");
+        let (status, dogs) = admin(&addr, &cookie, "GET", "/api/items/dog-licensing/records?kind=dog", None);
+        assert_eq!(status, 200, "dog licensing serves after the fixture's {mode}: {dogs}");
+        let (status, body) = create("ok");
+        assert_eq!(status, 201, "a restarted child serves after {mode}: {body}");
+        restarts += 1;
+        let row = fixture_row(&addr, &cookie);
+        assert_eq!(row["calls"]["restarts"], restarts, "{row}");
+        assert_ne!(row["calls"]["pid"].as_u64(), Some(pid), "a new child: {row}");
+    }
+    // A fourth death within the window: quarantined, alerted, reported, health degraded.
+    let (status, _) = create("segfault");
+    assert_eq!(status, 503);
+    eventually("the quarantine", || fixture_row(&addr, &cookie)["status"]["status"] == "quarantined");
+    let (status, body) = create("ok");
+    assert_eq!(status, 503, "{body}");
+    let (_, health) = http_get(&addr, "/api/health");
+    assert!(health.contains("\"degraded\""), "{health}");
+    eventually("the quarantine alert", || {
+        let (_, alerts) = admin(&addr, &cookie, "GET", "/api/alerts?plugin=fixture", None);
+        alerts["alerts"].as_array().is_some_and(|a| a.iter().any(|a| a["rule"] == "plugin_quarantined"))
+    });
+    server.stop();
+    let output = server.captured();
+    assert!(output.contains("SIGSEGV") && output.contains("SIGABRT"), "the deaths are logged by cause\n{output}");
+    assert!(output.contains("killed by the host: on_create ran past"), "the hang's kill is logged\n{output}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Out-of-tree plugins.
+
+/// A plugin crate outside the workspace (a copy of the fixture's sources with path dependencies
+/// on the API, as a third party writes it) builds with `--manifest-path`, loads, and a refusal
+/// names the command that rebuilds it.
+#[test]
+fn an_out_of_tree_plugin_builds_with_its_manifest_path_and_its_refusals_name_that_command() {
+    let sandbox = Sandbox::new();
+    let root = workspace_root().canonicalize().expect("the workspace root resolves");
+    let krate = sandbox.path().join("outside").join("fixture");
+    fs::create_dir_all(krate.join("src")).expect("a crate directory");
+    fs::copy(root.join("plugins/fixture/src/lib.rs"), krate.join("src/lib.rs")).expect("sources copied");
+    // The workspace's lock file: the same dependency versions, so the build reuses compiled ones.
+    fs::copy(root.join("Cargo.lock"), krate.join("Cargo.lock")).expect("lock file copied");
+    let api = root.join("crates/jiayuan-plugin-api");
+    fs::write(
+        krate.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"jiayuan-plugin-fixture\"\nversion = \"{}\"\nedition = \"2024\"\n\n\
+             [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
+             [dependencies]\njiayuan-plugin-api = {{ path = \"{}\" }}\nasync-trait = \"0.1\"\nserde_json = \"1\"\n\
+             rustix = {{ version = \"1\", features = [\"process\"] }}\n\n\
+             [features]\nbad-api-version = []\nbad-rustc = []\n\n[workspace]\n",
+            env!("CARGO_PKG_VERSION"),
+            api.display()
+        ),
+    )
+    .expect("a manifest");
+    let plugins = sandbox.path().join("plugins");
+    fs::create_dir(&plugins).expect("a plugin directory");
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    let base = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = krate.join("Cargo.toml");
+    let built = run(Command::new(&cargo)
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", base.join("cli-test-builds"))
+        .args(["xtask", "plugins", "build", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&plugins));
+    built.assert_success();
+    assert!(built.stdout.contains("checking the dependencies of 1 plugin(s): fixture"), "{}", built.describe());
+    let written = fs::canonicalize(&manifest).expect("the manifest resolves");
+    assert_eq!(sidecar_value(&plugins.join("fixture"), "manifest_path"), written.display().to_string());
+
+    let allow = [("JIAYUAN_PLUGINS__DIR", plugins.as_os_str()), ("JIAYUAN_PLUGINS__ALLOW", "fixture".as_ref())];
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).envs(allow));
+    list.assert_success();
+    assert!(list.stdout.contains("loaded       fixture"), "{}", list.describe());
+
+    set_sidecar_value(&plugins.join("fixture"), "rustc", "rustc 1.80.0 (elsewhere)");
+    let list = run(sandbox.jiayuan(&["plugins", "list"]).envs(allow));
+    let hint = format!("`cargo xtask plugins build --manifest-path {} --out ", written.display());
+    assert!(list.stdout.contains(&hint), "the hint fits an out-of-tree plugin\n{}", list.describe());
 }

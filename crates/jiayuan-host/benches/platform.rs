@@ -11,7 +11,10 @@
 //!   flight at once (that many tokio tasks sharing the work), reported per operation: the bare
 //!   inserts queue for their single connection, the engine's writes are group-committed;
 //! - `load/all_plugins`: loading and verifying every plugin in the directory (sidecar, sha256,
-//!   dlopen, declaration checks, create, manifest validation).
+//!   dlopen, declaration checks, create, manifest validation);
+//! - `plugin_call/process` and `create/engine_dog_process`: the bare hook call and the engine's
+//!   dog registration with the plugin process-isolated (a child `jiayuan plugin-runner`, named by
+//!   `JIAYUAN_BENCH_RUNNER`), against `plugin_call/dynamic` and `create/engine_dog` in process.
 
 mod support {
     pub(crate) mod households;
@@ -41,13 +44,20 @@ fn plugin_dir() -> Option<PathBuf> {
 }
 
 fn plugin_settings(dir: PathBuf) -> PluginSettings {
-    PluginSettings {
-        dir,
-        allow: vec!["dog-licensing".into(), "fixture".into()],
-        call_timeout: Duration::from_secs(5),
-        quarantine_after_panics: 3,
-        quarantine_window: Duration::from_secs(600),
-    }
+    PluginSettings::new(dir, vec!["dog-licensing".into(), "fixture".into()])
+}
+
+/// The `jiayuan` binary that runs process-isolated plugins (`cargo xtask bench` builds it).
+fn runner() -> Option<PathBuf> {
+    std::env::var_os("JIAYUAN_BENCH_RUNNER").map(PathBuf::from)
+}
+
+/// [`plugin_settings`] with `id` process-isolated.
+fn process_settings(dir: PathBuf, runner: PathBuf, id: &str) -> PluginSettings {
+    let mut s = plugin_settings(dir);
+    s.isolation.insert(id.to_owned(), jiayuan_host::plugins::Isolation::Process);
+    s.runner = Some(runner);
+    s
 }
 
 fn plugin_call(c: &mut Criterion, rt: &Runtime) {
@@ -66,8 +76,17 @@ fn plugin_call(c: &mut Criterion, rt: &Runtime) {
         r#"{"mode":"ok"}"#.into(),
         jiayuan_domain::Timestamp(0),
     );
+    let mut processes = runner().map(|r| PluginRegistry::new(process_settings(dir.clone(), r, "fixture")));
+    let process = processes.as_mut().map(|registry| {
+        registry.load(&dir.join("fixture").join("plugin.toml")).expect("the fixture loads process-isolated")
+    });
     let mut g = c.benchmark_group("plugin_call");
-    for (name, handle) in [("static", &stat), ("dynamic", &dynamic)] {
+    let mut handles = vec![("static", &stat), ("dynamic", &dynamic)];
+    match &process {
+        Some(process) => handles.push(("process", process)),
+        None => eprintln!("plugin_call/process: JIAYUAN_BENCH_RUNNER is unset; run `cargo xtask bench`"),
+    }
+    for (name, handle) in handles {
         g.bench_function(name, |b| {
             b.to_async(rt).iter(|| async {
                 let ctx = host.context(None);
@@ -95,19 +114,32 @@ async fn sqlite_baseline(path: &std::path::Path) -> DatabaseConnection {
 /// A host on a fresh SQLite file with the dog plugin linked statically, and `n` houses each with
 /// an adult owner (a dog per house keeps the household rules quiet).
 async fn engine_with_houses(dir: &std::path::Path, n: usize) -> (Arc<Engine>, EstateId, Vec<(i64, i64)>) {
+    engine_with(dir, n, None).await
+}
+
+/// [`engine_with_houses`]; with `process: Some((plugins, runner))` the dog plugin is loaded from
+/// the built plugins and process-isolated instead.
+async fn engine_with(
+    dir: &std::path::Path,
+    n: usize,
+    process: Option<(PathBuf, PathBuf)>,
+) -> (Arc<Engine>, EstateId, Vec<(i64, i64)>) {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config");
     let mut s = settings::load(Layers { dir: &config, env: None }, Vec::new()).expect("default config loads");
     s.database.url = format!("sqlite://{}?mode=rwc", dir.join("engine.sqlite").display());
-    let host = runtime::start(
-        s,
-        Options {
+    let options = match process {
+        None => Options {
             clock: Arc::new(SystemClock),
             static_plugins: vec![&jiayuan_plugin_dog_licensing::DECLARATION],
             load_plugin_dir: false,
         },
-    )
-    .await
-    .expect("host starts");
+        Some((plugins, runner)) => {
+            s.plugins = process_settings(plugins, runner, "dog-licensing");
+            s.plugins.allow = vec!["dog-licensing".into()];
+            Options { clock: Arc::new(SystemClock), static_plugins: Vec::new(), load_plugin_dir: true }
+        }
+    };
+    let host = runtime::start(s, options).await.expect("host starts");
     let (estate, pairs) = support::households::estate_with_households(host.engine.store(), n).await;
     (host.engine, estate, pairs)
 }
@@ -203,6 +235,26 @@ fn create(c: &mut Criterion, rt: &Runtime) {
             start.elapsed()
         })
     });
+    // The engine's dog registration with dog licensing in a child process.
+    if let (Some(plugins), Some(runner)) = (plugin_dir(), runner()) {
+        g.bench_function("engine_dog_process", |b| {
+            b.iter_custom(|iters| {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let process = Some((plugins.clone(), runner.clone()));
+                let (engine, estate, pairs) = rt.block_on(engine_with(dir.path(), iters as usize, process));
+                let start = Instant::now();
+                rt.block_on(async {
+                    for &pair in &pairs {
+                        chip += 1;
+                        engine.create(&staff, dog_request(estate, pair, chip)).await.expect("dog registers");
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    } else {
+        eprintln!("create/engine_dog_process: JIAYUAN_BENCH_PLUGINS or JIAYUAN_BENCH_RUNNER is unset");
+    }
     // The same two, IN_FLIGHT at a time: the baseline on the same single-connection database.
     let base = Arc::new(AtomicU64::new(n));
     g.bench_function("bare_insert_concurrent", |b| {

@@ -6,12 +6,12 @@ use std::time::Duration;
 use jiayuan_domain::Timestamp;
 use jiayuan_domain::calendar::{CalendarError, WorkingCalendar};
 use jiayuan_plugin_api::PluginDeclaration;
-use jiayuan_store::{AuditTarget, MigrationReport, NewAudit, Store, StoreError, WriteBatch};
+use jiayuan_store::{AuditTarget, MigrationReport, NewAlert, NewAudit, Store, StoreError, WriteBatch};
 
 use crate::clock::{HostClock, SystemClock};
 use crate::enablement::Enablement;
 use crate::engine::Engine;
-use crate::plugins::{PluginRegistry, PluginSource, PluginStatus};
+use crate::plugins::{PluginRegistry, PluginSource, PluginStatus, Quarantine};
 use crate::settings::{Settings, SettingsError};
 
 /// How often run-time enablement overrides are re-read from the database, so a change made on
@@ -88,6 +88,7 @@ pub async fn start(mut settings: Settings, options: Options) -> Result<Host, Sta
         }
     }
     audit_plugin_loads(&store, &registry, options.clock.now()).await?;
+    registry.on_quarantine(quarantine_alert(store.clone(), options.clock.clone()));
     let registry = Arc::new(registry);
     let enablement = Enablement::new(settings.enablement.clone(), ENABLEMENT_REFRESH);
     let engine = Engine::new(
@@ -106,6 +107,41 @@ pub async fn start(mut settings: Settings, options: Options) -> Result<Host, Sta
         Err(e) => tracing::warn!(error = %e, "could not index the references of earlier records"),
     }
     Ok(Host { settings, engine: Arc::new(engine), migrations })
+}
+
+/// Raises the district office's critical alert for a quarantine that is not a panic's (those are
+/// raised by the engine, which sees the panic): the same rule and dedupe key, so one alert per
+/// quarantine. Called from a plugin call on the runtime; the write runs in a task of its own.
+fn quarantine_alert(store: Store, clock: Arc<dyn HostClock>) -> crate::plugins::QuarantineAlert {
+    Arc::new(move |plugin: &str, q: &Quarantine| {
+        let alert = NewAlert {
+            plugin: plugin.to_owned(),
+            record: None,
+            estate_id: None,
+            grid_cell: None,
+            rule: "plugin_quarantined".into(),
+            dedupe_key: format!("{plugin}/quarantined/{}", q.since.0),
+            severity: "critical".into(),
+            message_zh: format!("服务事项插件 `{plugin}` 已隔离至重启：{}", q.reason),
+            message_en: format!("service-item plugin `{plugin}` is quarantined until restart: {}", q.reason),
+            due_at: None,
+            at: clock.now(),
+        };
+        let store = store.clone();
+        let plugin = plugin.to_owned();
+        let write = async move {
+            let batch = WriteBatch { alerts: vec![alert], ..WriteBatch::default() };
+            if let Err(e) = store.write(batch).await {
+                tracing::error!(plugin, error = %e, "could not record the quarantine alert");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(write);
+            }
+            Err(_) => tracing::error!(plugin = %q.reason, "a quarantine outside the runtime raised no alert"),
+        }
+    })
 }
 
 /// Appends one `plugin.load` audit event per loaded plugin (id, version, sha256, source), in one

@@ -284,6 +284,11 @@ struct RawPlugins {
     dir: PathBuf,
     allow: Vec<String>,
     call_timeout_ms: u64,
+    threads: usize,
+    #[serde(default)]
+    pin: BTreeMap<String, String>,
+    #[serde(default)]
+    isolation: BTreeMap<String, crate::plugins::Isolation>,
     quarantine_after_panics: u32,
     quarantine_window_secs: u64,
 }
@@ -385,6 +390,9 @@ impl Settings {
              plugins.dir              {}\n\
              plugins.allow            {:?}\n\
              plugins.call_timeout     {:?}\n\
+             plugins.threads          {} per plugin\n\
+             plugins.pin              {:?}\n\
+             plugins.isolation        {:?}\n\
              plugins.quarantine       after {} panics within {:?}\n\
              scheduler                {} every {:?}\n\
              auth.sessions            {:?}, cookie {}\n\
@@ -403,6 +411,9 @@ impl Settings {
             self.plugins.dir.display(),
             self.plugins.allow,
             self.plugins.call_timeout,
+            self.plugins.threads,
+            self.plugins.pins.keys().collect::<Vec<_>>(),
+            self.plugins.isolation.iter().map(|(id, i)| format!("{id}={}", i.as_str())).collect::<Vec<_>>(),
             self.plugins.quarantine_after_panics,
             self.plugins.quarantine_window,
             if self.scheduler.enabled { "enabled" } else { "disabled" },
@@ -561,6 +572,22 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
     if raw.database.max_connections == 0 {
         return Err(invalid("database.max_connections", "must be at least 1"));
     }
+    if raw.plugins.threads == 0 || raw.plugins.threads > 64 {
+        return Err(invalid("plugins.threads", "must be between 1 and 64"));
+    }
+    for (id, sha) in &raw.plugins.pin {
+        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(format!("plugins.pin.{id}"), "must be a sha256 digest: 64 hexadecimal digits"));
+        }
+        if !raw.plugins.allow.contains(id) {
+            return Err(invalid(format!("plugins.pin.{id}"), "names a plugin that is not in plugins.allow"));
+        }
+    }
+    for id in raw.plugins.isolation.keys() {
+        if !raw.plugins.allow.contains(id) {
+            return Err(invalid(format!("plugins.isolation.{id}"), "names a plugin that is not in plugins.allow"));
+        }
+    }
     if raw.plugins.call_timeout_ms == 0 {
         return Err(invalid("plugins.call_timeout_ms", "must be at least 1"));
     }
@@ -641,8 +668,12 @@ fn validate(raw: Raw) -> Result<Settings, SettingsError> {
             dir: raw.plugins.dir,
             allow: raw.plugins.allow,
             call_timeout: Duration::from_millis(raw.plugins.call_timeout_ms),
+            threads: raw.plugins.threads,
             quarantine_after_panics: raw.plugins.quarantine_after_panics,
             quarantine_window: Duration::from_secs(raw.plugins.quarantine_window_secs),
+            pins: raw.plugins.pin.into_iter().map(|(id, sha)| (id, sha.to_ascii_lowercase())).collect(),
+            isolation: raw.plugins.isolation,
+            runner: None,
         },
         scheduler: SchedulerSettings {
             enabled: raw.scheduler.enabled,

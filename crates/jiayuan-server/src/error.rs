@@ -260,13 +260,15 @@ impl From<EngineError> for ApiError {
                 CallError::Plugin(PluginError::NotFound(m)) => {
                     ApiError::client(S::NOT_FOUND, "not_found", format!("未找到：{m}"), m)
                 }
-                other @ (CallError::Timeout { .. } | CallError::Quarantined { .. }) => {
+                other @ (CallError::Timeout { .. } | CallError::Quarantined { .. } | CallError::Died { .. }) => {
                     tracing::error!(error = %privacy::scrub(&other.to_string()), "plugin unavailable");
+                    let plugin = other.plugin().unwrap_or_default();
+                    // The item is named by its loaded plugin's id, never by the request's text.
                     ApiError::client(
                         S::SERVICE_UNAVAILABLE,
                         "item_unavailable",
-                        "该服务事项暂时不可用，请稍后再试",
-                        "the service item is unavailable right now; try again later",
+                        format!("服务事项 `{plugin}` 暂时不可用，请稍后再试"),
+                        format!("the service item `{plugin}` is unavailable right now; try again later"),
                     )
                 }
                 other => ApiError::internal(&other),

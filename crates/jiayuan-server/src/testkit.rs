@@ -43,11 +43,9 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let clock: Arc<dyn HostClock> = Arc::new(SystemClock);
         let plugins = PluginRegistry::new(PluginSettings {
-            dir: dir.path().join("plugins"),
-            allow: Vec::new(),
             call_timeout: Duration::from_secs(1),
-            quarantine_after_panics: 3,
             quarantine_window: Duration::from_secs(60),
+            ..PluginSettings::new(dir.path().join("plugins"), Vec::new())
         });
         let enablement = Enablement::new(EnablementSettings::default(), Duration::from_secs(5));
         let calendar = WorkingCalendar::new(Vec::new()).expect("an empty calendar");

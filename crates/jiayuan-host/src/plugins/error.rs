@@ -79,8 +79,26 @@ pub enum LoadError {
         /// `plugins.allow`.
         allowed: Vec<String>,
     },
+    /// The plugin directory itself is writable by group or others: nothing in it loads.
+    #[error("the plugin directory {} is writable by group or others (mode {mode:o}), so anyone who can write it could run code in the host; no plugin loads from it until it is writable by its owner only: `chmod go-w {}`", dir.display(), dir.display())]
+    DirWritable {
+        /// `plugins.dir` (resolved).
+        dir: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The plugin directory is owned by another user than the host's (or root).
+    #[error("the plugin directory {} is owned by user {owner}, not by the host's user {host} or root; no plugin loads from it until `chown {host} {}`", dir.display(), dir.display())]
+    DirNotOwned {
+        /// `plugins.dir` (resolved).
+        dir: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// The host's effective uid.
+        host: u32,
+    },
     /// Check 1: a file or directory of the plugin is writable by group or others.
-    #[error("plugin `{id}`: {} is writable by group or others (mode {mode:o}); make it writable by its owner only (`chmod go-w`)", path.display())]
+    #[error("plugin `{id}`: {} is writable by group or others (mode {mode:o}), so anyone who can write it could run code in the host; make it writable by its owner only: `chmod go-w {}`", path.display(), path.display())]
     Writable {
         /// The plugin id from the sidecar.
         id: String,
@@ -88,6 +106,19 @@ pub enum LoadError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Check 1: a file or directory of the plugin is owned by another user than the host's (or
+    /// root).
+    #[error("plugin `{id}`: {} is owned by user {owner}, not by the host's user {host} or root; `chown {host} {}` if its contents are trusted", path.display(), path.display())]
+    NotOwned {
+        /// The plugin id from the sidecar.
+        id: String,
+        /// The offending path.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// The host's effective uid.
+        host: u32,
     },
     /// Check 1: the library named by the sidecar cannot be read.
     #[error("plugin `{id}`: cannot read library {}: {source}; rebuild the plugin with `cargo xtask plugins build`", path.display())]
@@ -123,6 +154,19 @@ pub enum LoadError {
         /// The file's digest.
         found: String,
         /// The sidecar's digest.
+        expected: String,
+    },
+    /// Check 2: the configuration pins another sha256 for this plugin (`[plugins.pin]`): the
+    /// library was swapped, perhaps together with its sidecar.
+    #[error("plugin `{id}`: library {} has sha256 {found} but plugins.pin.{id} in the configuration pins {expected}; if this build is trusted, set plugins.pin.{id} to its digest, otherwise reinstall the pinned build", path.display())]
+    PinMismatch {
+        /// The plugin id from the sidecar.
+        id: String,
+        /// The library.
+        path: PathBuf,
+        /// The file's digest.
+        found: String,
+        /// The pinned digest.
         expected: String,
     },
     /// Check 2: the library's ELF `.comment` names another compiler than this host's.
@@ -231,6 +275,26 @@ pub enum LoadError {
         /// What the constructor returned.
         source: PluginError,
     },
+    /// Check 10: the constructor or `manifest()` did not return within the call timeout (its
+    /// thread is left stuck).
+    #[error(
+        "{plugin} did not finish starting (constructor and manifest) within {after:?}; fix the plugin so it does not block, then rebuild it"
+    )]
+    StartTimeout {
+        /// The plugin.
+        plugin: String,
+        /// The call timeout.
+        after: Duration,
+    },
+    /// A process-isolated plugin's child did not start, or refused the plugin (its loader's
+    /// error is the reason).
+    #[error("{plugin}: {reason}")]
+    Runner {
+        /// The plugin.
+        plugin: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Check 11: ids (or versions) of sidecar, declaration and manifest disagree.
     #[error(
         "{plugin}: {field} is `{found}` but `{expected}` was expected; make the ids in export_plugin!, the manifest and the crate name agree, then rebuild with `cargo xtask plugins build`"
@@ -274,8 +338,9 @@ pub enum CallError {
     /// [`PluginError::Panicked`]: that is [`CallError::Panicked`].
     #[error(transparent)]
     Plugin(PluginError),
-    /// The hook did not finish in time and was cancelled.
-    #[error("plugin `{plugin}` did not finish {hook} within {after:?}; the call was cancelled")]
+    /// The hook did not finish in time; the call was abandoned (its thread, if the hook goes on
+    /// blocking it, counted stuck).
+    #[error("plugin `{plugin}` did not finish {hook} within {after:?}; the call was abandoned")]
     Timeout {
         /// Plugin id.
         plugin: String,
@@ -292,6 +357,17 @@ pub enum CallError {
         /// Why.
         reason: String,
     },
+    /// The process-isolated plugin's child process died during the call (crash, abort,
+    /// segfault) or was killed after it hung; the host restarts it.
+    #[error("plugin `{plugin}`'s process died during {hook} ({cause}); it is restarted")]
+    Died {
+        /// Plugin id.
+        plugin: String,
+        /// The hook.
+        hook: Hook,
+        /// How it ended (exit status or signal).
+        cause: String,
+    },
     /// The hook panicked; the guard compiled into the plugin caught it.
     #[error("plugin `{plugin}` panicked in {hook}: {message}")]
     Panicked {
@@ -302,4 +378,17 @@ pub enum CallError {
         /// The panic message.
         message: String,
     },
+}
+
+impl CallError {
+    /// The plugin the error names (every variant but [`CallError::Plugin`] does).
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            CallError::Plugin(_) => None,
+            CallError::Timeout { plugin, .. }
+            | CallError::Quarantined { plugin, .. }
+            | CallError::Panicked { plugin, .. }
+            | CallError::Died { plugin, .. } => Some(plugin),
+        }
+    }
 }

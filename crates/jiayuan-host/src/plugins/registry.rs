@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jiayuan_domain::Timestamp;
-use jiayuan_plugin_api::{PluginDeclaration, PluginError};
+use jiayuan_plugin_api::{Manifest, PluginDeclaration, PluginError};
 use serde::Serialize;
 
+use super::handle::{AlertSlot, CallHealth, QuarantineAlert, start_on_threads};
+use super::isolation::Isolation;
+use super::isolation::child::RunnerArgs;
+use super::isolation::process::{Runner, Spawn};
 use super::loader::{self, Declared};
 use super::{LoadError, PluginHandle, PluginSettings, SIDECAR_FILE, Sidecar};
 
@@ -56,7 +60,16 @@ pub enum PluginStatus {
         /// The [`LoadError`]'s message.
         error: String,
     },
-    /// Loaded, then quarantined after repeated panics; takes no calls until the host restarts.
+    /// A library in `plugins.dir` with no `plugin.toml` next to it: never loaded (a plugin is
+    /// installed with its sidecar), reported so a forgotten or stray file is seen.
+    NoSidecar {
+        /// The library file.
+        library: PathBuf,
+    },
+    /// On `plugins.allow` but not in `plugins.dir` (nor linked in): the item cannot serve.
+    Missing,
+    /// Loaded, then quarantined (repeated panics, all its threads stuck, or its process dying
+    /// repeatedly); takes no calls until the host restarts.
     Quarantined {
         /// What was loaded.
         info: LoadedInfo,
@@ -76,13 +89,21 @@ pub struct PluginReportEntry {
     pub sidecar: Option<PathBuf>,
     /// Its state.
     pub status: PluginStatus,
+    /// Where its calls run and how many of its threads are stuck (loaded plugins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallHealth>,
 }
 
 /// A plugin [`PluginRegistry::load_dir`] refused.
 impl PluginReportEntry {
-    /// Loaded and not quarantined.
+    /// Loaded, not quarantined, and none of its threads stuck; a stray library without a sidecar
+    /// is reported but degrades nothing. Failed, missing and quarantined plugins are unhealthy.
     pub fn is_healthy(&self) -> bool {
-        matches!(self.status, PluginStatus::Loaded(_))
+        match &self.status {
+            PluginStatus::Loaded(_) => self.calls.as_ref().is_none_or(|c| c.stuck == 0),
+            PluginStatus::NoSidecar { .. } => true,
+            PluginStatus::Failed { .. } | PluginStatus::Missing | PluginStatus::Quarantined { .. } => false,
+        }
     }
 }
 
@@ -99,16 +120,43 @@ impl std::fmt::Display for PluginReportEntry {
             }
             write!(f, " in {:.1} ms", info.load_duration.as_secs_f64() * 1000.0)
         }
+        let calls = |f: &mut std::fmt::Formatter<'_>| {
+            let Some(c) = &self.calls else { return Ok(()) };
+            write!(f, "; {}, {} thread(s), {} stuck", c.isolation.as_str(), c.threads, c.stuck)?;
+            if let Some(restarts) = c.restarts {
+                write!(f, ", {restarts} restart(s)")?;
+            }
+            if let Some(pid) = c.pid {
+                write!(f, ", pid {pid}")?;
+            }
+            if let Some(sandbox) = &c.sandbox {
+                write!(f, " ({sandbox})")?;
+            }
+            Ok(())
+        };
         match &self.status {
             PluginStatus::Loaded(info) => {
                 write!(f, "loaded       {}", self.id)?;
-                loaded(f, info)
+                loaded(f, info)?;
+                calls(f)
             }
             PluginStatus::Quarantined { info, reason, since } => {
                 write!(f, "QUARANTINED  {}", self.id)?;
                 loaded(f, info)?;
+                calls(f)?;
                 write!(f, " — since {since:?}: {reason}")
             }
+            PluginStatus::NoSidecar { library } => write!(
+                f,
+                "NO SIDECAR   {} ({}): not loaded; install plugins with their plugin.toml (`cargo xtask plugins build`), or remove the file",
+                self.id,
+                library.display()
+            ),
+            PluginStatus::Missing => write!(
+                f,
+                "MISSING      {}: on plugins.allow but not in the plugin directory; build and install it, or remove it from plugins.allow",
+                self.id
+            ),
             PluginStatus::Failed { error } => {
                 write!(f, "FAILED       {}", self.id)?;
                 if let Some(s) = &self.sidecar {
@@ -142,23 +190,41 @@ pub struct LoadSummary {
 enum Row {
     Loaded { handle: PluginHandle, sidecar: Option<PathBuf> },
     Failed { id: String, sidecar: Option<PathBuf>, error: String },
+    Other { id: String, status: PluginStatus },
 }
 
 /// The loaded plugins, by id.
 ///
 /// Loading happens at start-up (`&mut self`); afterwards the registry is shared read-only and
 /// only the handles' quarantine state changes.
-#[derive(Debug)]
 pub struct PluginRegistry {
     settings: PluginSettings,
     handles: BTreeMap<String, PluginHandle>,
     rows: Vec<Row>,
+    alert: AlertSlot,
+}
+
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry")
+            .field("settings", &self.settings)
+            .field("handles", &self.handles)
+            .field("rows", &self.rows)
+            .field("alert", &self.alert.get().is_some())
+            .finish()
+    }
 }
 
 impl PluginRegistry {
     /// An empty registry.
     pub fn new(settings: PluginSettings) -> PluginRegistry {
-        PluginRegistry { settings, handles: BTreeMap::new(), rows: Vec::new() }
+        PluginRegistry { settings, handles: BTreeMap::new(), rows: Vec::new(), alert: AlertSlot::default() }
+    }
+
+    /// Sets what raises the alert for quarantines that are not a panic's (stuck threads, a child
+    /// process that keeps dying); the first call wins.
+    pub fn on_quarantine(&self, alert: QuarantineAlert) {
+        let _ = self.alert.set(alert);
     }
 
     /// The settings it was made with.
@@ -171,17 +237,47 @@ impl PluginRegistry {
     pub fn load_dir(&mut self) -> Result<LoadSummary, LoadError> {
         let dir = self.settings.dir.clone();
         let read = fs::read_dir(&dir).map_err(|source| LoadError::PluginDir { dir: dir.clone(), source })?;
-        let mut sidecars: Vec<PathBuf> = read
-            .filter_map(Result::ok)
-            .map(|entry| entry.path().join(SIDECAR_FILE))
-            .filter(|sidecar| sidecar.is_file())
-            .collect();
+        let real = fs::canonicalize(&dir).map_err(|source| LoadError::PluginDir { dir: dir.clone(), source })?;
+        check_location(&real).map_err(|problem| problem.for_dir())?;
+        let mut sidecars = Vec::new();
+        let mut strays = Vec::new();
+        for entry in read.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.join(SIDECAR_FILE).is_file() {
+                sidecars.push(path.join(SIDECAR_FILE));
+            } else if path.is_dir() {
+                strays.extend(libraries_in(&path));
+            } else if is_library(&path) {
+                strays.push(path);
+            }
+        }
         sidecars.sort();
+        strays.sort();
         let mut summary = LoadSummary::default();
         for sidecar in sidecars {
             match self.load(&sidecar) {
                 Ok(handle) => summary.loaded.push(handle.id().to_owned()),
                 Err(error) => summary.failed.push(FailedLoad { sidecar, error }),
+            }
+        }
+        for library in strays {
+            let id = library.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            tracing::warn!(library = %library.display(), "a library without a plugin.toml sidecar is not loaded");
+            self.rows.push(Row::Other { id, status: PluginStatus::NoSidecar { library } });
+        }
+        let tried: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|row| match row {
+                Row::Loaded { handle, .. } => Some(handle.id().to_owned()),
+                Row::Failed { id, .. } => Some(id.clone()),
+                Row::Other { .. } => None,
+            })
+            .collect();
+        for id in self.settings.allow.clone() {
+            if !tried.contains(&id) {
+                tracing::error!(plugin = %id, "an allowed plugin is not in the plugin directory");
+                self.rows.push(Row::Other { id, status: PluginStatus::Missing });
             }
         }
         Ok(summary)
@@ -196,7 +292,9 @@ impl PluginRegistry {
             .and_then(Path::file_name)
             .map_or_else(|| sidecar.display().to_string(), |n| n.to_string_lossy().into_owned());
         let result = self.load_checked(sidecar, &mut id, started);
-        self.record(id, Some(sidecar.to_owned()), &result);
+        // A plugin built out of tree is rebuilt with another command than the workspace's.
+        let hint = Sidecar::read(sidecar).ok().map(|s| s.rebuild_command(&self.settings.dir));
+        self.record_with_hint(id, Some(sidecar.to_owned()), &result, hint.as_deref());
         result
     }
 
@@ -234,20 +332,41 @@ impl PluginRegistry {
                     id: id.clone(),
                     sidecar: sidecar.clone(),
                     status: PluginStatus::Failed { error: error.clone() },
+                    calls: None,
                 },
+                Row::Other { id, status } => {
+                    PluginReportEntry { id: id.clone(), sidecar: None, status: status.clone(), calls: None }
+                }
                 Row::Loaded { handle, sidecar } => {
                     let info = handle.info().clone();
                     let status = match handle.quarantine() {
                         Some(q) => PluginStatus::Quarantined { info, reason: q.reason, since: q.since },
                         None => PluginStatus::Loaded(info),
                     };
-                    PluginReportEntry { id: handle.id().to_owned(), sidecar: sidecar.clone(), status }
+                    PluginReportEntry {
+                        id: handle.id().to_owned(),
+                        sidecar: sidecar.clone(),
+                        status,
+                        calls: Some(handle.call_health()),
+                    }
                 }
             })
             .collect()
     }
 
     fn record(&mut self, id: String, sidecar: Option<PathBuf>, result: &Result<PluginHandle, LoadError>) {
+        self.record_with_hint(id, sidecar, result, None);
+    }
+
+    /// [`Self::record`]; a refusal's "rebuild with `cargo xtask plugins build`" names `hint`
+    /// instead when there is one.
+    fn record_with_hint(
+        &mut self,
+        id: String,
+        sidecar: Option<PathBuf>,
+        result: &Result<PluginHandle, LoadError>,
+        hint: Option<&str>,
+    ) {
         match result {
             Ok(handle) => {
                 let info = handle.info();
@@ -261,8 +380,12 @@ impl PluginRegistry {
                 self.rows.push(Row::Loaded { handle: handle.clone(), sidecar });
             }
             Err(error) => {
+                let mut error = error.to_string();
+                if let Some(hint) = hint {
+                    error = error.replace("`cargo xtask plugins build`", &format!("`{hint}`"));
+                }
                 tracing::error!(plugin = %id, %error, "plugin refused; the host runs without it");
-                self.rows.push(Row::Failed { id, sidecar, error: error.to_string() });
+                self.rows.push(Row::Failed { id, sidecar, error });
             }
         }
     }
@@ -307,14 +430,8 @@ impl PluginRegistry {
         if !library.starts_with(&dir) {
             return Err(LoadError::OutsideDir { path: library, dir });
         }
-        for path in [&library, &sidecar_real, &plugin_dir] {
-            let mode = fs::metadata(path)
-                .map_err(|source| LoadError::Library { id: sidecar.id.clone(), path: path.clone(), source })?
-                .permissions()
-                .mode();
-            if mode & 0o022 != 0 {
-                return Err(LoadError::Writable { id: sidecar.id.clone(), path: path.clone(), mode: mode & 0o7777 });
-            }
+        for path in [&plugin_dir, &sidecar_real, &library] {
+            check_location(path).map_err(|problem| problem.for_plugin(&sidecar.id))?;
         }
 
         // Check 2: the sidecar matches this host, the file matches the sidecar. No plugin code has
@@ -326,7 +443,23 @@ impl PluginRegistry {
             source,
         })?;
         sidecar.check_library(&library, &bytes)?;
+        if let Some(pinned) = self.settings.pins.get(&sidecar.id) {
+            let found = sidecar.sha256.to_ascii_lowercase();
+            if found != *pinned {
+                return Err(LoadError::PinMismatch {
+                    id: sidecar.id.clone(),
+                    path: library,
+                    found,
+                    expected: pinned.clone(),
+                });
+            }
+        }
         drop(bytes);
+
+        // Process isolation: checks 3–11 run again in the child, which sends the manifest back.
+        if self.settings.isolation_of(&sidecar.id) == Isolation::Process {
+            return self.finish_process(&sidecar, &sidecar_real, library, started);
+        }
 
         // Checks 3–9.
         let plugin = format!("plugin `{}` ({})", sidecar.id, library.display());
@@ -352,6 +485,95 @@ impl PluginRegistry {
         self.finish(declared, Some(sidecar.sha256.to_ascii_lowercase()), source, started)
     }
 
+    /// Starts a process-isolated plugin's child, which loads it through checks 3–11 itself (no
+    /// plugin code runs in the host), then checks its manifest here too and registers it.
+    fn finish_process(
+        &mut self,
+        sidecar: &Sidecar,
+        sidecar_path: &Path,
+        library: PathBuf,
+        started: Instant,
+    ) -> Result<PluginHandle, LoadError> {
+        let plugin = format!("plugin `{}` ({}, process isolation)", sidecar.id, library.display());
+        let Some(program) = self.settings.runner.clone() else {
+            return Err(LoadError::Runner {
+                plugin,
+                reason: "this host has no plugin runner (only the `jiayuan` binary can run process-isolated plugins)"
+                    .into(),
+            });
+        };
+        let dir = fs::canonicalize(&self.settings.dir)
+            .map_err(|source| LoadError::PluginDir { dir: self.settings.dir.clone(), source })?;
+        let folder = sidecar_path.parent().unwrap_or(&dir).to_owned();
+        let args = RunnerArgs {
+            dir,
+            sidecar: sidecar_path.to_owned(),
+            id: sidecar.id.clone(),
+            pin: self.settings.pins.get(&sidecar.id).cloned(),
+            threads: self.settings.threads,
+            start_timeout: self.settings.call_timeout,
+        };
+        let mut command = vec![std::ffi::OsString::from(RUNNER_SUBCOMMAND)];
+        command.extend(args.to_args());
+        let spawn = Spawn {
+            program,
+            args: command,
+            folder,
+            // Hashing and loading the library in the child, then its constructor: a hang guard.
+            ready_within: self.settings.call_timeout.max(Duration::from_secs(30)),
+        };
+        let (runner, ready) =
+            Runner::start(&sidecar.id, spawn, self.settings.quarantine_after_panics, self.settings.quarantine_window)
+                .map_err(|e| LoadError::Runner { plugin: plugin.clone(), reason: e.to_string() })?;
+        if ready.id != sidecar.id || ready.version != sidecar.version {
+            return Err(LoadError::ManifestMismatch {
+                plugin,
+                field: "declaration id and version",
+                found: format!("{} {}", ready.id, ready.version),
+                expected: format!("{} {} (the sidecar's)", sidecar.id, sidecar.version),
+            });
+        }
+        let manifest: Manifest = serde_json::from_str(&ready.manifest_json).map_err(|e| LoadError::Runner {
+            plugin: plugin.clone(),
+            reason: format!("its manifest does not parse: {e}"),
+        })?;
+        self.check_manifest(&plugin, &ready.id, &manifest)?;
+        let info = LoadedInfo {
+            version: ready.version,
+            api_version: ready.api_version,
+            sha256: Some(sidecar.sha256.to_ascii_lowercase()),
+            source: PluginSource::Dynamic { path: library },
+            loaded_at: now_timestamp(),
+            load_duration: started.elapsed(),
+        };
+        let handle =
+            PluginHandle::new_process(runner, ready.sandbox, manifest, info, &self.settings, self.alert.clone());
+        self.handles.insert(ready.id, handle.clone());
+        Ok(handle)
+    }
+
+    /// Check 11: the manifest names the declaration's id, is consistent, and no plugin with that
+    /// id is loaded yet.
+    fn check_manifest(&self, plugin: &str, id: &str, manifest: &Manifest) -> Result<(), LoadError> {
+        if manifest.id != id {
+            return Err(LoadError::ManifestMismatch {
+                plugin: plugin.to_owned(),
+                field: "manifest id",
+                found: manifest.id.clone(),
+                expected: format!("{id} (the declaration's id)"),
+            });
+        }
+        manifest.validate().map_err(|problems| LoadError::InvalidManifest { plugin: plugin.to_owned(), problems })?;
+        if let Some(existing) = self.handles.get(id) {
+            let existing = match &existing.info().source {
+                PluginSource::Dynamic { path } => path.display().to_string(),
+                PluginSource::Static => "the host binary (static registration)".to_owned(),
+            };
+            return Err(LoadError::DuplicateId { plugin: plugin.to_owned(), id: id.to_owned(), existing });
+        }
+        Ok(())
+    }
+
     /// Checks 10 and 11, then registers the plugin.
     fn finish(
         &mut self,
@@ -364,31 +586,17 @@ impl PluginRegistry {
             PluginSource::Dynamic { path } => format!("plugin `{}` ({})", declared.id, path.display()),
             PluginSource::Static => format!("statically linked plugin `{}`", declared.id),
         };
-        // Check 10: the constructor runs under the guard compiled into the plugin.
-        let instance = (declared.create)().map_err(|source| LoadError::Init { plugin: plugin.clone(), source })?;
+        // Check 10: the constructor runs under the guard compiled into the plugin, on the
+        // plugin's own threads.
+        let instance = start_on_threads(&declared.id, &plugin, declared.create, &self.settings)?;
         // Check 11.
-        let manifest = instance.manifest();
+        let manifest = instance.manifest.clone();
         if manifest.id.is_empty()
             && let Some(message) = manifest.name.en.strip_prefix("manifest panicked: ")
         {
             return Err(LoadError::Init { plugin, source: PluginError::Panicked(message.to_owned()) });
         }
-        if manifest.id != declared.id {
-            return Err(LoadError::ManifestMismatch {
-                plugin,
-                field: "manifest id",
-                found: manifest.id,
-                expected: format!("{} (the declaration's id)", declared.id),
-            });
-        }
-        manifest.validate().map_err(|problems| LoadError::InvalidManifest { plugin: plugin.clone(), problems })?;
-        if let Some(existing) = self.handles.get(&declared.id) {
-            let existing = match &existing.info().source {
-                PluginSource::Dynamic { path } => path.display().to_string(),
-                PluginSource::Static => "the host binary (static registration)".to_owned(),
-            };
-            return Err(LoadError::DuplicateId { plugin, id: declared.id, existing });
-        }
+        self.check_manifest(&plugin, &declared.id, &manifest)?;
         let info = LoadedInfo {
             version: declared.version,
             api_version: declared.api_version,
@@ -397,10 +605,68 @@ impl PluginRegistry {
             loaded_at: now_timestamp(),
             load_duration: started.elapsed(),
         };
-        let handle = PluginHandle::new(instance, manifest, info, &self.settings);
+        let handle = PluginHandle::new(instance, info, &self.settings, self.alert.clone());
         self.handles.insert(declared.id, handle.clone());
         Ok(handle)
     }
+}
+
+/// The `jiayuan` subcommand that runs a process-isolated plugin (hidden from its help).
+pub const RUNNER_SUBCOMMAND: &str = "plugin-runner";
+
+/// Whether `path` is named like a shared library.
+fn is_library(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|e| e == "so" || e == "dylib" || e == "dll")
+}
+
+/// The libraries directly in `dir`.
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|read| read.filter_map(Result::ok).map(|e| e.path()).filter(|p| is_library(p)).collect())
+        .unwrap_or_default()
+}
+
+/// Why a path of the plugin directory may not be trusted, with the command that fixes it.
+#[derive(Debug)]
+pub(crate) enum Unsafe {
+    Unreadable { path: PathBuf, source: std::io::Error },
+    Writable { path: PathBuf, mode: u32 },
+    NotOwned { path: PathBuf, owner: u32, host: u32 },
+}
+
+impl Unsafe {
+    fn for_plugin(self, id: &str) -> LoadError {
+        let id = id.to_owned();
+        match self {
+            Unsafe::Unreadable { path, source } => LoadError::Library { id, path, source },
+            Unsafe::Writable { path, mode } => LoadError::Writable { id, path, mode },
+            Unsafe::NotOwned { path, owner, host } => LoadError::NotOwned { id, path, owner, host },
+        }
+    }
+
+    fn for_dir(self) -> LoadError {
+        match self {
+            Unsafe::Unreadable { path, source } => LoadError::PluginDir { dir: path, source },
+            Unsafe::Writable { path, mode } => LoadError::DirWritable { dir: path, mode },
+            Unsafe::NotOwned { path, owner, host } => LoadError::DirNotOwned { dir: path, owner, host },
+        }
+    }
+}
+
+/// Loading a library runs its constructors, so whoever can write a plugin's files runs code in
+/// the host: each must be writable by its owner only, and owned by the host's user or root.
+pub(crate) fn check_location(path: &Path) -> Result<(), Unsafe> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).map_err(|source| Unsafe::Unreadable { path: path.to_owned(), source })?;
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(Unsafe::Writable { path: path.to_owned(), mode: mode & 0o7777 });
+    }
+    let host = rustix::process::geteuid().as_raw();
+    if meta.uid() != host && meta.uid() != 0 {
+        return Err(Unsafe::NotOwned { path: path.to_owned(), owner: meta.uid(), host });
+    }
+    Ok(())
 }
 
 /// Now, from the system clock (report times are wall-clock facts, not domain time).

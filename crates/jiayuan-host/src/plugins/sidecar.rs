@@ -20,7 +20,7 @@ pub const SIDECAR_FILE: &str = "plugin.toml";
 ///
 /// Keys (all required, no others allowed; keep this list identical in `xtask/src/plugins.rs`):
 /// `id`, `version`, `api_version` (integer), `api_crate_version`, `rustc`, `target`, `library`,
-/// `sha256`.
+/// `sha256`; and, optional, `manifest_path` (written for plugins built out of tree).
 ///
 /// ```toml
 /// id = "dog-licensing"
@@ -51,9 +51,24 @@ pub struct Sidecar {
     pub library: String,
     /// Lower-case hex SHA-256 of the library file.
     pub sha256: String,
+    /// For a plugin built outside this workspace (`cargo xtask plugins build --manifest-path`):
+    /// its `Cargo.toml`, so refusal hints name the command that rebuilds it. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_path: Option<String>,
 }
 
 impl Sidecar {
+    /// The command that rebuilds this plugin into `out`: with `--manifest-path` for a plugin
+    /// built out of tree.
+    pub fn rebuild_command(&self, out: &Path) -> String {
+        match &self.manifest_path {
+            Some(manifest) => {
+                format!("cargo xtask plugins build --manifest-path {manifest} --out {}", out.display())
+            }
+            None => "cargo xtask plugins build".to_owned(),
+        }
+    }
+
     /// Parses sidecar text.
     pub fn parse(text: &str) -> Result<Sidecar, toml::de::Error> {
         toml::from_str(text)
@@ -199,6 +214,7 @@ mod tests {
             target: TARGET.into(),
             library: library.into(),
             sha256: sha256.into(),
+            manifest_path: None,
         }
     }
 
@@ -216,7 +232,19 @@ mod tests {
                 target: "x86_64-unknown-linux-gnu".into(),
                 library: "libjiayuan_plugin_dog_licensing.so".into(),
                 sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+                manifest_path: None,
             }
+        );
+    }
+
+    #[test]
+    fn an_out_of_tree_sidecar_names_the_command_that_rebuilds_it() {
+        let golden = Sidecar::parse(GOLDEN).expect("golden sidecar parses");
+        assert_eq!(golden.rebuild_command(Path::new("/srv/plugins")), "cargo xtask plugins build");
+        let outside = Sidecar::parse(&format!("{GOLDEN}manifest_path = \"/src/x/Cargo.toml\"\n")).expect("parses");
+        assert_eq!(
+            outside.rebuild_command(Path::new("/srv/plugins")),
+            "cargo xtask plugins build --manifest-path /src/x/Cargo.toml --out /srv/plugins"
         );
     }
 

@@ -168,11 +168,8 @@ async fn tokio_free_yield() {
 /// Settings for tests: a 5 s timeout, quarantine after 3 panics within a minute.
 pub(crate) fn settings(dir: &std::path::Path, allow: &[&str]) -> PluginSettings {
     PluginSettings {
-        dir: dir.to_owned(),
-        allow: allow.iter().map(|s| (*s).to_owned()).collect(),
-        call_timeout: Duration::from_secs(5),
-        quarantine_after_panics: 3,
         quarantine_window: Duration::from_secs(60),
+        ..PluginSettings::new(dir.to_owned(), allow.iter().map(|s| (*s).to_owned()).collect())
     }
 }
 

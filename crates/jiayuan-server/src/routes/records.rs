@@ -145,7 +145,7 @@ pub(crate) async fn create(
         (Some(p), _) => p,
         // A child sits at its parent's place; the engine checks the parent is readable.
         (None, Some(parent)) => s.engine.get(&caller, &plugin, parent).await?.place,
-        (None, None) => unreachable_place()?,
+        (None, None) => no_place()?,
     };
     let mut req = CreateRequest::new(&plugin, &body.kind, place, body.data);
     req.parent_id = parent_id;
@@ -638,7 +638,7 @@ pub(crate) async fn kpis(
     Ok(axum::Json(KpiList { kpis: values }))
 }
 
-fn unreachable_place() -> Res<Place> {
+fn no_place() -> Res<Place> {
     Err(ApiError::bad_request(
         "place",
         "one_place",
