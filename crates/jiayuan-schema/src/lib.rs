@@ -126,12 +126,7 @@ pub fn check_object(
     let mut references = Vec::new();
     for (name, v) in obj {
         let Some(def) = fields.iter().find(|f| &f.name == name) else {
-            errors.push(violation(
-                name,
-                "unknown_field",
-                format!("未知字段 `{name}`"),
-                format!("unknown field `{name}`; allowed: {}", field_names(fields)),
-            ));
+            errors.push(unknown_field(name, &field_names(fields)));
             continue;
         };
         if def.derived && mode == Mode::Create {
@@ -179,6 +174,17 @@ pub fn index_entries(keys: &[KeyDef], data: &Map<String, Value>) -> Vec<IndexEnt
             Some(IndexEntry { field: k.field.clone(), value, unique: k.unique })
         })
         .collect()
+}
+
+/// The violation for a field that is not among `allowed` (a comma-separated list of names): also
+/// what a caller gets for a field its audience may not see, so that reads exactly alike.
+pub fn unknown_field(name: &str, allowed: &str) -> FieldViolation {
+    violation(
+        name,
+        "unknown_field",
+        format!("未知字段 `{name}`"),
+        format!("unknown field `{name}`; allowed: {allowed}"),
+    )
 }
 
 /// The references a stored (already checked) data object holds, in field order: what the host's

@@ -435,14 +435,3 @@ fn refused(
 fn caller_audience_name(caller: &Caller) -> String {
     caller.audience.as_ref().map_or_else(|| "system".to_owned(), ToString::to_string)
 }
-
-/// A violation naming `field` that reads exactly like an unknown field: what a caller gets for a
-/// field its audience may not see (no oracle).
-fn unknown_field(field: &str, allowed: &[&str]) -> FieldViolation {
-    FieldViolation::new(
-        field,
-        "unknown_field",
-        format!("未知字段 `{field}`"),
-        format!("unknown field `{field}`; allowed: {}", allowed.join(", ")),
-    )
-}

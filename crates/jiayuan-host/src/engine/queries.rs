@@ -9,7 +9,7 @@ use jiayuan_store::{AlertFilter, InboxFilter, PlaceSet, RecordFilter, StoredAler
 
 use super::places::place_not_found;
 use super::view::{EventView, project_events, viewer};
-use super::{Caller, Engine, EngineError, ListRequest, Page, RecordView, RefKind, ReferringRecord, unknown_field};
+use super::{Caller, Engine, EngineError, ListRequest, Page, RecordView, RefKind, ReferringRecord};
 use crate::access::{self, Action, Target};
 
 /// Most inbox entries one answer holds.
@@ -98,7 +98,7 @@ impl Engine {
         if allowed.contains(&field.as_str()) {
             Ok(())
         } else {
-            Err(EngineError::Invalid(vec![unknown_field(field, &allowed)]))
+            Err(EngineError::Invalid(vec![jiayuan_schema::unknown_field(field, &allowed.join(", "))]))
         }
     }
 
